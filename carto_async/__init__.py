@@ -1,0 +1,89 @@
+"""carto_async: an async-first Python SDK for the CARTO HTTP APIs.
+
+``AsyncCarto`` is the async client (asyncio and trio); ``Carto`` is its blocking twin,
+generated from the same source. ``carto_async.testing.LocalCarto`` is a local
+CARTO-compatible server for tests and offline work.
+"""
+
+__version__ = "0.1.0"
+
+from carto_async._async.client import AsyncCarto as AsyncCarto
+from carto_async._async.imports import AsyncImportJob as AsyncImportJob
+from carto_async._async.jobs import AsyncJob as AsyncJob
+from carto_async._core.credentials import Credentials as Credentials
+from carto_async._core.http import RateLimitInfo as RateLimitInfo
+from carto_async._core.jobs import Outcome as Outcome
+from carto_async._core.polling import PollPolicy as PollPolicy
+from carto_async._core.retry import RetryPolicy as RetryPolicy
+from carto_async._sync.client import Carto as Carto
+from carto_async._sync.imports import ImportJob as ImportJob
+from carto_async._sync.jobs import Job as Job
+from carto_async.errors import APIConnectionError as APIConnectionError
+from carto_async.errors import APIError as APIError
+from carto_async.errors import APIStatusError as APIStatusError
+from carto_async.errors import APITimeoutError as APITimeoutError
+from carto_async.errors import AuthenticationError as AuthenticationError
+from carto_async.errors import BadRequestError as BadRequestError
+from carto_async.errors import BatchJobFailed as BatchJobFailed
+from carto_async.errors import CartoError as CartoError
+from carto_async.errors import ConflictError as ConflictError
+from carto_async.errors import ExportFailed as ExportFailed
+from carto_async.errors import ImportFailed as ImportFailed
+from carto_async.errors import JobError as JobError
+from carto_async.errors import JobFailed as JobFailed
+from carto_async.errors import JobTimeout as JobTimeout
+from carto_async.errors import NotFoundError as NotFoundError
+from carto_async.errors import PermissionDeniedError as PermissionDeniedError
+from carto_async.errors import RateLimitError as RateLimitError
+from carto_async.errors import ServerError as ServerError
+from carto_async.errors import SyncFailed as SyncFailed
+from carto_async.errors import UnprocessableEntityError as UnprocessableEntityError
+from carto_async.errors import ValidationError as ValidationError
+from carto_async.models.imports import CollisionStrategy as CollisionStrategy
+from carto_async.models.imports import ImportErrorText as ImportErrorText
+from carto_async.models.imports import ImportStatus as ImportStatus
+from carto_async.models.imports import Privacy as Privacy
+from carto_async.models.sql import SQLField as SQLField
+from carto_async.models.sql import SQLResult as SQLResult
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncCarto",
+    "AsyncImportJob",
+    "AsyncJob",
+    "AuthenticationError",
+    "BadRequestError",
+    "BatchJobFailed",
+    "Carto",
+    "CartoError",
+    "CollisionStrategy",
+    "ConflictError",
+    "Credentials",
+    "ExportFailed",
+    "ImportErrorText",
+    "ImportFailed",
+    "ImportJob",
+    "ImportStatus",
+    "Job",
+    "JobError",
+    "JobFailed",
+    "JobTimeout",
+    "NotFoundError",
+    "Outcome",
+    "PermissionDeniedError",
+    "PollPolicy",
+    "Privacy",
+    "RateLimitError",
+    "RateLimitInfo",
+    "RetryPolicy",
+    "SQLField",
+    "SQLResult",
+    "ServerError",
+    "SyncFailed",
+    "UnprocessableEntityError",
+    "ValidationError",
+    "__version__",
+]

@@ -1,0 +1,427 @@
+"""The Import API: upload files, import URLs, tables, queries and connectors (``carto.imports``)."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from carto_async._async import _concurrency as cc
+from carto_async._async.jobs import AsyncJob
+from carto_async._async.transport import AsyncBody
+from carto_async._core import imports as core
+from carto_async._core.jobs import IMPORT_STATES, dump_token, load_token
+from carto_async._core.multipart import MultipartPlan, plan_multipart
+from carto_async.errors import ImportFailed, NotFoundError, ValidationError
+from carto_async.models.imports import ImportErrorText, ImportStatus
+
+if TYPE_CHECKING:
+    from carto_async._async.client import AsyncCarto
+
+__all__ = ["AsyncImportJob", "AsyncImports", "ProgressCallback", "UploadSource"]
+
+#: ``progress(bytes_sent, total_bytes_or_None)``, called as the upload goes.
+ProgressCallback = Callable[[int, int | None], None]
+
+#: What ``upload`` takes: a path, a binary file object, bytes, or a byte stream.
+UploadSource = str | os.PathLike[str] | IO[bytes] | bytes | AsyncIterable[bytes]
+
+CHUNK_SIZE = 256 * 1024
+
+
+class AsyncImportJob(AsyncJob[ImportStatus]):
+    """An import in progress: ``await job`` gives its :class:`ImportStatus` or raises
+    :class:`ImportFailed`.
+
+    A ``complete`` import that carries error 1022 (every table was skipped by
+    ``collision_strategy="skip"``) is a success whose ``warning`` says so.
+    """
+
+    kind = "import"
+    _states = IMPORT_STATES
+
+    def __init__(
+        self,
+        client: AsyncCarto,
+        job_id: str,
+        *,
+        source: str | None = None,
+        snapshot: ImportStatus | None = None,
+        resumed: bool = False,
+    ) -> None:
+        super().__init__(client, job_id, snapshot=snapshot, resumed=resumed)
+        self.source = source
+
+    async def _fetch(self) -> ImportStatus:
+        return await self._client.imports.get(self.id)
+
+    def _state_of(self, snapshot: ImportStatus) -> str:
+        return snapshot.state
+
+    def _failure(self, snapshot: ImportStatus) -> ImportFailed:
+        text = snapshot.error or ImportErrorText("Unknown error")
+        code = snapshot.error_code
+        where = f" ({self.source})" if self.source else ""
+        return ImportFailed(
+            f"import {self.id}{where} ended in {snapshot.state!r}: error {code}: {text.title}",
+            job=self,
+            job_id=self.id,
+            state=snapshot.state,
+            error_code=code,
+            title=text.title,
+            what_about=text.what_about,
+            source=text.source,
+        )
+
+    @property
+    def table_name(self) -> str | None:
+        """The table the import created, once complete."""
+        return self._snapshot.table_name if self._snapshot is not None else None
+
+    @property
+    def warning(self) -> ImportErrorText | None:
+        """The warning of a successful import (1022: all tables skipped), if any."""
+        return self._snapshot.warning if self._snapshot is not None else None
+
+    def token(self) -> str:
+        """A small JSON string to resume waiting on this import (no secret inside)."""
+        extra = {"source": self.source} if self.source else {}
+        return dump_token(self.kind, self.id, **extra)
+
+
+class _UploadBody(AsyncBody):
+    """A multipart body streamed from a path, a file object or a byte stream."""
+
+    def __init__(
+        self,
+        plan: MultipartPlan,
+        *,
+        path: str | None = None,
+        fileobj: IO[bytes] | None = None,
+        chunks: AsyncIterable[bytes] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self._plan = plan
+        self._path = path
+        self._fileobj = fileobj
+        self._chunks = chunks
+        self._progress = progress
+        self._start = fileobj.tell() if fileobj is not None else 0
+        self.headers = plan.headers()
+        self.replayable = chunks is None
+        self.started = False
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        self.started = True
+        total = self._plan.file_size
+        sent = 0
+        if self._progress is not None:
+            self._progress(0, total)
+        yield self._plan.head
+        fileobj = self._fileobj
+        if self._path is not None:
+            fileobj = await cc.open_binary(self._path)
+        try:
+            if fileobj is not None:
+                if self._path is None:
+                    fileobj.seek(self._start)
+                while chunk := await cc.read_chunk(fileobj, CHUNK_SIZE):
+                    yield chunk
+                    sent += len(chunk)
+                    if self._progress is not None:
+                        self._progress(sent, total)
+            elif self._chunks is not None:
+                async for chunk in self._chunks:
+                    yield bytes(chunk)
+                    sent += len(chunk)
+                    if self._progress is not None:
+                        self._progress(sent, total)
+        finally:
+            if self._path is not None and fileobj is not None:
+                fileobj.close()
+        yield self._plan.tail
+
+
+def _upload_body(
+    source: UploadSource, filename: str | None, progress: ProgressCallback | None
+) -> tuple[str, _UploadBody]:
+    """Check the source before anything is sent and plan its body."""
+    if isinstance(source, str | os.PathLike):
+        local = core.describe_local_file(source)
+        name = filename or local.filename
+        return name, _UploadBody(
+            plan_multipart(name, local.size), path=local.path, progress=progress
+        )
+    if isinstance(source, bytes | bytearray | memoryview):
+        if not filename:
+            raise ValidationError(
+                "uploading bytes needs filename= (its extension tells the importer the file type)"
+            )
+        data = io.BytesIO(bytes(source))
+        return filename, _UploadBody(
+            plan_multipart(filename, len(data.getbuffer())), fileobj=data, progress=progress
+        )
+    if hasattr(source, "read"):
+        fileobj: IO[bytes] = source  # type: ignore[assignment]
+        if not isinstance(fileobj.read(0), bytes):
+            raise ValidationError("the file object must be opened in binary mode ('rb')")
+        name = filename or os.path.basename(str(getattr(fileobj, "name", "") or ""))
+        if not name:
+            raise ValidationError("this file object has no name: pass filename=")
+        if not (hasattr(fileobj, "seekable") and fileobj.seekable()):
+            raise ValidationError(
+                "the file object must be seekable; pass an async byte stream for one-shot data"
+            )
+        start = fileobj.tell()
+        size = fileobj.seek(0, os.SEEK_END) - start
+        fileobj.seek(start)
+        return name, _UploadBody(plan_multipart(name, size), fileobj=fileobj, progress=progress)
+    if hasattr(source, "__aiter__"):
+        if not filename:
+            raise ValidationError("uploading a byte stream needs filename=")
+        return filename, _UploadBody(
+            plan_multipart(filename, None), chunks=source, progress=progress
+        )
+    raise ValidationError(
+        f"cannot upload a {type(source).__name__}: give a path, a binary "
+        "file object, bytes or a byte stream"
+    )
+
+
+class _ImportSlots:
+    """A per-client cap on imports in progress (CARTO allows 3 per user by default).
+
+    A new import waits for a slot by polling this client's running imports, so it never
+    deadlocks on jobs nobody else waits for, and never uploads a file only to be told 429.
+    """
+
+    def __init__(self, client: AsyncCarto, cap: int | None) -> None:
+        self._client = client
+        self.cap = cap
+        self.active: dict[str, AsyncImportJob] = {}
+        self.reserved = 0
+        self._lock = cc.Lock()
+        self._changed = cc.Event()
+
+    async def acquire(self) -> None:
+        if not self.cap:
+            return
+        async with self._lock:
+            while len(self.active) + self.reserved >= self.cap:
+                await self._wait_for_change()
+            self.reserved += 1
+
+    async def _wait_for_change(self) -> None:
+        scheduler = self._client._scheduler
+        self._changed = cc.Event()
+        jobs = list(self.active.values())
+        ids = [j.id for j in jobs]
+        due = set(scheduler.due(cc.now(), ids))
+        if due:
+            calls: list[Callable[[], Awaitable[Any]]] = [j.refresh for j in jobs if j.id in due]
+            await cc.gather(calls, limit=20)
+            return
+        nxt = scheduler.next_due(ids)
+        # Uploads in flight hold reservations; check again soon if no job can be polled.
+        wait = 0.25 if nxt is None else max(0.0, nxt - cc.now())
+        await self._changed.wait(wait)
+
+    def register(self, job: AsyncImportJob) -> None:
+        if not self.cap:
+            return
+        self.reserved -= 1
+        if not job.done:
+            self.active[job.id] = job
+            job._done_callbacks.append(self._release)
+        self._changed.set()
+
+    def cancel(self) -> None:
+        if self.cap:
+            self.reserved -= 1
+            self._changed.set()
+
+    def _release(self, job: AsyncJob[Any]) -> None:
+        self.active.pop(job.id, None)
+        self._changed.set()
+
+
+class AsyncImports:
+    """The Import API: every create returns an :class:`AsyncImportJob` to await.
+
+    Example::
+
+        job = await carto.imports.upload("stores.csv", privacy="public")
+        status = await job
+        print(status.table_name)
+    """
+
+    def __init__(
+        self,
+        client: AsyncCarto,
+        *,
+        max_concurrent_imports: int | None,
+        max_concurrent_uploads: int | None,
+    ) -> None:
+        self._client = client
+        self._slots = _ImportSlots(client, max_concurrent_imports)
+        self._uploads = cc.Limiter(max_concurrent_uploads)
+
+    async def _start(
+        self, send: Callable[[], Awaitable[Any]], source: str | None
+    ) -> AsyncImportJob:
+        await self._slots.acquire()
+        try:
+            response = await send()
+            job_id = core.parse_created(response.body())
+        except BaseException:
+            self._slots.cancel()
+            raise
+        job = AsyncImportJob(self._client, job_id, source=source)
+        self._slots.register(job)
+        return job
+
+    async def upload(
+        self,
+        source: UploadSource,
+        *,
+        filename: str | None = None,
+        progress: ProgressCallback | None = None,
+        type_guessing: bool | None = None,
+        quoted_fields_guessing: bool | None = None,
+        content_guessing: bool | None = None,
+        create_vis: bool | None = None,
+        collision_strategy: str | None = None,
+        privacy: str | None = None,
+    ) -> AsyncImportJob:
+        """Upload a file to import, streamed from disk in chunks.
+
+        ``source`` is a path, a binary file object, bytes (with ``filename=``) or an async
+        byte stream (with ``filename=``; it cannot be replayed, so it is never retried once
+        sending began). A missing, unreadable or directory path fails before any request.
+        ``progress(sent, total)`` is called as bytes go out.
+        """
+        options = core.ImportOptions.build(
+            type_guessing=type_guessing,
+            quoted_fields_guessing=quoted_fields_guessing,
+            content_guessing=content_guessing,
+            create_vis=create_vis,
+            collision_strategy=collision_strategy,
+            privacy=privacy,
+        )
+        name, body = _upload_body(source, filename, progress)
+        spec = core.upload_request(options)
+        label = os.fspath(source) if isinstance(source, str | os.PathLike) else name
+
+        async def send() -> Any:
+            async with self._uploads:
+                return await self._client._transport.request(spec, body=body)
+
+        return await self._start(send, label)
+
+    async def create(
+        self,
+        *,
+        url: str | None = None,
+        sql: str | None = None,
+        table_name: str | None = None,
+        service_name: str | None = None,
+        service_item_id: str | None = None,
+        connector: Mapping[str, Any] | None = None,
+        file: object = None,
+        type_guessing: bool | None = None,
+        quoted_fields_guessing: bool | None = None,
+        content_guessing: bool | None = None,
+        create_vis: bool | None = None,
+        collision_strategy: str | None = None,
+        privacy: str | None = None,
+    ) -> AsyncImportJob:
+        """Create any non-upload import from raw Import API parameters.
+
+        Prefer the named methods (``from_url``, ``copy_table``, ``from_query``...). A file or
+        URL combined with ``table_name`` or ``sql`` is a :class:`ValidationError`.
+        """
+        options = core.ImportOptions.build(
+            type_guessing=type_guessing,
+            quoted_fields_guessing=quoted_fields_guessing,
+            content_guessing=content_guessing,
+            create_vis=create_vis,
+            collision_strategy=collision_strategy,
+            privacy=privacy,
+        )
+        spec = core.create_request(
+            options,
+            file=file,
+            url=url,
+            sql=sql,
+            table_name=table_name,
+            service_name=service_name,
+            service_item_id=service_item_id,
+            connector=connector,
+        )
+        if file is not None:
+            raise ValidationError("use upload() to import a file")
+        label = url or service_item_id or table_name or (sql[:60] if sql else None)
+
+        async def send() -> Any:
+            return await self._client._transport.request(spec)
+
+        return await self._start(send, label)
+
+    async def from_url(self, url: str, **options: Any) -> AsyncImportJob:
+        """Import the file at ``url`` (http, https or ftp); the server downloads it."""
+        return await self.create(url=url, **options)
+
+    async def copy_table(self, table_name: str, **options: Any) -> AsyncImportJob:
+        """Copy one of your tables into a new table named after it."""
+        return await self.create(table_name=table_name, **options)
+
+    async def from_query(
+        self, sql: str, *, table_name: str | None = None, **options: Any
+    ) -> AsyncImportJob:
+        """Create a table from the result of ``sql``, named ``table_name``."""
+        return await self.create(sql=sql, table_name=table_name, **options)
+
+    async def from_datasource(
+        self, service_name: str, service_item_id: str, **options: Any
+    ) -> AsyncImportJob:
+        """Import from a connected datasource (``gdrive``, ``dropbox``, ``box``...)."""
+        return await self.create(
+            service_name=service_name, service_item_id=service_item_id, **options
+        )
+
+    async def from_arcgis(self, layer_or_service_url: str, **options: Any) -> AsyncImportJob:
+        """Import an ArcGIS Server layer (``.../FeatureServer/0``) or a whole service."""
+        return await self.create(
+            service_name="arcgis", service_item_id=layer_or_service_url, **options
+        )
+
+    async def get(self, import_id: str) -> ImportStatus:
+        """The status of one import (``NotFoundError`` if the server does not know it)."""
+        spec = core.status_request(import_id)
+        try:
+            response = await self._client._transport.request(spec)
+        except NotFoundError as exc:
+            exc.message = f"no import with id {import_id}"
+            exc.args = (exc.message,)
+            raise
+        return core.parse_status(response.body())
+
+    async def list(self) -> list[str]:
+        """The ids of your *unfinished* imports of the last 24 hours, newest first.
+
+        This is what the server really returns: finished imports are not listed.
+        """
+        response = await self._client._transport.request(core.list_request())
+        return core.parse_list(response.body())
+
+    def job(self, import_id: str, *, source: str | None = None) -> AsyncImportJob:
+        """A handle on an existing import, to wait on it (no request is sent yet)."""
+        return AsyncImportJob(
+            self._client, core.check_import_id(import_id), source=source, resumed=True
+        )
+
+    def resume(self, token: str) -> AsyncImportJob:
+        """The handle of ``job.token()``: waiting on it polls the same import again."""
+        data = load_token(token, kind="import")
+        return self.job(data["id"], source=data.get("source"))

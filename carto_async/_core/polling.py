@@ -1,0 +1,128 @@
+"""When to poll a server-side job next (sans-I/O).
+
+Polling is separate from HTTP retries: a poll that fails is retried by the transport; the
+policy here only spaces successful polls. The default starts at 1 s and grows x1.5 up to 30 s,
+each interval spread by ±20 % so that hundreds of jobs never poll in lock-step.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Hashable, Iterable, Iterator
+from typing import Generic, TypeVar
+
+import attrs
+
+__all__ = ["PollPolicy", "PollScheduler"]
+
+K = TypeVar("K", bound=Hashable)
+
+
+@attrs.frozen
+class PollPolicy:
+    """The spacing of status polls: ``initial`` seconds, x``factor`` each time, up to ``cap``."""
+
+    initial: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+    factor: float = attrs.field(default=1.5, validator=attrs.validators.ge(1))
+    cap: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    jitter: float = attrs.field(
+        default=0.2, validator=[attrs.validators.ge(0), attrs.validators.lt(1)]
+    )
+
+    def interval(self, polls_done: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before the next poll, after ``polls_done`` polls."""
+        base = min(self.initial * (self.factor**polls_done), self.cap)
+        if not self.jitter:
+            return base
+        r = rng if rng is not None else random
+        return base * (1 + r.uniform(-self.jitter, self.jitter))
+
+    def intervals(self, rng: random.Random | None = None) -> Iterator[float]:
+        """The endless sequence of intervals."""
+        n = 0
+        while True:
+            yield self.interval(n, rng)
+            n += 1
+
+
+@attrs.define
+class _Entry:
+    policy: PollPolicy
+    next_at: float
+    polls: int = 0
+
+
+class PollScheduler(Generic[K]):
+    """When each of many jobs is next due for a poll.
+
+    One scheduler per client is shared by everything that waits (``job.wait()``,
+    ``wait_all``, ``as_completed``, the import-slot waiter), so a job is never polled more often
+    than its policy allows however many callers wait on it. Callers refresh what :meth:`due`
+    returns, report it with :meth:`polled`, and sleep until :meth:`next_due`.
+    """
+
+    def __init__(self, policy: PollPolicy, *, rng: random.Random | None = None) -> None:
+        self.policy = policy
+        self._rng = rng if rng is not None else random.Random()
+        self._entries: dict[K, _Entry] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def add(
+        self, key: K, now: float, *, policy: PollPolicy | None = None, poll_now: bool = False
+    ) -> None:
+        """Track ``key``: due one interval from ``now``, or at once with ``poll_now``."""
+        if key in self._entries:
+            return
+        pol = policy or self.policy
+        delay = 0.0 if poll_now else pol.interval(0, self._rng)
+        self._entries[key] = _Entry(pol, now + delay)
+
+    def set_policy(self, key: K, policy: PollPolicy, now: float) -> None:
+        """Space the polls of ``key`` by ``policy`` from now on."""
+        entry = self._entries.get(key)
+        if entry is not None and entry.policy != policy:
+            entry.policy = policy
+            entry.next_at = min(entry.next_at, now + policy.interval(entry.polls, self._rng))
+
+    def polled(self, key: K, now: float) -> None:
+        """``key`` was just polled and is still pending: schedule its next poll."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        entry.polls += 1
+        entry.next_at = now + entry.policy.interval(entry.polls, self._rng)
+
+    def discard(self, key: K) -> None:
+        """Stop tracking ``key`` (it finished, or nobody waits for it any more)."""
+        self._entries.pop(key, None)
+
+    def polls(self, key: K) -> int:
+        """How many polls ``key`` has had."""
+        entry = self._entries.get(key)
+        return entry.polls if entry else 0
+
+    def when(self, key: K) -> float | None:
+        """When ``key`` is next due, or ``None`` if it is not tracked."""
+        entry = self._entries.get(key)
+        return entry.next_at if entry else None
+
+    def next_due(self, keys: Iterable[K] | None = None) -> float | None:
+        """The earliest due time among ``keys`` (default: all), ``None`` if none is tracked."""
+        pool = self._entries if keys is None else keys
+        times = [e.next_at for k in pool if (e := self._entries.get(k)) is not None]
+        return min(times) if times else None
+
+    def due(self, now: float, keys: Iterable[K] | None = None) -> list[K]:
+        """The keys among ``keys`` (default: all) whose poll time has come, earliest first."""
+        pool = list(self._entries) if keys is None else list(keys)
+        ready = [
+            (e.next_at, i, k)
+            for i, k in enumerate(pool)
+            if (e := self._entries.get(k)) is not None and e.next_at <= now
+        ]
+        return [k for _, _, k in sorted(ready, key=lambda t: (t[0], t[1]))]
