@@ -1,0 +1,319 @@
+"""Request parameters from query strings and bodies, with uploads streamed to disk."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from typing import IO, Any
+from urllib.parse import parse_qsl
+
+import attrs
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+__all__ = [
+    "BadBody",
+    "ImportBody",
+    "Upload",
+    "drain",
+    "express_params",
+    "rails_params",
+    "read_import_body",
+    "read_sql_body",
+]
+
+# Form and JSON bodies are parameters, not data; a body past this is refused.
+_MAX_PARAMS_BODY = 16 * 1024 * 1024
+_NESTED_KEY_RE = re.compile(r"^([^\[\]]+)\[([^\[\]]*)\]$")
+
+
+class BadBody(Exception):
+    """A body the server cannot parse (the real services answer 400 or 500)."""
+
+
+@attrs.frozen
+class Upload:
+    """A file received in a request, on disk.
+
+    ``size`` counts every byte received; at most ``store_limit`` of them were kept, so a file
+    larger than the import size limit never fills the disk.
+    """
+
+    filename: str
+    path: str
+    size: int
+
+
+@attrs.define
+class ImportBody:
+    """Parameters and files of a ``POST /api/v1/imports`` body."""
+
+    params: dict[str, Any] = attrs.Factory(dict)
+    uploads: dict[str, Upload] = attrs.Factory(dict)
+
+    def discard(self) -> None:
+        """Delete the uploaded files."""
+        for upload in self.uploads.values():
+            with contextlib.suppress(OSError):
+                os.unlink(upload.path)
+        self.uploads.clear()
+
+
+def rails_params(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Parameters as Rack parses a query string or form: the last value wins, ``a[b]`` nests."""
+    out: dict[str, Any] = {}
+    for key, value in items:
+        match = _NESTED_KEY_RE.match(key)
+        if match is None:
+            out[key] = value
+            continue
+        name, sub = match.groups()
+        if sub == "":
+            current = out.get(name)
+            out[name] = [*current, value] if isinstance(current, list) else [value]
+        else:
+            current = out.get(name)
+            nested = current if isinstance(current, dict) else {}
+            nested[sub] = value
+            out[name] = nested
+    return out
+
+
+def express_params(items: Iterable[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """Parameters as Express parses them: a repeated name becomes a list."""
+    out: dict[str, str | list[str]] = {}
+    for key, value in items:
+        current = out.get(key)
+        if current is None:
+            out[key] = value
+        elif isinstance(current, list):
+            current.append(value)
+        else:
+            out[key] = [current, value]
+    return out
+
+
+def _media_type(request: Request) -> tuple[str, dict[bytes, bytes]]:
+    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    return content_type.decode("latin-1").lower(), options
+
+
+async def _read_limited(request: Request) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > _MAX_PARAMS_BODY:
+            raise BadBody("request body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def drain(request: Request) -> None:
+    """Read and drop the rest of the body, so the client sees the answer and not a reset."""
+    with contextlib.suppress(Exception):
+        async for _ in request.stream():
+            pass
+
+
+def _sql_value(value: Any) -> str | list[str]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else json.dumps(v) for v in value]
+    return json.dumps(value)
+
+
+async def read_sql_body(request: Request) -> dict[str, str | list[str]]:
+    """The SQL API's body parameters: form, JSON or multipart fields (files are ignored)."""
+    media, options = _media_type(request)
+    if media == "multipart/form-data":
+        body = ImportBody()
+        await _read_multipart(request, options, body, file_sink=None)
+        return {k: _sql_value(v) for k, v in body.params.items()}
+    if media == "application/x-www-form-urlencoded":
+        raw = await _read_limited(request)
+        return express_params(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    if media == "application/json":
+        raw = await _read_limited(request)
+        if not raw.strip():
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise BadBody(str(exc)) from None
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): _sql_value(v) for k, v in data.items() if v is not None}
+    await drain(request)
+    return {}
+
+
+def _clean_filename(name: str) -> str:
+    # Rails keeps the basename the browser sent; the uploader replaces spaces with "_".
+    return os.path.basename(name.replace("\\", "/")).replace(" ", "_")
+
+
+class _Sink:
+    """Writes one upload to a temporary file, keeping at most ``limit`` bytes."""
+
+    def __init__(self, directory: str, filename: str, limit: int) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="upload-", dir=directory)
+        self.file: IO[bytes] = os.fdopen(fd, "wb")
+        self.filename = filename
+        self.limit = limit
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        room = self.limit - self.size
+        if room > 0:
+            # Chunks are at most a socket read (64 KiB): the write lands in the page cache
+            # faster than a hop to a worker thread would take.
+            self.file.write(data[:room])
+        self.size += len(data)
+
+    def close(self) -> Upload:
+        self.file.close()
+        return Upload(filename=self.filename, path=self.path, size=self.size)
+
+    def abort(self) -> None:
+        self.file.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+async def _read_multipart(
+    request: Request,
+    options: dict[bytes, bytes],
+    body: ImportBody,
+    file_sink: Callable[[str, str], _Sink | None] | None,
+) -> None:
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise BadBody("Missing boundary in multipart.")
+    headers: dict[bytes, bytes] = {}
+    header_name = bytearray()
+    header_value = bytearray()
+    field: list[Any] = [None, bytearray(), None]  # name, text data, sink
+    sinks: list[_Sink] = []
+
+    def on_part_begin() -> None:
+        headers.clear()
+        field[:] = [None, bytearray(), None]
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header_name.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header_value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        headers[bytes(header_name).lower()] = bytes(header_value)
+        header_name.clear()
+        header_value.clear()
+
+    def on_headers_finished() -> None:
+        _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
+        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        field[0] = name
+        if b"filename" in disposition and file_sink is not None:
+            filename = _clean_filename(disposition[b"filename"].decode("utf-8", "replace"))
+            sink = file_sink(name, filename)
+            if sink is not None:
+                sinks.append(sink)
+            field[2] = sink or False
+        elif b"filename" in disposition:
+            field[2] = False
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        sink = field[2]
+        if sink is None:
+            if len(field[1]) + (end - start) > _MAX_PARAMS_BODY:
+                raise BadBody("multipart field too large")
+            field[1].extend(data[start:end])
+        elif sink is not False:
+            sink.write(data[start:end])
+
+    def on_part_end() -> None:
+        name, text, sink = field
+        if sink is None and name:
+            body.params.update(rails_params([(name, text.decode("utf-8", "replace"))]))
+        elif sink:
+            body.uploads[name] = sink.close()
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+        },
+    )
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except FormParserError as exc:
+        for sink in sinks:
+            sink.abort()
+        body.discard()
+        raise BadBody(f"Invalid multipart data: {exc}") from None
+    except BaseException:
+        for sink in sinks:
+            sink.abort()
+        body.discard()
+        raise
+
+
+async def read_import_body(
+    request: Request, *, directory: str, store_limit: int, raw_filename: str | None
+) -> ImportBody:
+    """Parse an import request's body the way Rails and the uploader see it.
+
+    Multipart bodies give fields plus the files of the ``file`` and ``filename`` fields; a
+    form or JSON body gives parameters; any other body is the file itself when the query
+    string names it with ``?filename=``. Files are streamed to ``directory``.
+    """
+    media, options = _media_type(request)
+    body = ImportBody()
+    if media == "multipart/form-data":
+
+        def sink_for(name: str, filename: str) -> _Sink | None:
+            if name in ("file", "filename") and name not in body.uploads:
+                return _Sink(directory, filename, store_limit)
+            return None
+
+        await _read_multipart(request, options, body, sink_for)
+    elif media == "application/x-www-form-urlencoded":
+        raw = await _read_limited(request)
+        pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        body.params = rails_params(pairs)
+    elif media == "application/json":
+        raw = await _read_limited(request)
+        try:
+            data = json.loads(raw) if raw.strip() else {}
+        except ValueError as exc:
+            raise BadBody(str(exc)) from None
+        if isinstance(data, dict):
+            body.params = data
+    elif raw_filename:
+        sink = _Sink(directory, _clean_filename(raw_filename), store_limit)
+        try:
+            async for chunk in request.stream():
+                sink.write(chunk)
+        except BaseException:
+            sink.abort()
+            raise
+        body.uploads[""] = sink.close()
+    else:
+        await drain(request)
+    return body

@@ -1,0 +1,318 @@
+"""Import API endpoints: ``POST /api/v1/imports``, ``GET /api/v1/imports[/:id]`` (reference §4)."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from carto_async.testing._auth import KeyKind, rails_basic_credentials
+from carto_async.testing._bodies import BadBody, ImportBody, drain, rails_params, read_import_body
+from carto_async.testing._context import Context, RouteMatch
+from carto_async.testing._jobs import FINAL_STATES, ImportJob, ImportSpec, Outcome
+from carto_async.testing._loader import LoadOptions
+from carto_async.testing._sources import basename_of, is_loopback
+from carto_async.testing._wire import (
+    error_text,
+    http_code_message,
+    rails_empty,
+    rails_json,
+    rails_jsonp,
+)
+
+__all__ = ["create_import", "list_imports", "present", "show_import", "user_id_of"]
+
+_UUID_RE = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z", re.I)
+_PRIVACY = ("private", "public", "link")
+_URL_SCHEMES = {"http": 80, "https": 443, "ftp": 21}
+_URL_PORTS = frozenset(_URL_SCHEMES.values())
+
+
+class _Invalid(Exception):
+    """A create request the server refuses with 400 ``{"errors":{"imports":<message>}}``."""
+
+
+def user_id_of(username: str) -> str:
+    """A stable UUID for ``username``."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"localcarto:{username}"))
+
+
+def _present(value: Any) -> bool:
+    # Ruby's Object#present?: nil, false, empty and whitespace-only strings are blank.
+    if value is None or value is False:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list | dict):
+        return bool(value)
+    return True
+
+
+def _ruby_to_i(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int | float):
+        return int(value)
+    match = re.match(r"\s*([+-]?\d+)", str(value))
+    return int(match.group(1)) if match else 0
+
+
+def _authorized(ctx: Context, match: RouteMatch, basic: tuple[str, str] | None, key: Any) -> bool:
+    # Warden's auth_api strategy: the Basic header when it parses, else the api_key param;
+    # the user must be the request's user and, for these endpoints, the key the master key.
+    if match.user != ctx.username:
+        return False
+    if basic is not None:
+        user, token = basic
+        return user == match.user and ctx.keys.kind(token) is KeyKind.MASTER
+    return isinstance(key, str) and bool(key) and ctx.keys.kind(key) is KeyKind.MASTER
+
+
+async def _rails_params(request: Request, ctx: Context) -> dict[str, Any] | None:
+    """Query and body parameters of a GET; ``None`` when the body cannot be parsed."""
+    query = rails_params(request.query_params.multi_items())
+    try:
+        body = await read_import_body(
+            request, directory=ctx.upload_dir, store_limit=0, raw_filename=None
+        )
+    except BadBody:
+        return None
+    body.discard()
+    return {**body.params, **query}
+
+
+async def show_import(request: Request, ctx: Context, match: RouteMatch) -> Response:
+    """``GET /api/v1/imports/:id``: the import's state, or 404 with an empty body."""
+    params = await _rails_params(request, ctx)
+    if params is None:
+        return rails_empty(400)
+    basic = rails_basic_credentials(request.headers.get("authorization"))
+    if not _authorized(ctx, match, basic, params.get("api_key")):
+        return rails_empty(401)
+    import_id = match.import_id or ""
+    job = ctx.jobs.get(import_id.lower()) if _UUID_RE.match(import_id) else None
+    if job is None:
+        return rails_empty(404)
+    state, outcome = ctx.jobs.read(job)
+    return rails_json(present(ctx, job, state, outcome))
+
+
+async def list_imports(request: Request, ctx: Context, match: RouteMatch) -> Response:
+    """``GET /api/v1/imports``: ids of the user's unfinished imports of the last 24 hours."""
+    params = await _rails_params(request, ctx)
+    if params is None:
+        return rails_empty(400)
+    basic = rails_basic_credentials(request.headers.get("authorization"))
+    if not _authorized(ctx, match, basic, params.get("api_key")):
+        return rails_empty(401)
+    return rails_json({"imports": ctx.jobs.unfinished(match.user), "success": True})
+
+
+async def create_import(request: Request, ctx: Context, match: RouteMatch) -> Response:
+    """``POST /api/v1/imports``: validate, store the upload, create the job."""
+    query = rails_params(request.query_params.multi_items())
+    basic = rails_basic_credentials(request.headers.get("authorization"))
+    # Rails merges the query string over the body, so a key in the header or the query string
+    # decides before the body is read; a bad one never costs an upload.
+    decided = basic is not None or _present(query.get("api_key"))
+    if decided and not _authorized(ctx, match, basic, query.get("api_key")):
+        await drain(request)
+        return rails_empty(401)
+    raw_filename = query.get("filename") if isinstance(query.get("filename"), str) else None
+    try:
+        body = await read_import_body(
+            request,
+            directory=ctx.upload_dir,
+            store_limit=ctx.max_file_size + 1,
+            raw_filename=raw_filename,
+        )
+    except BadBody:
+        return rails_empty(400)
+    params = {**body.params, **query}
+    consumed = False
+    try:
+        if not decided and not _authorized(ctx, match, None, params.get("api_key")):
+            return rails_empty(401)
+        # From here to the job's creation nothing awaits, so the slot check and the creation
+        # are atomic on the event loop, like the server's Redis counter.
+        response, consumed = _create(ctx, match, params, body)
+        return response
+    finally:
+        if not consumed:
+            body.discard()
+
+
+def _create(
+    ctx: Context, match: RouteMatch, params: dict[str, Any], body: ImportBody
+) -> tuple[Response, bool]:
+    callback = params.get("callback")
+    slots = ctx.jobs.slots
+    if ctx.jobs.in_progress(match.user) >= slots:
+        message = f"We're sorry but you're already using your allowed {slots} import slots"
+        return rails_jsonp({"errors": {"imports": message}}, 429, callback), False
+    try:
+        spec = _spec(ctx, params, body)
+    except _Invalid as exc:
+        return rails_jsonp({"errors": {"imports": str(exc)}}, 400, callback), False
+    job = ctx.jobs.create(match.user, spec)
+    return rails_jsonp({"item_queue_id": job.id, "success": True}, 200, callback), True
+
+
+def _check_url(url: str) -> None:
+    # Carto::UrlValidator: http/https/ftp on ports 21/80/443 only. LocalCarto also accepts
+    # loopback hosts on any port, so tests can import from a local HTTP server.
+    invalid = _Invalid(f"Invalid URL, cannot connect dataset: {url}")
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise invalid from None
+    if parts.scheme not in _URL_SCHEMES or not parts.hostname:
+        raise invalid
+    if is_loopback(parts.hostname):
+        return
+    if (port or _URL_SCHEMES[parts.scheme]) not in _URL_PORTS:
+        raise invalid
+
+
+def _privacy(value: Any, ctx: Context) -> str | None:
+    if not _present(value):
+        return None
+    privacy = str(value).lower()
+    if privacy not in _PRIVACY:
+        raise _Invalid(
+            f"Unknown value '{value}' for 'privacy'. Allowed values are: private, public and link"
+        )
+    if privacy != "public" and not ctx.private_tables:
+        raise _Invalid(
+            "Your account type (FREE) does not allow to create private datasets. "
+            "Check https://carto.com/pricing for more info."
+        )
+    return privacy
+
+
+def _spec(ctx: Context, params: dict[str, Any], body: ImportBody) -> ImportSpec:
+    """The job described by the request, raising :class:`_Invalid` as the controller does."""
+    limits = params.get("user_defined_limits")
+    limits = dict(limits) if isinstance(limits, dict) else {}
+    credits_limit = limits.get("twitter_credits_limit")
+    limits["twitter_credits_limit"] = _ruby_to_i(credits_limit) if _present(credits_limit) else 0
+    item_id = params.get("service_item_id")
+    if item_id is not None and not isinstance(item_id, str):
+        raise _Invalid("service_item_id field should be empty or a string")
+    _privacy(params.get("privacy"), ctx)
+    url = params.get("url") if _present(params.get("url")) else None
+    if url is not None:
+        url = str(url)
+        _check_url(url)
+    elif _present(params.get("remote_visualization_id")):
+        raise _Invalid("Illegal external load")
+    collision = params.get("collision_strategy")
+    if collision is not None and collision not in ("skip", "overwrite"):
+        raise _Invalid("collision_strategy Invalid collision strategy")
+    flags = {
+        "type_guessing": params.get("type_guessing") not in ("false", False),
+        "quoted_fields_guessing": params.get("quoted_fields_guessing") not in ("false", False),
+        "content_guessing": params.get("content_guessing") in ("true", True),
+        "create_visualization": params.get("create_vis") in ("true", True),
+    }
+    options = LoadOptions(
+        type_guessing=flags["type_guessing"],
+        quoted_fields_guessing=flags["quoted_fields_guessing"],
+        content_guessing=flags["content_guessing"],
+        collision_strategy=collision,
+        max_file_size=ctx.max_file_size,
+        max_rows=ctx.max_rows,
+        max_columns=ctx.max_columns,
+    )
+    table_name = str(params["table_name"]) if _present(params.get("table_name")) else None
+    service_name = str(params.get("service_name") or "public_url")
+    common: dict[str, Any] = {
+        "options": options,
+        "flags": flags,
+        "user_defined_limits": json.dumps(limits, separators=(",", ":")),
+        "params": {k: v for k, v in params.items() if k != "api_key"},
+        "target_table": table_name,
+        "service_item_id": item_id if _present(item_id) else None,
+    }
+    upload = None
+    if url is None:
+        upload = body.uploads.get("filename") or body.uploads.get("file") or body.uploads.get("")
+    # DataImport#dispatch: a query or a table copy wins over any data source.
+    if _present(params.get("sql")):
+        return ImportSpec("query", "query", "", service_name, sql=str(params["sql"]), **common)
+    if _present(params.get("table_copy")):
+        source = str(params["table_copy"])
+        return ImportSpec("copy", "query", "", service_name, source_table=source, **common)
+    if url is not None:
+        return ImportSpec("url", "url", basename_of(url), service_name, url=url, **common)
+    if upload is not None:
+        return ImportSpec("file", "file", upload.filename, service_name, upload=upload, **common)
+    if _present(params.get("connector")):
+        return ImportSpec("connector", "datasource", "", "connector", **common)
+    if service_name != "public_url":
+        display = basename_of(item_id) if isinstance(item_id, str) and item_id else ""
+        return ImportSpec("datasource", "datasource", display, service_name, **common)
+    if isinstance(item_id, str) and _present(item_id):
+        return ImportSpec(
+            "url", "url", basename_of(item_id), service_name, url=item_id.strip(), **common
+        )
+    if table_name is not None:
+        # The documented table duplication: table_name alone copies that table.
+        common["target_table"] = None
+        return ImportSpec("copy", "query", "", service_name, source_table=table_name, **common)
+    return ImportSpec("nothing", "file", "", service_name, **common)
+
+
+def present(ctx: Context, job: ImportJob, state: str, outcome: Outcome | None) -> dict[str, Any]:
+    """The body of ``GET /api/v1/imports/:id``, keys in the server's order (reference §4.2)."""
+    spec = job.spec
+    complete = state == "complete"
+    error_code = outcome.error_code if outcome is not None else None
+    if state == "failure" and error_code is None:
+        error_code = 99999
+    if complete and spec.flags["create_visualization"] and job.visualization_id is None:
+        job.visualization_id = str(uuid.uuid4())
+    table_name = (
+        spec.target_table if spec.kind in ("query", "copy") else spec.params.get("table_name")
+    )
+    if complete and outcome is not None:
+        table_name = outcome.table_name
+    data: dict[str, Any] = {
+        "id": job.id,
+        "user_id": user_id_of(job.user),
+        "table_id": outcome.table_id if complete and outcome is not None else None,
+        "data_type": spec.data_type,
+        "table_name": table_name if _present(table_name) else None,
+        "state": state,
+        "error_code": error_code,
+        "queue_id": job.id,
+        "tables_created_count": outcome.tables_created_count if outcome is not None else None,
+        "synchronization_id": None,
+        "type_guessing": spec.flags["type_guessing"],
+        "quoted_fields_guessing": spec.flags["quoted_fields_guessing"],
+        "content_guessing": spec.flags["content_guessing"],
+        "create_visualization": spec.flags["create_visualization"],
+        "visualization_id": job.visualization_id,
+        "user_defined_limits": spec.user_defined_limits,
+        "get_error_text": error_text(error_code),
+        "display_name": job.info.display_name,
+    }
+    if state in FINAL_STATES:
+        data["success"] = complete
+    data["original_url"] = spec.url if spec.kind == "url" else None
+    data["warnings"] = None
+    data["is_raster"] = False
+    code = outcome.http_response_code if outcome is not None else None
+    if code is not None and not code.startswith("2"):
+        data["http_response_code"] = code
+        data["http_response_code_message"] = http_code_message(code)
+    if complete:
+        data["any_table_raster"] = False
+        data["derived_visualization_id"] = job.visualization_id
+    return data

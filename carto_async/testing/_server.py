@@ -1,0 +1,400 @@
+"""LocalCarto: a CARTO-compatible server on loopback, in a background thread or the foreground."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+import uvicorn
+
+from carto_async.testing._app import create_app
+from carto_async.testing._auth import Keys, new_key
+from carto_async.testing._context import Context
+from carto_async.testing._db import Database
+from carto_async.testing._faults import Counters, Faults
+from carto_async.testing._jobs import ImportInfo, ImportJobs
+from carto_async.testing._sources import Sources
+
+if TYPE_CHECKING:
+    from carto_async import AsyncCarto, Carto
+
+__all__ = ["LocalCarto", "serve"]
+
+log = logging.getLogger("carto_async.testing")
+
+_START_TIMEOUT = 10.0
+
+
+class LocalCarto:
+    """A local CARTO: Import API and SQL API over real HTTP, backed by SQLite.
+
+    ``with LocalCarto() as server`` (or ``async with``) serves on ``127.0.0.1`` at an ephemeral
+    port from a background thread and stops it, with its sockets and threads, on exit. Clients
+    use ``server.base_url`` (``http://127.0.0.1:PORT/user/demo``) with ``server.api_key`` (the
+    master key), or the ready-made SDK clients::
+
+        with LocalCarto(import_processing_time=0.2) as server:
+            with server.client() as carto:
+                job = carto.imports.upload("stores.csv")
+                job.wait()
+                print(carto.sql.query("select count(*) from stores").rows)
+
+    Options (all keyword-only):
+
+    * ``username`` (``"demo"``) and ``api_key`` (the master key; random if not given). A
+      read-only ``regular_api_key`` and the ``default_public`` key exist too.
+    * ``db``: a SQLite path, an open :class:`Database`, or ``None`` for an in-memory database.
+    * ``import_processing_time``: seconds an import takes to walk its states, or a callable
+      taking an :class:`ImportInfo`; the final state also waits for the data load to finish.
+    * ``import_slots``: imports in progress per user before creates answer 429 (CARTO: 3).
+    * ``max_file_size``, ``max_rows``, ``max_columns``: import limits (failures 6666, 6668,
+      2004), CARTO's defaults.
+    * ``stale_import_after`` (300 s) and ``stale_list_after`` (3600 s): when a stuck import is
+      failed with 6671 by ``GET /imports/:id`` and by ``GET /imports``.
+    * ``faults``: a :class:`Faults`; adjustable while the server runs (``server.faults``).
+    * ``host_based``: take the user of ``/api/...`` paths from the ``Host`` header
+      (``demo.localhost``), as CARTO does; ``False`` serves them for ``username``.
+    * ``private_tables``: whether the account may create private datasets.
+    * ``host``, ``port`` (0: ephemeral), ``log_level`` (uvicorn's), ``workers`` (load threads).
+    """
+
+    def __init__(
+        self,
+        *,
+        username: str = "demo",
+        api_key: str | None = None,
+        db: str | os.PathLike[str] | Database | None = None,
+        import_processing_time: float | Callable[[ImportInfo], float] = 0.05,
+        import_slots: int = 3,
+        max_file_size: int = 157_286_400,
+        max_rows: int = 500_000,
+        max_columns: int = 250,
+        stale_import_after: float = 300.0,
+        stale_list_after: float = 3600.0,
+        faults: Faults | None = None,
+        host_based: bool = True,
+        private_tables: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        workers: int = 4,
+    ) -> None:
+        if not username or "/" in username or "." in username:
+            raise ValueError(f"invalid username {username!r}")
+        self.username = username
+        self.host = host
+        self._port = port
+        self._log_level = log_level
+        self._keys = Keys(master=api_key or new_key(), regular=new_key())
+        self._owns_db = not isinstance(db, Database)
+        self._db_path = None if db is None or isinstance(db, Database) else os.fspath(db)
+        self._db: Database | None = db if isinstance(db, Database) else None
+        self._tmp: str | None = None
+        self.counters = Counters()
+        self.sources = Sources()
+        self._settings: dict[str, Any] = {
+            "processing_time": import_processing_time,
+            "slots": import_slots,
+            "stale_after": stale_import_after,
+            "stale_list_after": stale_list_after,
+            "workers": workers,
+        }
+        self._limits = (max_file_size, max_rows, max_columns)
+        self._faults = faults
+        self._host_based = host_based
+        self._private_tables = private_tables
+        self._ctx: Context | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._socket is not None else "stopped"
+        return f"<LocalCarto {where}>"
+
+    # -- public surface --------------------------------------------------------------------
+
+    @property
+    def api_key(self) -> str:
+        """The master key: everything, including the Import API."""
+        return self._keys.master
+
+    @property
+    def regular_api_key(self) -> str:
+        """A non-master key: read-only SQL, refused (401) by the Import API."""
+        return self._keys.regular
+
+    @property
+    def default_public_key(self) -> str:
+        """The ``default_public`` key: same as no key (read-only SQL)."""
+        return self._keys.public
+
+    @property
+    def port(self) -> int:
+        """The port served on (known once started)."""
+        if self._socket is None:
+            raise RuntimeError("LocalCarto is not running")
+        port: int = self._socket.getsockname()[1]
+        return port
+
+    @property
+    def root_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The user's base URL, on-premise style: ``http://127.0.0.1:PORT/user/<username>``."""
+        return f"{self.root_url}/user/{self.username}"
+
+    @property
+    def host_based_url(self) -> str:
+        """``http://<username>.localhost:PORT``; needs a resolver that maps ``*.localhost``."""
+        return f"http://{self.username}.localhost:{self.port}"
+
+    @property
+    def db(self) -> Database:
+        """The database the imports load into and the SQL API queries."""
+        if self._db is None:
+            raise RuntimeError("LocalCarto is not running")
+        return self._db
+
+    @property
+    def faults(self) -> Faults:
+        """The fault configuration (created empty on first access)."""
+        if self._faults is None:
+            self._faults = Faults()
+            if self._ctx is not None:
+                self._ctx.faults = self._faults
+        return self._faults
+
+    @property
+    def jobs(self) -> ImportJobs:
+        """The import jobs, for inspection."""
+        if self._ctx is None:
+            raise RuntimeError("LocalCarto is not running")
+        return self._ctx.jobs
+
+    def register_datasource(
+        self,
+        service_name: str,
+        item_id: str,
+        filename: str,
+        data: bytes | str,
+        *,
+        error_code: int | None = None,
+    ) -> None:
+        """Make imports with ``service_name`` and ``service_item_id=item_id`` load ``data``.
+
+        ``filename`` names the file the connector would have fetched (its extension tells the
+        file type). With ``error_code`` the import fails with it instead (e.g. 1013 for an
+        ArcGIS server older than 10.1). ArcGIS layers register with ``service_name="arcgis"``
+        and the layer URL as ``item_id``.
+        """
+        self.sources.register(service_name, item_id, filename, data, error_code=error_code)
+
+    def client(self, **options: Any) -> Carto:
+        """A :class:`carto_async.Carto` for this server's user and master key."""
+        from carto_async import Carto  # noqa: PLC0415 - the SDK is optional for a bare server
+
+        return Carto(
+            username=self.username, api_key=self.api_key, base_url=self.base_url, **options
+        )
+
+    def async_client(self, **options: Any) -> AsyncCarto:
+        """A :class:`carto_async.AsyncCarto` for this server's user and master key."""
+        from carto_async import AsyncCarto  # noqa: PLC0415 - the SDK is optional for a bare server
+
+        return AsyncCarto(
+            username=self.username, api_key=self.api_key, base_url=self.base_url, **options
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _prepare(self) -> uvicorn.Server:
+        self._tmp = tempfile.mkdtemp(prefix="localcarto-")
+        if self._db is None:
+            self._db = Database(self._db_path)
+        max_file_size, max_rows, max_columns = self._limits
+        settings = self._settings
+        jobs = ImportJobs(
+            db=self._db,
+            sources=self.sources,
+            counters=self.counters,
+            faults=lambda: self._faults,
+            processing_time=settings["processing_time"],
+            slots=settings["slots"],
+            stale_after=settings["stale_after"],
+            stale_list_after=settings["stale_list_after"],
+            workers=settings["workers"],
+            download_dir=self._tmp,
+        )
+        self._ctx = Context(
+            username=self.username,
+            keys=self._keys,
+            db=self._db,
+            jobs=jobs,
+            counters=self.counters,
+            faults=self._faults,
+            sql_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="localcarto-sql"),
+            upload_dir=self._tmp,
+            host_based=self._host_based,
+            max_file_size=max_file_size,
+            max_rows=max_rows,
+            max_columns=max_columns,
+            private_tables=self._private_tables,
+        )
+        app = create_app(self._ctx)
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            log_level=self._log_level,
+            lifespan="off",
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=2,
+        )
+        return uvicorn.Server(config)
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self._port))
+            # Listen now: connections made before uvicorn's loop starts wait in the backlog.
+            sock.listen(2048)
+        except OSError:
+            sock.close()
+            raise
+        sock.set_inheritable(True)
+        return sock
+
+    def start(self) -> Self:
+        """Start serving from a background thread; returns once the port accepts connections."""
+        if self._thread is not None:
+            raise RuntimeError("LocalCarto is already running")
+        try:
+            self._server = self._prepare()
+            self._socket = self._bind()
+            server, sock = self._server, self._socket
+            self._thread = threading.Thread(
+                target=server.run, kwargs={"sockets": [sock]}, name="LocalCarto", daemon=True
+            )
+            self._thread.start()
+            deadline = time.monotonic() + _START_TIMEOUT
+            while not server.started:
+                if not self._thread.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError("LocalCarto failed to start")
+                time.sleep(0.002)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port, threads, temporary files and (own) database."""
+        server, thread = self._server, self._thread
+        if server is not None:
+            server.should_exit = True
+        if thread is not None:
+            thread.join()
+        self._release()
+
+    def _release(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+        if self._ctx is not None:
+            self._ctx.jobs.close()
+            self._ctx.sql_pool.shutdown(wait=True, cancel_futures=True)
+        if self._db is not None and self._owns_db:
+            self._db.close()
+            self._db = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        self._server = self._thread = self._socket = self._ctx = None
+        self._tmp = None
+
+    def serve_forever(self, ready: Callable[[LocalCarto], None] | None = None) -> None:
+        """Serve in the calling (main) thread until Ctrl-C or SIGTERM, then clean up.
+
+        ``ready`` is called with the server once the port accepts connections.
+        """
+        if self._thread is not None:
+            raise RuntimeError("LocalCarto is already running")
+        try:
+            self._server = self._prepare()
+            self._socket = self._bind()
+            if ready is not None:
+                ready(self)
+            # uvicorn re-raises the captured Ctrl-C after its graceful shutdown.
+            with contextlib.suppress(KeyboardInterrupt):
+                self._server.run(sockets=[self._socket])
+        finally:
+            self._release()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        return await anyio.to_thread.run_sync(self.start)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await anyio.to_thread.run_sync(self.stop)
+
+
+def serve(
+    port: int = 8765,
+    host: str = "127.0.0.1",
+    *,
+    username: str = "demo",
+    api_key: str | None = None,
+    db: str | os.PathLike[str] | None = None,
+    faults: Faults | None = None,
+    ready: Callable[[LocalCarto], None] | None = None,
+    log_level: str = "info",
+    **options: Any,
+) -> None:
+    """Run LocalCarto in the foreground until Ctrl-C (``carto-async local-server``).
+
+    ``ready`` is called with the server once its socket is bound, e.g. to print the base URL
+    and keys; ``options`` are the other :class:`LocalCarto` options.
+
+    >>> serve(port=8765, username="demo", api_key="secret", db="demo.sqlite")  # doctest: +SKIP
+    """
+    server = LocalCarto(
+        username=username,
+        api_key=api_key,
+        db=db,
+        faults=faults,
+        host=host,
+        port=port,
+        log_level=log_level,
+        **options,
+    )
+    server.serve_forever(ready=ready)

@@ -1,0 +1,83 @@
+"""Fixtures for LocalCarto's wire tests: a running server and plain httpx clients."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.testing import _fake_data_layer
+
+_fake_data_layer.install()
+
+from carto_async.testing import LocalCarto  # noqa: E402 - after the data layer stand-in
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FINAL = ("complete", "failure")
+
+
+def fixture(*parts: str) -> Any:
+    """A reference fixture (real CARTO payload)."""
+    return json.loads(FIXTURES.joinpath(*parts).read_text())
+
+
+@pytest.fixture
+def server() -> Iterator[LocalCarto]:
+    """A fresh LocalCarto with a fast job clock."""
+    with LocalCarto(import_processing_time=0.05) as running:
+        yield running
+
+
+@pytest.fixture
+def http(server: LocalCarto) -> Iterator[httpx.Client]:
+    """An httpx client on the server's user base URL (master key not included)."""
+    with httpx.Client(base_url=server.base_url, timeout=10.0) as client:
+        yield client
+
+
+def wait_final(
+    client: httpx.Client, import_id: str, key: str, *, timeout: float = 10.0
+) -> dict[str, Any]:
+    """Poll ``GET /api/v1/imports/:id`` until the import is complete or failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(f"/api/v1/imports/{import_id}", params={"api_key": key})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["state"] in FINAL:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"import {import_id} still {body['state']}")
+        time.sleep(0.01)
+
+
+def upload(
+    client: httpx.Client, key: str, filename: str, data: bytes | str, **params: Any
+) -> httpx.Response:
+    """Multipart upload in the ``file`` field, options in the query string."""
+    content = data.encode() if isinstance(data, str) else data
+    return client.post(
+        "/api/v1/imports",
+        params={"api_key": key, **params},
+        files={"file": (filename, content, "text/csv")},
+    )
+
+
+def import_file(
+    client: httpx.Client, key: str, filename: str, data: bytes | str, **params: Any
+) -> dict[str, Any]:
+    """Upload and wait for the final state."""
+    response = upload(client, key, filename, data, **params)
+    assert response.status_code == 200, response.text
+    return wait_final(client, response.json()["item_queue_id"], key)
+
+
+def sql(client: httpx.Client, key: str | None, q: str) -> httpx.Response:
+    """``GET /api/v2/sql`` with ``key`` in the query string."""
+    params = {"q": q} if key is None else {"q": q, "api_key": key}
+    return client.get("/api/v2/sql", params=params)

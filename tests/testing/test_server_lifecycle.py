@@ -1,0 +1,84 @@
+"""LocalCarto starts on an ephemeral loopback port and leaves nothing behind when it stops."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from carto_async.testing import LocalCarto
+from tests.testing.conftest import import_file, sql
+
+
+def _threads() -> set[str]:
+    return {t.name for t in threading.enumerate()}
+
+
+def test_context_manager_serves_on_loopback_and_releases_port_and_threads() -> None:
+    before = _threads()
+    with LocalCarto() as server:
+        assert server.base_url == f"http://127.0.0.1:{server.port}/user/demo"
+        port = server.port
+        response = httpx.get(server.base_url + "/api/v2/sql", params={"q": "select 1 as x"})
+        assert response.status_code == 200
+    assert _threads() == before
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_stop_closes_keep_alive_connections_of_clients() -> None:
+    with LocalCarto() as server, httpx.Client(base_url=server.base_url) as client:
+        assert client.get("/api/v2/sql", params={"q": "select 1"}).status_code == 200
+        server.stop()
+        with pytest.raises(httpx.TransportError):
+            client.get("/api/v2/sql", params={"q": "select 1"})
+
+
+def test_async_context_manager_works_under_anyio() -> None:
+    async def main() -> int:
+        async with LocalCarto() as server, httpx.AsyncClient(base_url=server.base_url) as client:
+            response = await client.get("/api/v2/sql", params={"q": "select 1 as x"})
+            return response.status_code
+
+    assert anyio.run(main) == 200
+
+
+def test_keys_are_master_regular_and_default_public() -> None:
+    server = LocalCarto(username="alice", api_key="secret")
+    assert server.api_key == "secret"
+    assert server.default_public_key == "default_public"
+    assert server.regular_api_key not in ("secret", "default_public")
+    assert len(LocalCarto().api_key) == 40
+
+
+def test_invalid_username_is_refused() -> None:
+    with pytest.raises(ValueError, match="invalid username"):
+        LocalCarto(username="a/b")
+
+
+def test_database_file_persists_tables_across_servers(tmp_path: Path) -> None:
+    path = tmp_path / "local.sqlite"
+    with LocalCarto(db=path) as server, httpx.Client(base_url=server.base_url) as client:
+        body = import_file(client, server.api_key, "kept.csv", "a\n1\n2\n")
+        assert body["state"] == "complete"
+    with LocalCarto(db=str(path)) as server, httpx.Client(base_url=server.base_url) as client:
+        assert server.db.table_exists("kept")
+        assert sql(client, server.api_key, "select count(*) as n from kept").json()["rows"] == [
+            {"n": 2}
+        ]
+
+
+def test_stopped_server_has_no_port() -> None:
+    server = LocalCarto()
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = server.port
+    assert "stopped" in repr(server)
+
+
+def test_start_twice_is_an_error() -> None:
+    with LocalCarto() as server, pytest.raises(RuntimeError, match="already running"):
+        server.start()
