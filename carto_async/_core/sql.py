@@ -77,7 +77,7 @@ def parse_result(body: Any) -> SQLResult:
         message = "; ".join(map(str, errors)) if isinstance(errors, list) else str(errors)
         raise APIError(f"the query failed after it began returning rows: {message}")
     fields = {
-        str(name): converter.structure(spec, SQLField)
+        str(name): converter.structure({"type": "unknown", **spec}, SQLField)
         for name, spec in (body.get("fields") or {}).items()
         if isinstance(spec, Mapping)
     }

@@ -1,0 +1,39 @@
+"""Fixtures of the async suite; ``tests/sync_tests/conftest.py`` is its hand-written twin."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from carto_async import AsyncCarto, PollPolicy, RetryPolicy
+from carto_async._async import _concurrency
+from tests.helpers import BASE_URL, KEY, FakeClock
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def carto() -> AsyncIterator[AsyncCarto]:
+    async with AsyncCarto(
+        "demo",
+        KEY,
+        BASE_URL,
+        retry=RetryPolicy(backoff_base=0.001, backoff_cap=0.002),
+        poll=PollPolicy(initial=0.01, factor=1.5, cap=0.05, jitter=0),
+        max_concurrent_imports=None,
+        seed=1,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Virtual time for the async layer: sleeps are recorded and return at once."""
+    fake = FakeClock(_concurrency.sleep)
+    monkeypatch.setattr(_concurrency, "now", fake.now)
+    monkeypatch.setattr(_concurrency, "sleep", fake.async_sleep)
+    return fake

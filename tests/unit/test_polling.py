@@ -1,0 +1,68 @@
+"""Poll spacing and the shared poll scheduler."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from carto_async._core.polling import PollPolicy, PollScheduler
+
+
+def test_default_policy_is_1s_x1_5_capped_at_30s() -> None:
+    policy = PollPolicy(jitter=0)
+    assert [round(policy.interval(n), 3) for n in range(10)] == [
+        1.0,
+        1.5,
+        2.25,
+        3.375,
+        5.062,
+        7.594,
+        11.391,
+        17.086,
+        25.629,
+        30.0,
+    ]
+
+
+def test_jitter_spreads_intervals_by_20_percent() -> None:
+    policy = PollPolicy()
+    rng = random.Random(0)
+    values = [policy.interval(3, rng) for _ in range(2000)]
+    assert min(values) >= 3.375 * 0.8
+    assert max(values) <= 3.375 * 1.2
+    assert max(values) - min(values) > 1.0  # really spread, not lock-step
+
+
+def test_invalid_policy_is_rejected() -> None:
+    with pytest.raises(ValueError, match="initial"):
+        PollPolicy(initial=0)
+    with pytest.raises(ValueError, match="jitter"):
+        PollPolicy(jitter=1.5)
+
+
+def test_scheduler_orders_due_jobs_and_reschedules() -> None:
+    sched: PollScheduler[str] = PollScheduler(PollPolicy(initial=1, factor=2, jitter=0))
+    sched.add("a", now=0)
+    sched.add("b", now=0.5)
+    assert sched.due(0.9) == []
+    assert sched.next_due() == 1
+    assert sched.due(1.6) == ["a", "b"]
+    sched.polled("a", now=1.6)
+    assert sched.when("a") == pytest.approx(3.6)
+    assert sched.polls("a") == 1
+    sched.discard("b")
+    assert "b" not in sched
+    assert sched.next_due(["b"]) is None
+    assert sched.due(10, ["a"]) == ["a"]
+
+
+def test_scheduler_poll_now_and_policy_override() -> None:
+    sched: PollScheduler[str] = PollScheduler(PollPolicy(jitter=0))
+    sched.add("r", now=5, poll_now=True)
+    assert sched.when("r") == 5
+    sched.add("r", now=100)  # adding again does not reschedule
+    assert sched.when("r") == 5
+    sched.add("x", now=0)
+    sched.set_policy("x", PollPolicy(initial=0.1, jitter=0), now=0)
+    assert sched.when("x") == pytest.approx(0.1)
