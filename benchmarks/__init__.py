@@ -1,0 +1,43 @@
+"""Benchmarks: carto_async against raw httpx and carto-python, side by side, on LocalCarto.
+
+These print figures; they assert nothing about time. ``python -m benchmarks`` runs them all
+(``--only`` picks some, ``--smoke`` runs tiny sizes); each module also runs on its own:
+
+* ``batch_import``      #1 N files imported end to end, against the floor the server allows
+* ``request_overhead``  #2 ``sql.query`` requests per second against raw httpx
+* ``upload_memory``     #3 peak RSS of a client uploading a big file
+* ``polling``           #4 status requests per job and detection delay of ``wait_all``
+
+Results of the last full run, with the machine and the command: ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+#: Name -> module, in the order ``python -m benchmarks`` runs them.
+BENCHMARKS: dict[str, str] = {
+    "batch": "benchmarks.batch_import",
+    "overhead": "benchmarks.request_overhead",
+    "memory": "benchmarks.upload_memory",
+    "polling": "benchmarks.polling",
+}
+
+#: Tiny sizes for a smoke run (``--smoke``, and ``tests/test_benchmarks_smoke.py``): every
+#: client and code path runs once, in a few seconds; the figures mean nothing.
+SMOKE_ARGS: dict[str, list[str]] = {
+    "batch": [
+        "--files", "4", "--rows", "5", "--slots", "2", "--processing-time", "0.05",
+        "--batch-repeat", "1", "--documented-repeat", "1", "--documented-poll", "0.05",
+        "--tuned-fixed-poll", "0.02", "--tuned-poll", "0.02,1.2,0.2,0.1",
+        "--default-poll", "0.05,1.5,1,0.2",
+    ],
+    "overhead": [
+        "--requests", "20", "--concurrency", "1", "4", "--warmup", "2", "--overhead-repeat", "1",
+    ],
+    "memory": ["--upload-mib", "2", "--memory-repeat", "1"],
+    "polling": [
+        "--poll-jobs", "4", "--min-duration", "0.1", "--max-duration", "0.3",
+        "--policies", "poll:0.05,1.5,1,0.2", "list:0.05",
+    ],
+}  # fmt: skip
+
+__all__ = ["BENCHMARKS", "SMOKE_ARGS"]

@@ -1,0 +1,32 @@
+"""Every benchmark runs end to end at tiny sizes, so the benchmarks do not rot.
+
+Nothing here is timed: the figures at these sizes mean nothing. Each benchmark must finish,
+drive every client it compares, and print its table and its goal lines.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import BENCHMARKS
+from benchmarks.__main__ import main
+
+pytest.importorskip("carto_async.testing", reason="LocalCarto needs the [local] extra")
+pytest.importorskip("carto", reason="carto-python is the benchmarks' baseline")
+
+EXPECTED_ROWS = {
+    "batch": ["carto_async async", "carto_async sync", "carto-python, sequential"],
+    "overhead": ["raw httpx.AsyncClient", "carto_async sync", "carto-python SQLClient.send"],
+    "memory": ["carto_async async", "carto_async sync", "carto-python FileImportJob.run"],
+    "polling": ["poll:", "list:"],
+}
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_benchmark_runs_at_smoke_size_and_prints_its_table(name: str) -> None:
+    output = main(["--smoke", "--only", name])
+
+    assert f"#{list(BENCHMARKS).index(name) + 1} " in output
+    for row in EXPECTED_ROWS[name]:
+        assert row in output
+    assert "goal:" in output or "reported" in output
