@@ -40,6 +40,7 @@ class AsyncImportJob(AsyncJob[ImportStatus]):
 
     kind = "import"
     _states = IMPORT_STATES
+    _lists_pending = True
 
     def __init__(
         self,
@@ -58,6 +59,12 @@ class AsyncImportJob(AsyncJob[ImportStatus]):
 
     def _state_of(self, snapshot: ImportStatus) -> str:
         return snapshot.state
+
+    @classmethod
+    async def _list_pending(cls, client: AsyncCarto) -> set[str]:
+        # GET /api/v1/imports lists the unfinished imports of the last 24 h: one request
+        # tells which of many imports may have finished.
+        return set(await client.imports.list())
 
     def _failure(self, snapshot: ImportStatus) -> ImportFailed:
         text = snapshot.error or ImportErrorText("Unknown error")

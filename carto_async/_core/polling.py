@@ -13,7 +13,15 @@ from typing import Generic, TypeVar
 
 import attrs
 
-__all__ = ["PollPolicy", "PollScheduler"]
+__all__ = ["GROUP_MIN_JOBS", "PollPolicy", "PollScheduler", "group_interval"]
+
+#: From this many pending jobs of one kind, ``wait_all`` polls one listing of unfinished jobs
+#: instead of each job (when the API has such a listing: ``GET /api/v1/imports``).
+GROUP_MIN_JOBS = 4
+
+#: In group mode the listing is polled every ``GROUP_FRACTION`` of the youngest job's age, so a
+#: job is noticed within about that fraction of its run time, whatever its length.
+GROUP_FRACTION = 0.1
 
 K = TypeVar("K", bound=Hashable)
 
@@ -45,6 +53,17 @@ class PollPolicy:
             n += 1
 
 
+def group_interval(
+    policy: PollPolicy, youngest_age: float, rng: random.Random | None = None
+) -> float:
+    """Seconds until the next listing poll of a group whose youngest job is this old."""
+    base = min(max(GROUP_FRACTION * youngest_age, policy.initial), policy.cap)
+    if not policy.jitter:
+        return base
+    r = rng if rng is not None else random
+    return base * (1 + r.uniform(-policy.jitter, policy.jitter))
+
+
 @attrs.define
 class _Entry:
     policy: PollPolicy
@@ -65,6 +84,11 @@ class PollScheduler(Generic[K]):
         self.policy = policy
         self._rng = rng if rng is not None else random.Random()
         self._entries: dict[K, _Entry] = {}
+
+    @property
+    def rng(self) -> random.Random:
+        """The random source of the jitter (seeded by the client)."""
+        return self._rng
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -42,6 +42,7 @@ class ImportJob(Job[ImportStatus]):
 
     kind = "import"
     _states = IMPORT_STATES
+    _lists_pending = True
 
     def __init__(
         self,
@@ -60,6 +61,12 @@ class ImportJob(Job[ImportStatus]):
 
     def _state_of(self, snapshot: ImportStatus) -> str:
         return snapshot.state
+
+    @classmethod
+    def _list_pending(cls, client: Carto) -> set[str]:
+        # GET /api/v1/imports lists the unfinished imports of the last 24 h: one request
+        # tells which of many imports may have finished.
+        return set(client.imports.list())
 
     def _failure(self, snapshot: ImportStatus) -> ImportFailed:
         text = snapshot.error or ImportErrorText("Unknown error")

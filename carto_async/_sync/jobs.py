@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from carto_async._core.jobs import Outcome, classify, dump_token
-from carto_async._core.polling import PollPolicy
+from carto_async._core.polling import GROUP_MIN_JOBS, PollPolicy, group_interval
 from carto_async._sync import _concurrency as cc
-from carto_async.errors import CartoError, JobFailed, JobTimeout
+from carto_async.errors import APIError, CartoError, JobFailed, JobTimeout
 
 if TYPE_CHECKING:
     from carto_async._sync.client import Carto
@@ -34,6 +34,8 @@ class Job(Generic[S]):
 
     kind: str = "job"
     _states: Mapping[str, Outcome] = {}
+    #: True when the API can list its unfinished jobs in one request (see ``_list_pending``).
+    _lists_pending: bool = False
 
     def __init__(
         self, client: Carto, job_id: str, *, snapshot: S | None = None, resumed: bool = False
@@ -42,6 +44,7 @@ class Job(Generic[S]):
         self.id = job_id
         self._snapshot = snapshot
         self._done_callbacks: list[Callable[[Job[S]], None]] = []
+        self._created_at = cc.now()
         client._scheduler.add(self.id, cc.now(), poll_now=resumed and snapshot is None)
 
     # -- subclass hooks -------------------------------------------------------------------
@@ -53,6 +56,11 @@ class Job(Generic[S]):
         raise NotImplementedError
 
     def _failure(self, snapshot: S) -> JobFailed:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def _list_pending(cls, client: Carto) -> set[str]:  # pragma: no cover
+        """The ids of the unfinished jobs of this kind, in one request."""
         raise NotImplementedError
 
     # -- snapshot ---------------------------------------------------------------------------
@@ -185,32 +193,14 @@ class Jobs:
     def __init__(self, client: Carto) -> None:
         self._client = client
 
-    def _poll_due(self, pending: list[Any], limit: int) -> list[Any]:
-        scheduler = self._client._scheduler
-        due = scheduler.due(cc.now(), [j.id for j in pending])
-        if due:
-            by_id = {j.id: j for j in pending}
-            jobs = [by_id[i] for i in due]
-            calls: list[Callable[[], Any]] = [job.refresh for job in jobs]
-            outcomes = cc.gather(calls, limit=limit)
-            return [
-                (job, outcome)
-                for job, outcome in zip(jobs, outcomes, strict=True)
-                if isinstance(outcome, BaseException)
-            ]
-        return []
-
-    def _sleep_until_due(self, pending: list[Any], deadline: float | None) -> None:
-        scheduler = self._client._scheduler
-        for job in pending:
-            scheduler.add(job.id, cc.now())
-        nxt = scheduler.next_due([j.id for j in pending])
-        current = cc.now()
-        target = current if nxt is None else nxt
-        if deadline is not None:
-            target = min(target, deadline)
-        if target > current:
-            cc.sleep(target - current)
+    def _refresh_all(self, jobs: list[Any], limit: int) -> list[tuple[Any, Exception]]:
+        calls: list[Callable[[], Any]] = [job.refresh for job in jobs]
+        outcomes = cc.gather(calls, limit=limit)
+        return [
+            (job, outcome)
+            for job, outcome in zip(jobs, outcomes, strict=True)
+            if isinstance(outcome, Exception)
+        ]
 
     def as_completed(
         self, jobs: Iterable[J], *, timeout: float | None = None, limit: int = 20
@@ -223,6 +213,7 @@ class Jobs:
         """
         pending = list(dict.fromkeys(jobs))
         deadline = None if timeout is None else cc.now() + timeout
+        rounds = _Rounds(self, limit)
         for job in [j for j in pending if j.done]:
             pending.remove(job)
             yield job
@@ -233,14 +224,14 @@ class Jobs:
                     job=pending[0],
                     last_state=pending[0].state,
                 )
-            errors = self._poll_due(pending, limit)
+            errors = rounds.poll(pending)
             if errors:
                 raise errors[0][1]
             for job in [j for j in pending if j.done]:
                 pending.remove(job)
                 yield job
             if pending:
-                self._sleep_until_due(pending, deadline)
+                rounds.sleep(pending, deadline)
 
     def wait_all(
         self,
@@ -261,19 +252,20 @@ class Jobs:
         pending = [j for j in dict.fromkeys(ordered) if not j.done]
         errors: dict[int, BaseException] = {}
         deadline = None if timeout is None else cc.now() + timeout
+        rounds = _Rounds(self, limit)
         while pending:
             if deadline is not None and cc.now() >= deadline:
                 for job in pending:
-                    exc = JobTimeout(
+                    timed_out = JobTimeout(
                         f"{job.kind} {job.id} still {job.state!r} after {timeout:g}s",
                         job=job,
                         last_state=job.state,
                     )
                     if not return_exceptions:
-                        raise exc
-                    errors[id(job)] = exc
+                        raise timed_out
+                    errors[id(job)] = timed_out
                 break
-            for job, exc in self._poll_due(pending, limit):
+            for job, exc in rounds.poll(pending):
                 if not return_exceptions:
                     raise exc
                 errors[id(job)] = exc
@@ -283,7 +275,7 @@ class Jobs:
                 if job.outcome is Outcome.FAILURE and not return_exceptions:
                     job._final()
             if pending:
-                self._sleep_until_due(pending, deadline)
+                rounds.sleep(pending, deadline)
         results: list[Any] = []
         for job in ordered:
             if id(job) in errors:
@@ -294,3 +286,82 @@ class Jobs:
             except CartoError as exc:
                 results.append(exc)
         return results
+
+
+class _Rounds:
+    """The polling of one ``wait_all`` / ``as_completed`` call.
+
+    Few jobs are polled one by one, each at its own policy spacing. From ``GROUP_MIN_JOBS``
+    pending jobs of a kind whose API lists its unfinished jobs, one listing request per round
+    stands in for all of them: only the jobs missing from it (finished) get a status request.
+    The listing is polled at a fraction of the youngest job's age, so every job is noticed soon
+    after it ends at a cost that does not grow with the number of jobs.
+    """
+
+    def __init__(self, jobs: Jobs, limit: int) -> None:
+        self._jobs = jobs
+        self._client = jobs._client
+        self._limit = limit
+        self._group_next: dict[type[Any], float] = {}
+        self._unlisted: set[str] = set()  # pending, yet missing from the listing
+        self._individual: list[str] = []
+        self._active_groups: list[type[Any]] = []
+
+    def _partition(self, pending: list[Any]) -> tuple[dict[type[Any], list[Any]], list[Any]]:
+        groups: dict[type[Any], list[Any]] = {}
+        individual: list[Any] = []
+        for job in pending:
+            kind = type(job)
+            if kind._lists_pending and job.id not in self._unlisted:
+                groups.setdefault(kind, []).append(job)
+            else:
+                individual.append(job)
+        for kind in [k for k, js in groups.items() if len(js) < GROUP_MIN_JOBS]:
+            individual.extend(groups.pop(kind))
+        return groups, individual
+
+    def poll(self, pending: list[Any]) -> list[tuple[Any, Exception]]:
+        """Poll whatever is due; return the jobs whose status requests failed."""
+        scheduler = self._client._scheduler
+        now = cc.now()
+        groups, individual = self._partition(pending)
+        listed_out: list[Any] = []
+        for kind, members in groups.items():
+            first = min(j._created_at for j in members) + scheduler.policy.initial
+            if now < self._group_next.setdefault(kind, first):
+                continue
+            try:
+                listed = {i.lower() for i in kind._list_pending(self._client)}
+            except APIError:
+                individual.extend(members)  # the listing failed: poll these one by one
+                continue
+            listed_out.extend(j for j in members if j.id.lower() not in listed)
+            youngest = max(j._created_at for j in members)
+            self._group_next[kind] = cc.now() + group_interval(
+                scheduler.policy, cc.now() - youngest, scheduler.rng
+            )
+        due = set(scheduler.due(now, [j.id for j in individual]))
+        refresh = listed_out + [j for j in individual if j.id in due]
+        errors = self._jobs._refresh_all(refresh, self._limit) if refresh else []
+        for job in listed_out:
+            if not job.done:
+                self._unlisted.add(job.id)
+        self._individual = [j.id for j in individual]
+        self._active_groups = list(groups)
+        return errors
+
+    def sleep(self, pending: list[Any], deadline: float | None) -> None:
+        """Sleep until the next poll is due (or the deadline)."""
+        scheduler = self._client._scheduler
+        for job in pending:
+            scheduler.add(job.id, cc.now())
+        times = [self._group_next[k] for k in self._active_groups if k in self._group_next]
+        nxt = scheduler.next_due(self._individual)
+        if nxt is not None:
+            times.append(nxt)
+        current = cc.now()
+        target = min(times) if times else current
+        if deadline is not None:
+            target = min(target, deadline)
+        if target > current:
+            cc.sleep(target - current)

@@ -113,3 +113,55 @@ async def test_the_import_slot_cap_polls_running_imports_before_creating_more(
         third = await carto.imports.upload(b"a\n1\n", filename="c.csv")
         assert second.done
         await carto.jobs.wait_all([first, second, third])
+
+
+async def test_many_import_jobs_are_watched_through_one_listing_request(
+    carto: AsyncCarto, respx_mock: respx.MockRouter
+) -> None:
+    ids = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(6)]
+    # Job i finishes after i listing rounds: the listing drops it from then on.
+    rounds = {"n": 0}
+
+    def listing(request: httpx.Request) -> httpx.Response:
+        rounds["n"] += 1
+        still = [i for k, i in enumerate(ids) if k >= rounds["n"]]
+        return httpx.Response(200, json={"imports": still, "success": True})
+
+    listing_route = respx_mock.get(IMPORTS_URL).mock(side_effect=listing)
+    status_routes = {
+        i: respx_mock.get(f"{IMPORTS_URL}/{i}").mock(
+            return_value=httpx.Response(200, json=status_body("complete", i))
+        )
+        for i in ids
+    }
+    jobs = [carto.imports.job(i) for i in ids]
+    for job in jobs:  # as if just created: nothing known yet, first poll after the interval
+        carto._scheduler.discard(job.id)
+        carto._scheduler.add(job.id, 0.0)
+    results = await carto.jobs.wait_all(jobs)
+    assert [r.state for r in results] == ["complete"] * 6
+    # Each job got exactly one status request, when the listing stopped showing it.
+    assert [status_routes[i].call_count for i in ids] == [1] * 6
+    assert listing_route.call_count <= 6
+
+
+async def test_a_job_missing_from_the_listing_but_pending_is_polled_on_its_own(
+    carto: AsyncCarto, respx_mock: respx.MockRouter
+) -> None:
+    ids = [f"00000000-0000-4000-8000-00000000001{i}" for i in range(4)]
+    respx_mock.get(IMPORTS_URL).mock(
+        return_value=httpx.Response(200, json={"imports": ids[1:], "success": True})
+    )
+    for i in ids[1:]:
+        respx_mock.get(f"{IMPORTS_URL}/{i}").mock(
+            side_effect=statuses("importing", "importing", "complete", import_id=i)
+        )
+    # ids[0] belongs to another user's listing: pending, but never listed.
+    lonely = respx_mock.get(f"{IMPORTS_URL}/{ids[0]}").mock(
+        side_effect=statuses("importing", "importing", "complete", import_id=ids[0])
+    )
+    results = await carto.jobs.wait_all(
+        [carto.imports.job(i) for i in ids], return_exceptions=True, timeout=5
+    )
+    assert lonely.call_count == 3
+    assert results[0].state == "complete"
