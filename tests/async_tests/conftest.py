@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from carto_async import AsyncCarto, PollPolicy, RetryPolicy
 from carto_async._async import _concurrency
+from carto_async.testing import LocalCarto
 from tests.helpers import BASE_URL, KEY, FakeClock
 
 
@@ -26,6 +27,22 @@ async def carto() -> AsyncIterator[AsyncCarto]:
         poll=PollPolicy(initial=0.01, factor=1.5, cap=0.05, jitter=0),
         max_concurrent_imports=None,
         seed=1,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def local_server() -> Iterator[LocalCarto]:
+    """A fresh LocalCarto on loopback with fast import jobs."""
+    with LocalCarto(import_processing_time=0.05, import_slots=8) as server:
+        yield server
+
+
+@pytest.fixture
+async def local(local_server: LocalCarto) -> AsyncIterator[AsyncCarto]:
+    """An SDK client of ``local_server``, over real sockets."""
+    async with local_server.async_client(
+        poll=PollPolicy(initial=0.02, factor=1.5, cap=0.2), max_concurrent_imports=8
     ) as client:
         yield client
 

@@ -8,6 +8,7 @@ import pytest
 
 from carto_async import Carto, PollPolicy, RetryPolicy
 from carto_async._sync import _concurrency
+from carto_async.testing import LocalCarto
 from tests.helpers import BASE_URL, KEY, FakeClock
 
 
@@ -26,6 +27,22 @@ def carto() -> Iterator[Carto]:
         poll=PollPolicy(initial=0.01, factor=1.5, cap=0.05, jitter=0),
         max_concurrent_imports=None,
         seed=1,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def local_server() -> Iterator[LocalCarto]:
+    """A fresh LocalCarto on loopback with fast import jobs."""
+    with LocalCarto(import_processing_time=0.05, import_slots=8) as server:
+        yield server
+
+
+@pytest.fixture
+def local(local_server: LocalCarto) -> Iterator[Carto]:
+    """An SDK client of ``local_server``, over real sockets."""
+    with local_server.client(
+        poll=PollPolicy(initial=0.02, factor=1.5, cap=0.2), max_concurrent_imports=8
     ) as client:
         yield client
 
