@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -34,6 +35,36 @@ __all__ = ["LocalCarto", "serve"]
 log = logging.getLogger("carto_async.testing")
 
 _START_TIMEOUT = 10.0
+
+
+class _Uvicorn(uvicorn.Server):
+    """A uvicorn server that wakes up as soon as it is asked to stop.
+
+    uvicorn polls ``should_exit`` every 0.1 s; in a test suite that starts a server per test
+    the wait adds up, so the tick also waits on an event that :meth:`request_stop` sets.
+    """
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wakeup: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
+
+    def request_stop(self) -> None:
+        """Ask the server to shut down (from any thread)."""
+        self.should_exit = True
+        loop, wakeup = self._loop, self._wakeup
+        if loop is not None and wakeup is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(wakeup.set)
 
 
 class LocalCarto:
@@ -115,7 +146,7 @@ class LocalCarto:
         self._host_based = host_based
         self._private_tables = private_tables
         self._ctx: Context | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _Uvicorn | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
 
@@ -223,7 +254,7 @@ class LocalCarto:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def _prepare(self) -> uvicorn.Server:
+    def _prepare(self) -> _Uvicorn:
         self._tmp = tempfile.mkdtemp(prefix="localcarto-")
         if self._db is None:
             self._db = Database(self._db_path)
@@ -266,11 +297,13 @@ class LocalCarto:
             server_header=False,
             timeout_graceful_shutdown=2,
         )
-        return uvicorn.Server(config)
+        return _Uvicorn(config)
 
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto is
+        # IPPROTO_TCP, and without it every response waits 40 ms for a delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self._port))
@@ -308,7 +341,7 @@ class LocalCarto:
         """Stop serving and release the port, threads, temporary files and (own) database."""
         server, thread = self._server, self._thread
         if server is not None:
-            server.should_exit = True
+            server.request_stop()
         if thread is not None:
             thread.join()
         self._release()

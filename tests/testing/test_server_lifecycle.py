@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -82,3 +83,13 @@ def test_stopped_server_has_no_port() -> None:
 def test_start_twice_is_an_error() -> None:
     with LocalCarto() as server, pytest.raises(RuntimeError, match="already running"):
         server.start()
+
+
+def test_keep_alive_requests_do_not_wait_for_delayed_acks(server: LocalCarto) -> None:
+    # Without TCP_NODELAY on accepted sockets each response stalls ~40 ms (Nagle + delayed ACK).
+    with httpx.Client(base_url=server.base_url) as client:
+        client.get("/api/v2/sql", params={"q": "select 1"})
+        started = time.perf_counter()
+        for _ in range(20):
+            client.get("/api/v2/sql", params={"q": "select 1"})
+        assert time.perf_counter() - started < 0.5
