@@ -1,0 +1,337 @@
+"""The batch import: upload or resume every source, wait for every import, record each outcome.
+
+One task per source. The SDK client does the pacing: it holds each new import until one of
+its import slots is free (``max_concurrent_imports``), caps the uploads in flight
+(``max_concurrent_uploads``), and shares one poll scheduler between every job, so waiting on a
+hundred imports costs a hundred spaced status requests, not a hundred busy loops.
+
+The manifest is updated as soon as an import exists on the server (its token) and again when
+it ends, so that nothing is uploaded twice whatever happens to this process afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+import attrs
+
+from carto_async.cli._manifest import Entry, EntryState, Manifest
+from carto_async.cli._output import strip_html
+from carto_async.errors import (
+    APIConnectionError,
+    APIError,
+    ImportFailed,
+    JobTimeout,
+    NotFoundError,
+    ValidationError,
+)
+
+if TYPE_CHECKING:
+    from carto_async import AsyncCarto, AsyncImportJob
+    from carto_async.cli._sources import Source
+
+__all__ = ["Action", "Batch", "Item", "Phase", "Reporter", "plan"]
+
+
+class Action(StrEnum):
+    """What this run does about a source, decided from the manifest before it starts."""
+
+    UPLOAD = "upload"
+    RESUME = "resume"  # the import exists: poll it again from its token
+    SKIP = "skip"  # it completed in an earlier run
+    HOLD = "hold"  # an earlier create request got no answer; not retried unless asked
+
+
+class Phase(StrEnum):
+    """Where a source stands in this run."""
+
+    WAITING = "waiting"  # for an import slot or an upload slot
+    UPLOADING = "uploading"
+    CREATING = "creating"  # a URL import's create request
+    RUNNING = "running"  # the server has it; ``job.state`` says where it is
+    COMPLETE = "complete"
+    FAILURE = "failure"  # the import failed on the server
+    ERROR = "error"  # a request failed (refused, or no connection)
+    UNKNOWN = "unknown"  # the create request got no answer: the import may exist
+    TIMEOUT = "timeout"  # still running after --timeout; it goes on on the server
+    SKIPPED = "skipped"
+    HELD = "held"
+    INTERRUPTED = "interrupted"
+
+
+_FINAL = frozenset(Phase) - {Phase.WAITING, Phase.UPLOADING, Phase.CREATING, Phase.RUNNING}
+_OK = frozenset({Phase.COMPLETE, Phase.SKIPPED})
+
+
+@attrs.define(eq=False)
+class Item:
+    """One source and everything this run learned about it."""
+
+    source: Source
+    action: Action
+    previous: Entry | None = None
+    phase: Phase = Phase.WAITING
+    job: AsyncImportJob | None = None
+    sent: int = 0
+    started: float | None = None
+    finished: float | None = None
+    import_id: str | None = None
+    table_name: str | None = None
+    error_code: int | None = None
+    title: str | None = None
+    what_about: str | None = None
+    warning: str | None = None
+    message: str | None = None
+
+    @property
+    def state(self) -> str:
+        """The state to show: the server's state while it runs, else this run's phase."""
+        if self.phase is Phase.RUNNING:
+            return (self.job.state if self.job is not None else None) or "created"
+        return self.phase.value
+
+    @property
+    def final(self) -> bool:
+        """True once this run is done with the source."""
+        return self.phase in _FINAL
+
+    @property
+    def ok(self) -> bool:
+        """True when the source's table exists (imported now or in an earlier run)."""
+        return self.phase in _OK
+
+    @property
+    def failed(self) -> bool:
+        """True when the source ended badly in this run."""
+        return self.final and not self.ok
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the start of its upload (or resume) to its final state."""
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+
+class Reporter(Protocol):
+    """What the batch tells the person or the script watching it."""
+
+    def start(self, items: Sequence[Item]) -> None: ...
+
+    def changed(self, item: Item) -> None: ...
+
+    def progress(self, item: Item, sent: int) -> None:
+        """``sent`` bytes of ``item`` are uploaded (``item.sent`` still holds the last count)."""
+
+    def finished(self, item: Item) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def plan(sources: Sequence[Source], manifest: Manifest, *, retry_unknown: bool) -> list[Item]:
+    """Decide what to do about each source from its manifest record."""
+    items = []
+    for source in sources:
+        entry = manifest.get(source.key)
+        action = Action.UPLOAD
+        item = Item(source, action, previous=entry)
+        if entry is None:
+            pass
+        elif entry.state is EntryState.DONE:
+            item.action, item.phase = Action.SKIP, Phase.SKIPPED
+            item.table_name, item.import_id = entry.table_name, entry.import_id
+            item.message = "imported by an earlier run"
+        elif entry.state is EntryState.IN_FLIGHT and entry.token:
+            item.action, item.import_id = Action.RESUME, entry.import_id
+        elif entry.state is EntryState.UNKNOWN and not retry_unknown:
+            item.action, item.phase = Action.HOLD, Phase.HELD
+            item.message = (
+                "an earlier upload got no answer and may have been imported: check your "
+                "datasets, then re-run with --retry-unknown to upload it again"
+            )
+        items.append(item)
+    return items
+
+
+class Batch:
+    """Runs the plan with one client; ``options`` are the import options for every create."""
+
+    def __init__(
+        self,
+        carto: AsyncCarto,
+        items: Sequence[Item],
+        *,
+        manifest: Manifest,
+        reporter: Reporter,
+        options: dict[str, Any],
+        timeout: float | None = None,
+    ) -> None:
+        self.carto = carto
+        self.items = list(items)
+        self.manifest = manifest
+        self.reporter = reporter
+        self.options = options
+        self.timeout = timeout
+        self.interrupted = False
+        # URL creates go one at a time: the SDK gives no signal between waiting for an import
+        # slot and sending, so if Ctrl-C comes, only the one holding this lock may have been
+        # sent (and is recorded as unknown); the others certainly were not.
+        self._url_gate = anyio.Lock()
+
+    async def run(self) -> None:
+        """Import everything; on cancellation (Ctrl-C), record where each source stood."""
+        self.reporter.start(self.items)
+        try:
+            async with anyio.create_task_group() as tg:
+                for item in self.items:
+                    if item.final:
+                        self.reporter.finished(item)
+                    else:
+                        tg.start_soon(self._run, item)
+        except anyio.get_cancelled_exc_class():
+            self.interrupted = True
+            raise
+        finally:
+            for item in self.items:
+                if not item.final:
+                    self._interrupt(item)
+            self.reporter.stop()
+
+    # -- one source -------------------------------------------------------------------------
+
+    async def _run(self, item: Item) -> None:
+        if item.action is Action.RESUME:
+            assert item.previous is not None
+            assert item.previous.token is not None
+            try:
+                job = self.carto.imports.resume(item.previous.token)
+            except ValidationError as exc:
+                self._end(
+                    item, Phase.ERROR, EntryState.FAILED, message=f"bad manifest record: {exc}"
+                )
+                return
+            item.job, item.started, item.phase = job, time.monotonic(), Phase.RUNNING
+            self.reporter.changed(item)
+        else:
+            created = await self._create(item)
+            if created is None:
+                return
+            job = created
+        await self._wait(item, job)
+
+    async def _create(self, item: Item) -> AsyncImportJob | None:
+        source = item.source
+        try:
+            if source.url is not None:
+                async with self._url_gate:
+                    item.phase, item.started = Phase.CREATING, time.monotonic()
+                    self.reporter.changed(item)
+                    job = await self.carto.imports.from_url(source.url, **self.options)
+            else:
+                assert source.path is not None
+                job = await self.carto.imports.upload(
+                    source.path,
+                    progress=lambda sent, _total: self._sent(item, sent),
+                    **self.options,
+                )
+        except APIConnectionError as exc:
+            if exc.request_sent:
+                self._end(item, Phase.UNKNOWN, EntryState.UNKNOWN, message=_unknown_message(exc))
+            else:
+                self._end(item, Phase.ERROR, EntryState.FAILED, message=exc.message)
+            return None
+        except (APIError, ValidationError) as exc:
+            self._end(item, Phase.ERROR, EntryState.FAILED, message=str(exc))
+            return None
+        item.job, item.import_id, item.phase = job, job.id, Phase.RUNNING
+        self.manifest.record(
+            source.key, source.label, EntryState.IN_FLIGHT, token=job.token(), import_id=job.id
+        )
+        self.reporter.changed(item)
+        return job
+
+    def _sent(self, item: Item, sent: int) -> None:
+        if item.phase is Phase.WAITING:
+            item.phase, item.started = Phase.UPLOADING, time.monotonic()
+            self.reporter.changed(item)
+        self.reporter.progress(item, sent)
+        item.sent = sent
+
+    async def _wait(self, item: Item, job: AsyncImportJob) -> None:
+        try:
+            status = await job.wait(timeout=self.timeout)
+        except ImportFailed as exc:
+            item.error_code, item.title = exc.error_code, exc.title
+            item.what_about = strip_html(exc.what_about)
+            self._end(
+                item, Phase.FAILURE, EntryState.FAILED, error_code=exc.error_code, error=exc.title
+            )
+        except JobTimeout:
+            message = (
+                f"still {job.state or 'pending'} after {self.timeout:g}s; it goes on on the server"
+            )
+            self._end(item, Phase.TIMEOUT, None, message=message)
+        except NotFoundError:
+            # The server does not know this import (a manifest from another server or an
+            # emptied database): nothing runs there, so a later run may upload it again.
+            message = f"the server does not know import {job.id}"
+            self._end(item, Phase.ERROR, EntryState.FAILED, message=message)
+        except APIError as exc:
+            # The import exists; only its status requests failed. Keep it in flight.
+            self._end(item, Phase.ERROR, None, message=f"lost track of it: {exc}")
+        else:
+            item.table_name = status.table_name
+            if status.warning is not None:
+                item.warning = f"{status.error_code}: {status.warning.title}"
+            self._end(item, Phase.COMPLETE, EntryState.DONE, table_name=status.table_name)
+
+    def _end(
+        self,
+        item: Item,
+        phase: Phase,
+        record: EntryState | None,
+        *,
+        message: str | None = None,
+        error: str | None = None,
+        error_code: int | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        """Finish ``item`` in ``phase`` and, unless ``record`` is None, record it."""
+        item.phase, item.finished = phase, time.monotonic()
+        if message is not None:
+            item.message = message
+        if record is not None:
+            fields: dict[str, Any] = {"error": error or message, "error_code": error_code}
+            if item.job is not None:
+                fields.update(token=item.job.token(), import_id=item.job.id)
+            if table_name is not None:
+                fields["table_name"] = table_name
+            self.manifest.record(item.source.key, item.source.label, record, **fields)
+        self.reporter.finished(item)
+
+    def _interrupt(self, item: Item) -> None:
+        """Record a source that Ctrl-C stopped before its end."""
+        source, was = item.source, item.phase
+        item.phase, item.finished = Phase.INTERRUPTED, time.monotonic()
+        if item.job is not None:
+            item.message = "still running on the server; a re-run resumes it"
+        elif was is Phase.WAITING or (was is Phase.UPLOADING and item.sent < (source.size or 0)):
+            # Nothing sent, or cut off mid-body: the server never had the whole request.
+            item.message = "not imported; a re-run uploads it"
+            if item.previous is not None:
+                self.manifest.record(source.key, source.label, EntryState.PENDING)
+        else:
+            item.phase = Phase.UNKNOWN
+            item.message = (
+                "stopped while waiting for the server's answer: it may have been imported"
+            )
+            self.manifest.record(source.key, source.label, EntryState.UNKNOWN, error=item.message)
+        self.reporter.finished(item)
+
+
+def _unknown_message(exc: APIConnectionError) -> str:
+    return f"no answer to the create request, so it may have been imported ({exc.message})"

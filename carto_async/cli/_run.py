@@ -1,0 +1,229 @@
+"""One batch import from start to exit status: client, pre-flight check, batch, summary.
+
+Shared by ``carto-async import`` and ``carto-async demo``, so the demo shows exactly what the
+import command does.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import anyio
+import attrs
+import click
+
+from carto_async import AsyncCarto, PollPolicy
+from carto_async._core.credentials import Credentials
+from carto_async.cli._batch import Batch, Item, Reporter, plan
+from carto_async.cli._manifest import Account, Manifest, ManifestError
+from carto_async.cli._output import console
+from carto_async.cli._progress import (
+    JSONReporter,
+    LiveReporter,
+    PlainReporter,
+    QuietReporter,
+    Reporters,
+)
+from carto_async.cli._sources import Source
+from carto_async.cli._summary import EXIT_USAGE, exit_status, next_steps, print_summary
+from carto_async.errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    NotFoundError,
+)
+
+__all__ = ["LOCAL_POLL", "Display", "ImportRun", "Problem", "Settings"]
+
+#: Polls of an embedded LocalCarto cost nothing; CARTO's default spacing would only add waiting.
+LOCAL_POLL = PollPolicy(initial=0.1, factor=1.5, cap=1.0)
+
+
+class Problem(click.ClickException):
+    """Bad input or an unusable server, found before anything was uploaded (exit status 2)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+    def show(self, file: Any = None) -> None:
+        for problem in self.problems:
+            click.echo(f"error: {problem}", err=True)
+
+
+@attrs.frozen
+class Display:
+    """How the run talks: JSON lines for scripts, quiet, verbose (advice, retry logs)."""
+
+    json: bool = False
+    quiet: bool = False
+    verbose: int = 0
+
+    def reporter(self) -> Reporter:
+        """The reporters for this display: progress on stderr, results on stdout."""
+        reporters: list[Reporter] = []
+        if self.json:
+            reporters.append(JSONReporter())
+        if self.quiet:
+            if not self.json:
+                reporters.append(QuietReporter())
+        else:
+            err = console(stderr=True)
+            reporters.append(LiveReporter(err) if err.is_terminal else PlainReporter(err))
+        return Reporters(*reporters)
+
+
+@attrs.frozen
+class Settings:
+    """Everything about the imports themselves."""
+
+    options: dict[str, Any] = attrs.Factory(dict)
+    concurrency: int = 4
+    max_imports: int | None = 3
+    timeout: float | None = None
+    retry_unknown: bool = False
+    poll: PollPolicy | None = None
+
+
+def preflight_problem(exc: Exception, credentials: Credentials) -> str:
+    """What a failed pre-flight request means, in one sentence."""
+    where = credentials.base_url
+    if isinstance(exc, AuthenticationError):
+        return (
+            f"{where} refused the API key of {credentials.username} (401): "
+            "the Import API needs the account's master API key"
+        )
+    if isinstance(exc, NotFoundError):
+        return f"{where} does not know the user {credentials.username} (404)"
+    if isinstance(exc, APIConnectionError):
+        return f"cannot reach {where}: {exc.message}"
+    if isinstance(exc, APIStatusError):
+        return f"{where} answered {exc.status_code}: {exc.message}"
+    return f"{where}: {exc}"
+
+
+class ImportRun:
+    """A batch import of ``sources`` into ``credentials``' account.
+
+    ``manifest_path`` (optional) is the manifest to resume from and record into; without one,
+    the records are kept in memory and saved to a new file only if something is left running
+    (``save_leftovers``).
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        sources: Sequence[Source],
+        *,
+        settings: Settings,
+        display: Display,
+        manifest_path: str | None = None,
+        save_leftovers: bool = True,
+    ) -> None:
+        self.credentials = credentials
+        self.settings = settings
+        self.display = display
+        self.manifest_given = manifest_path is not None
+        self.save_leftovers = save_leftovers
+        account = Account(credentials.username, credentials.base_url)
+        try:
+            self.manifest = (
+                Manifest.open(manifest_path, account)
+                if manifest_path is not None
+                else Manifest(None, account)
+            )
+        except ManifestError as exc:
+            raise Problem(str(exc)) from None
+        self.items: list[Item] = plan(sources, self.manifest, retry_unknown=settings.retry_unknown)
+        self.interrupted = False
+        self.elapsed = 0.0
+
+    def client(self) -> AsyncCarto:
+        """The SDK client, paced by the settings."""
+        return AsyncCarto(
+            credentials=self.credentials,
+            max_concurrent_uploads=self.settings.concurrency,
+            max_concurrent_imports=self.settings.max_imports or None,
+            poll=self.settings.poll,
+        )
+
+    async def _main(self) -> None:
+        async with self.client() as carto:
+            try:
+                # One cheap request that needs the master key: a wrong URL, user or key
+                # shows here, before any upload.
+                await carto.imports.list()
+            except (APIConnectionError, APIStatusError) as exc:
+                raise Problem(preflight_problem(exc, self.credentials)) from None
+            batch = Batch(
+                carto,
+                self.items,
+                manifest=self.manifest,
+                reporter=self.display.reporter(),
+                options=self.settings.options,
+                timeout=self.settings.timeout,
+            )
+            await batch.run()
+
+    def run(self) -> int:
+        """Run the batch, print the summary and what to do next; return the exit status."""
+        started = time.monotonic()
+        try:
+            anyio.run(self._main)
+        except KeyboardInterrupt:
+            self.interrupted = True
+        self.elapsed = time.monotonic() - started
+        self._save_leftovers()
+        self.report()
+        return exit_status(self.items, interrupted=self.interrupted)
+
+    def _save_leftovers(self) -> None:
+        # Without --manifest, records are kept only when losing them would cost something:
+        # imports left running or in doubt, or an interrupted run whose re-run would
+        # otherwise import again what already completed.
+        wanted = self.manifest.resumable() or (self.interrupted and self.manifest.entries)
+        if self.manifest.path is None and self.save_leftovers and wanted:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            self.manifest.save_as(os.path.abspath(f"carto-async-manifest-{stamp}.json"))
+
+    def report(self) -> None:
+        """The summary table (unless JSON or quiet), then next steps on stderr."""
+        if not (self.display.json or self.display.quiet):
+            print_summary(
+                console(),
+                self.items,
+                elapsed=self.elapsed,
+                verbose=self.display.verbose > 0,
+            )
+        err = console(stderr=True)
+        path = self.manifest.path
+        for line in next_steps(self.items, manifest=path, manifest_given=self.manifest_given):
+            err.print(line, markup=False)
+        if self.interrupted:
+            if path is not None:
+                how = "re-run the same command" + (
+                    "" if self.manifest_given else f" with --manifest {path}"
+                )
+                err.print(
+                    f"Interrupted. Progress is saved in {path}: {how} to resume "
+                    "(nothing imported is imported again).",
+                    markup=False,
+                )
+            else:
+                err.print("Interrupted; no import was created.", markup=False)
+        elif (
+            path is None
+            and self.save_leftovers
+            and not self.display.quiet
+            and any(i.failed for i in self.items)
+        ):
+            err.print(
+                "Tip: with --manifest FILE, a re-run retries only what did not import.",
+                markup=False,
+            )

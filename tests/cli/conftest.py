@@ -1,0 +1,63 @@
+"""Fixtures for the command's tests: a LocalCarto over real loopback sockets, and a runner."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from carto_async.cli import cli
+from carto_async.testing import LocalCarto
+
+#: A key with characters that URL encoding changes, so both of its forms are looked for.
+KEY = "cli-test-key/0123456789+abcdef"
+
+
+@pytest.fixture
+def server() -> Iterator[LocalCarto]:
+    """A fresh LocalCarto whose imports take 50 ms."""
+    with LocalCarto(api_key=KEY, import_processing_time=0.05) as running:
+        yield running
+
+
+@pytest.fixture
+def env(server: LocalCarto) -> dict[str, str | None]:
+    """The environment that points the command at ``server``."""
+    return {"CARTO_USER": server.username, "CARTO_API_KEY": KEY, "CARTO_BASE_URL": server.base_url}
+
+
+@pytest.fixture
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder of small files to import; the working directory during the test."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("stores", "parks", "trees"):
+        (folder / f"{name}.csv").write_text(
+            "name,latitude,longitude\n" + "".join(f"{name} {i},40.{i},-3.{i}\n" for i in range(5))
+        )
+    monkeypatch.chdir(tmp_path)
+    return folder
+
+
+def invoke(args: Sequence[str], env: dict[str, str | None] | None = None) -> Result:
+    """Run ``carto-async ARGS`` in-process; stdout and stderr are kept apart."""
+    base: dict[str, str | None] = {
+        k: None for k in ("CARTO_USER", "CARTO_API_KEY", "CARTO_BASE_URL")
+    }
+    return CliRunner().invoke(cli, list(args), env={**base, **(env or {})}, catch_exceptions=False)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def relative(path: Path) -> str:
+    return os.path.relpath(path)

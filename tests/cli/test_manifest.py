@@ -1,0 +1,108 @@
+"""The manifest file, and what a re-run plans from it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from carto_async.cli._batch import Action, Phase, plan
+from carto_async.cli._manifest import Account, Entry, EntryState, Manifest, ManifestError
+from carto_async.cli._sources import url_source
+
+ACCOUNT = Account("demo", "https://demo.carto.com")
+TOKEN = '{"id":"efa9925c-31dd-11e4-a95e-0edbca4b5057","kind":"import","v":1}'
+
+
+def test_a_missing_manifest_starts_empty_and_is_written_on_the_first_record(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    manifest = Manifest.open(str(path), ACCOUNT)
+    assert manifest.entries == {}
+    assert not path.exists()
+    manifest.record("k", "a.csv", EntryState.IN_FLIGHT, token=TOKEN, import_id="efa9")
+    again = Manifest.open(str(path), ACCOUNT)
+    entry = again.get("k")
+    assert entry is not None
+    assert entry.state is EntryState.IN_FLIGHT
+    assert entry.token == TOKEN
+    assert entry.label == "a.csv"
+
+
+def test_the_manifest_is_replaced_atomically_leaving_no_temporary_file(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    manifest = Manifest.open(str(path), ACCOUNT)
+    for i in range(5):
+        manifest.record(f"k{i}", f"{i}.csv", EntryState.DONE, table_name=f"t{i}")
+    assert os.listdir(tmp_path) == ["m.json"]
+    data = json.loads(path.read_text())
+    assert data["format"] == "carto-async-manifest"
+    assert data["account"] == {"username": "demo", "base_url": "https://demo.carto.com"}
+    assert len(data["entries"]) == 5
+
+
+def test_a_manifest_of_another_account_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    Manifest.open(str(path), ACCOUNT).record("k", "a.csv", EntryState.DONE)
+    with pytest.raises(ManifestError, match=r"records imports of demo at https://demo\.carto\.com"):
+        Manifest.open(str(path), Account("other", "https://other.carto.com"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "[]", '{"format": "something-else"}', '{"format": "carto-async-manifest"}'],
+)
+def test_a_file_that_is_not_a_manifest_is_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(text)
+    with pytest.raises(ManifestError, match=r"m\.json"):
+        Manifest.open(str(path), ACCOUNT)
+
+
+def test_a_manifest_in_a_missing_folder_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="does not exist"):
+        Manifest.open(str(tmp_path / "nope" / "m.json"), ACCOUNT)
+
+
+def test_the_key_is_never_written(tmp_path: Path) -> None:
+    account = Account("demo", "https://demo:secret-password@demo.carto.com")
+    path = tmp_path / "m.json"
+    Manifest.open(str(path), account).record("k", "a.csv", EntryState.DONE)
+    assert "secret-password" not in path.read_text()
+
+
+def test_a_rerun_skips_done_resumes_in_flight_retries_failed_and_holds_unknown() -> None:
+    manifest = Manifest(None, ACCOUNT)
+    sources = [url_source(f"https://example.com/{n}.csv") for n in "abcdef"]
+    states = {
+        "a": EntryState.DONE,
+        "b": EntryState.IN_FLIGHT,
+        "c": EntryState.FAILED,
+        "d": EntryState.UNKNOWN,
+        "e": EntryState.PENDING,
+    }
+    for source in sources:
+        state = states.get(source.key[-5])
+        if state is not None:
+            manifest.entries[source.key] = _entry(state)
+    items = plan(sources, manifest, retry_unknown=False)
+    assert [i.action for i in items] == [
+        Action.SKIP,
+        Action.RESUME,
+        Action.UPLOAD,
+        Action.HOLD,
+        Action.UPLOAD,
+        Action.UPLOAD,
+    ]
+    assert items[0].phase is Phase.SKIPPED
+    assert items[0].ok
+    assert items[3].phase is Phase.HELD
+    assert not items[3].ok
+    assert "--retry-unknown" in (items[3].message or "")
+    retried = plan(sources, manifest, retry_unknown=True)
+    assert retried[3].action is Action.UPLOAD
+
+
+def _entry(state: EntryState) -> Entry:
+    return Entry(state=state, label="x", token=TOKEN, table_name="t")
