@@ -45,9 +45,7 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def invoke(args: Sequence[str], env: dict[str, str | None] | None = None) -> Result:
     """Run ``carto-async ARGS`` in-process; stdout and stderr are kept apart."""
-    base: dict[str, str | None] = {
-        k: None for k in ("CARTO_USER", "CARTO_API_KEY", "CARTO_BASE_URL")
-    }
+    base: dict[str, str | None] = dict.fromkeys(("CARTO_USER", "CARTO_API_KEY", "CARTO_BASE_URL"))
     return CliRunner().invoke(cli, list(args), env={**base, **(env or {})}, catch_exceptions=False)
 
 
