@@ -1,0 +1,530 @@
+"""The SQL API query endpoint (``GET|POST /api/<version>/sql``) over LocalCarto's database.
+
+Mirrors CartoDB-SQL-API's query controller: parameter parsing (``params.js``), the
+json/geojson/csv formatters (``lib/models/formats``), ``Content-Disposition`` and
+``Cache-Control`` headers, error bodies and statuses, JSONP. Authentication and rate
+limiting are the server's job. Formats the real server has but LocalCarto does not
+(topojson, svg, arraybuffer, kml, shp, spatialite, gpkg) answer 400 saying so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import email.utils
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from carto_async.testing import _geometry
+from carto_async.testing._db import (
+    Database,
+    QueryError,
+    QueryResult,
+    parse_timestamp,
+    tokenize,
+)
+
+__all__ = ["SQLResponse", "field_descriptor", "run_sql"]
+
+VALID_FORMATS = (
+    "json",
+    "geojson",
+    "topojson",
+    "svg",
+    "arraybuffer",
+    "csv",
+    "kml",
+    "shp",
+    "spatialite",
+    "gpkg",
+)
+_CONTENT_TYPES = {
+    "json": "application/json; charset=utf-8",
+    "geojson": "application/json; charset=utf-8",
+    "csv": "text/csv; charset=utf-8; header=present",
+}
+_JSON_TYPE = "application/json; charset=utf-8"
+_TIMEOUT_MESSAGE = (
+    "You are over platform's limits: SQL query timeout error. Refactor your query before "
+    "running again or contact CARTO support for more details."
+)
+_MAY_WRITE = re.compile(
+    r"\b(alter|insert|update|delete|create|drop|reindex|truncate|refresh)\b", re.I
+)
+_ONE_YEAR = 31536000
+
+
+@attrs.frozen
+class SQLResponse:
+    """What the server sends back: status, content type, body and extra headers."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str]
+
+
+class _ParamError(Exception):
+    """A request parameter the real server rejects before running anything."""
+
+
+@attrs.frozen
+class _Request:
+    sql: str
+    format: str
+    skipfields: list[str]
+    dp: int
+    filename: str
+    limit: int | None
+    offset: int | None
+    order_by: str | None
+    sort_order: str | None
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _last(value: str | list[str] | None) -> str | None:
+    if isinstance(value, list):
+        return value[-1] if value else None
+    return value
+
+
+def _parse_int(value: str | list[str] | None) -> int | None:
+    """JavaScript's ``parseInt(value, 10)``, None for NaN."""
+    match = re.match(r"\s*([-+]?\d+)", _last(value) or "")
+    return int(match.group(1)) if match else None
+
+
+def _sanitize_filename(name: str) -> str:
+    base = os.path.basename(name)
+    root, ext = os.path.splitext(base)
+    base = root if ext and root else base
+    return re.sub(r"[;()\[\]<>'\"\s]", "_", base)
+
+
+def _parse(params: Mapping[str, str | list[str]]) -> _Request:
+    sql = params.get("q")
+    if not isinstance(sql, str):
+        raise _ParamError("You must indicate a sql query")
+    raw_format = params.get("format")
+    if isinstance(raw_format, list):
+        fmt = raw_format[-1] if raw_format else "undefined"
+    elif not raw_format:
+        fmt = "json"
+    else:
+        fmt = raw_format.lower()
+    if fmt not in VALID_FORMATS:
+        raise _ParamError(f"Invalid format: {fmt}")
+    if fmt not in _CONTENT_TYPES:
+        raise _ParamError(
+            f"format={fmt} is valid on CARTO but LocalCarto does not support it;"
+            " use json, geojson or csv"
+        )
+    raw_skip = params.get("skipfields") or []
+    skip_parts = [raw_skip] if isinstance(raw_skip, str) else raw_skip
+    skipfields = [field for part in skip_parts for field in part.split(",")]
+    raw_dp = _last(params.get("dp")) or "6"
+    if not re.fullmatch(r"\s*\d+\s*", raw_dp):
+        raise _ParamError(f'invalid input syntax for integer: "{raw_dp}"')
+    raw_name = _last(params.get("filename"))
+    filename = _sanitize_filename(raw_name) if raw_name else "cartodb-query"
+    limit = _parse_int(params.get("rows_per_page"))
+    page = _parse_int(params.get("page"))
+    offset = None if page is None else page * (limit or 0)
+    return _Request(
+        sql=sql,
+        format=fmt,
+        skipfields=skipfields,
+        dp=int(raw_dp),
+        filename=filename,
+        limit=limit,
+        offset=offset,
+        order_by=_last(params.get("order_by")) or None,
+        sort_order=_last(params.get("sort_order")),
+    )
+
+
+def _is_select(sql: str) -> bool:
+    """True when the (single) statement returns rows the way ``PSQLWrapper`` wraps them."""
+    depth = 0
+    words = []
+    for kind, text in tokenize(sql):
+        if kind == "op" and text == "(":
+            depth += 1
+        elif kind == "op" and text == ")":
+            depth -= 1
+        elif kind == "ident" and depth == 0:
+            words.append(text.lower())
+    if not words or words[0] not in ("select", "with"):
+        return False
+    if words[0] == "with":
+        return (
+            next((w for w in words if w in ("select", "insert", "update", "delete")), "")
+            == "select"
+        )
+    return not re.search(r"\sINTO\s+([^\s]+|\"([^\"]|\"\")*\")\s*$", sql, re.I)
+
+
+def _window(request: _Request) -> str:
+    """The query as ``PSQLWrapper`` rewrites it for ``order_by`` and paging."""
+    sql = re.sub(r";\s*$", "", request.sql)
+    order = ""
+    if request.order_by:
+        order = f' ORDER BY "{request.order_by}"'
+        if request.sort_order and request.sort_order.upper() in ("ASC", "DESC"):
+            order += " " + request.sort_order.upper()
+    window = ""
+    if request.limit is not None and request.offset is not None:
+        window = f" LIMIT {request.limit} OFFSET {request.offset}"
+    if not order and not window:
+        return sql
+    sql = re.sub(r"(^|\n)\s*--.*\n", "", sql)
+    if not _is_select(sql):
+        return sql
+    return f"SELECT * FROM ({sql}) AS cdbq_1{order}{window}"  # noqa: S608
+
+
+# --------------------------------------------------------------------------- types and values
+
+_PG_TYPES = {
+    "INTEGER": "int4",
+    "INT": "int4",
+    "INT4": "int4",
+    "MEDIUMINT": "int4",
+    "SERIAL": "int4",
+    "SMALLINT": "int2",
+    "INT2": "int2",
+    "TINYINT": "int2",
+    "BIGINT": "int8",
+    "INT8": "int8",
+    "REAL": "float4",
+    "FLOAT4": "float4",
+    "DOUBLE": "float8",
+    "DOUBLE PRECISION": "float8",
+    "FLOAT": "float8",
+    "FLOAT8": "float8",
+    "NUMERIC": "numeric",
+    "DECIMAL": "numeric",
+    "TEXT": "text",
+    "CLOB": "text",
+    "VARCHAR": "varchar",
+    "CHARACTER VARYING": "varchar",
+    "NVARCHAR": "varchar",
+    "CHAR": "bpchar",
+    "CHARACTER": "bpchar",
+    "BOOLEAN": "bool",
+    "BOOL": "bool",
+    "DATE": "date",
+    "DATETIME": "timestamp",
+    "TIMESTAMP": "timestamp",
+    "TIMESTAMPTZ": "timestamptz",
+    "TIME": "time",
+    "JSON": "json",
+    "JSONB": "jsonb",
+    "BLOB": "bytea",
+    "BYTEA": "bytea",
+    "BOX2D": "box2d",
+}
+_GEOMETRY_DECL = re.compile(r"(GEOMETRY|GEOGRAPHY)_TEXT(?:\((\d+),(-?\d+)\))?", re.I)
+
+
+def _pgtype(decl: str | None) -> str:
+    if not decl:
+        return "text"
+    base = " ".join(decl.upper().split("(")[0].split())
+    if base in _PG_TYPES:
+        return _PG_TYPES[base]
+    first = base.split(" ")[0]
+    return _PG_TYPES.get(first, first.lower())
+
+
+def field_descriptor(decl: str | None) -> dict[str, Any]:
+    """The SQL API's ``fields`` entry for a column of declared type ``decl``.
+
+    Geometry columns carry ``wkbtype``/``dims``/``srid`` decoded from the PostGIS type
+    modifier (``the_geom`` of a CARTO table is ``geometry(Geometry,4326)``, whose type
+    code is "Unknown"); an expression without a modifier has no ``wkbtype``, 4 dims and
+    SRID -1, exactly as ``cartodb-psql``'s ``typeModInfo(-1)`` decodes it.
+    """
+    match = _GEOMETRY_DECL.fullmatch(decl or "")
+    if match:
+        kind = match.group(1).lower()
+        if match.group(2) is None:
+            return {"type": kind, "dims": 4, "srid": -1}
+        code = int(match.group(2))
+        wkbtype = "Unknown" if code == 0 else _geometry.KINDS[code - 1]
+        return {"type": kind, "wkbtype": wkbtype, "dims": 2, "srid": int(match.group(3))}
+    pgtype = _pgtype(decl)
+    if "bool" in pgtype:
+        kind = "boolean"
+    elif re.search(r"int|float|numeric", pgtype):
+        kind = "number"
+    elif re.search(r"text|char|unknown", pgtype):
+        kind = "string"
+    elif re.search(r"date|time", pgtype):
+        kind = "date"
+    else:
+        kind = pgtype
+    return {"type": kind, "pgtype": pgtype}
+
+
+def _js_number(value: float) -> str:
+    """A finite float as JavaScript's ``JSON.stringify`` prints it."""
+    if value == int(value) and abs(value) < 1e21:
+        return str(int(value))
+    text = repr(value)
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = int(exponent)
+    if -7 < power < 21:
+        return format(decimal.Decimal(text), "f")
+    mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
+    return f"{mantissa}e{'+' if power > 0 else '-'}{abs(power)}"
+
+
+def _json_number(value: int | float) -> str:
+    if isinstance(value, int) and abs(value) <= 2**53:
+        return str(value)
+    number = float(value)
+    if math.isnan(number):
+        return '"NaN"'
+    if math.isinf(number):
+        return '"Infinity"' if number > 0 else '"-Infinity"'
+    return _js_number(number)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _json_date(value: Any) -> str:
+    stamp = parse_timestamp(value) if isinstance(value, str) else None
+    if stamp is None:
+        return _json_text(value if isinstance(value, str) else str(value))
+    # Date.prototype.toJSON as the SQL API overrides it (server in UTC): no milliseconds.
+    return '"' + stamp.strftime("%Y-%m-%dT%H:%M:%S") + 'Z"'
+
+
+def _json_value(value: Any, pgtype: str) -> str:
+    if value is None:
+        return "null"
+    if pgtype == "bool":
+        if isinstance(value, str):
+            return "true" if value.strip().lower() in ("t", "true", "1", "yes", "on") else "false"
+        return "true" if value else "false"
+    if pgtype in ("date", "timestamp", "timestamptz"):
+        return _json_date(value)
+    if isinstance(value, bytes):
+        if pgtype in ("geometry", "geography"):
+            return _json_text(value.hex().upper())
+        return '{"type":"Buffer","data":[' + ",".join(map(str, value)) + "]}"
+    if pgtype in ("json", "jsonb") and isinstance(value, str):
+        try:
+            return json.dumps(json.loads(value), ensure_ascii=False, separators=(",", ":"))
+        except ValueError:
+            return _json_text(value)
+    if isinstance(value, int | float):
+        if pgtype in ("text", "varchar", "bpchar", "geometry", "geography"):
+            return _json_text(str(value))
+        return _json_number(value)
+    return _json_text(value)
+
+
+def _csv_value(value: Any, pgtype: str) -> str:
+    """PostgreSQL's text output of a value (the CSV export casts every column to text)."""
+    if value is None:
+        return ""
+    if pgtype == "bool":
+        return "true" if _json_value(value, "bool") == "true" else "false"
+    if pgtype in ("timestamp", "timestamptz", "date") and isinstance(value, str):
+        stamp = parse_timestamp(value)
+        if stamp is not None:
+            return _pg_timestamp_text(stamp, pgtype)
+    if isinstance(value, bytes):
+        return value.hex().upper() if pgtype in ("geometry", "geography") else "\\x" + value.hex()
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    return str(value)
+
+
+def _pg_timestamp_text(stamp: dt.datetime, pgtype: str) -> str:
+    if pgtype == "date":
+        return stamp.strftime("%Y-%m-%d")
+    text = stamp.strftime("%Y-%m-%d %H:%M:%S")
+    if stamp.microsecond:
+        text += f".{stamp.microsecond:06d}".rstrip("0")
+    return text + ("+00" if pgtype == "timestamptz" else "")
+
+
+def _csv_field(text: str) -> str:
+    # ogr2ogr's STRING_QUOTING=IF_NEEDED
+    if any(c in text for c in ',"\r\n') or text != text.strip(" "):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+# --------------------------------------------------------------------------- formats
+
+
+@attrs.frozen
+class _Columns:
+    indexes: list[int]
+    names: list[str]
+    pgtypes: list[str]
+    fields: dict[str, dict[str, Any]]
+
+
+def _columns(result: QueryResult, skip: Sequence[str]) -> _Columns:
+    indexes, names, pgtypes = [], [], []
+    fields: dict[str, dict[str, Any]] = {}
+    for index, (name, decl) in enumerate(zip(result.columns, result.decl_types, strict=True)):
+        if name in skip:
+            continue
+        descriptor = field_descriptor(decl)
+        indexes.append(index)
+        names.append(name)
+        pgtypes.append(descriptor.get("pgtype", descriptor["type"]))
+        fields[name] = descriptor
+    return _Columns(indexes, names, pgtypes, fields)
+
+
+def _row_object(row: Sequence[Any], cols: _Columns, leave_out: frozenset[str] = frozenset()) -> str:
+    # A JavaScript object: a repeated name keeps its first position and its last value.
+    members: dict[str, str] = {}
+    for index, name, pgtype in zip(cols.indexes, cols.names, cols.pgtypes, strict=True):
+        if name not in leave_out:
+            members[name] = _json_value(row[index], pgtype)
+    return "{" + ",".join(f"{_json_text(k)}:{v}" for k, v in members.items()) + "}"
+
+
+def _format_json(result: QueryResult, request: _Request, elapsed: float) -> str:
+    cols = _columns(result, request.skipfields)
+    rows = ",".join(_row_object(row, cols) for row in result.rows)
+    fields = json.dumps(cols.fields, separators=(",", ":"), ensure_ascii=False)
+    return (
+        f'{{"rows":[{rows}],"time":{_js_number(round(elapsed, 3))},'
+        f'"fields":{fields},"total_rows":{result.rowcount}}}'
+    )
+
+
+def _format_geojson(result: QueryResult, request: _Request) -> str:
+    if "the_geom" not in result.columns:
+        raise QueryError('column "the_geom" does not exist')
+    geom_index = len(result.columns) - 1 - result.columns[::-1].index("the_geom")
+    cols = _columns(result, request.skipfields)
+    leave_out = frozenset(("the_geom", "the_geom_webmercator"))
+    features = []
+    for row in result.rows:
+        try:
+            geom = _geometry.parse_geometry(row[geom_index])
+        except _geometry.GeometryError as exc:
+            raise QueryError(str(exc)) from None
+        geometry = "null" if geom is None else _geometry.to_geojson(geom, request.dp)
+        properties = _row_object(row, cols, leave_out)
+        features.append(f'{{"type":"Feature","geometry":{geometry},"properties":{properties}}}')
+    return '{"type": "FeatureCollection", "features": [' + ",".join(features) + "]}"
+
+
+def _format_csv(result: QueryResult, request: _Request) -> str:
+    cols = _columns(result, request.skipfields)
+    order = sorted(range(len(cols.names)), key=lambda i: cols.names[i] != "the_geom")
+    lines = [",".join(_csv_field(cols.names[i]) for i in order)] if cols.names else []
+    for row in result.rows:
+        cells = (_csv_value(row[cols.indexes[i]], cols.pgtypes[i]) for i in order)
+        lines.append(",".join(_csv_field(cell) for cell in cells))
+    return "".join(line + "\r\n" for line in lines)
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def _error_response(
+    message: str, status: int, callback: str | None, headers: dict[str, str]
+) -> SQLResponse:
+    body: dict[str, Any] = {"error": [message]}
+    if status == 429:
+        body.update(context="limit", detail="datasource")
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    headers = {**headers, "Content-Disposition": "inline"}
+    if callback is not None:
+        # Express's res.jsonp, which forces HTTP 200.
+        name = re.sub(r"[^\[\]\w$.]", "", callback)
+        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        text = f"/**/ typeof {name} === 'function' && {name}({text});"
+        status = 200
+    return SQLResponse(status, _JSON_TYPE, text.encode("utf-8"), headers)
+
+
+def _status_for(message: str) -> tuple[str, int]:
+    if "statement timeout" in message:
+        return _TIMEOUT_MESSAGE, 429
+    if "permission denied" in message:
+        return message, 403
+    return message, 400
+
+
+def run_sql(
+    db: Database,
+    params: Mapping[str, str | list[str]],
+    *,
+    read_only: bool = False,
+    timeout: float | None = None,
+) -> SQLResponse:
+    """Answer one SQL API request, as ``/api/v2/sql`` does.
+
+    ``params`` are the request's query-string and body parameters merged (body wins);
+    ``api_key``/``map_key`` are ignored. ``read_only`` makes writes fail with
+    ``permission denied`` (403), as for a request without a key that may write;
+    ``timeout`` (seconds) turns a slow query into the 429 statement-timeout error.
+    Every outcome, error or not, is an :class:`SQLResponse`; nothing is raised for
+    bad SQL or bad parameters.
+    """
+    callback = _last(params.get("callback")) or None
+    try:
+        request = _parse(params)
+    except _ParamError as exc:
+        return _error_response(str(exc), 400, callback, {})
+    inline = not params.get("format") and not params.get("filename")
+    stamp = email.utils.formatdate(usegmt=True)
+    headers = {
+        "Content-Disposition": f"{'inline' if inline else 'attachment'}; "
+        f'filename={request.filename}.{request.format}; modification-date="{stamp}";',
+        "Cache-Control": _cache_control(params, request.sql),
+    }
+    started = time.perf_counter()
+    try:
+        result = db.run_statements(_window(request), read_only=read_only, timeout=timeout)
+        elapsed = time.perf_counter() - started
+        if request.format == "geojson":
+            body = _format_geojson(result, request)
+        elif request.format == "csv":
+            body = _format_csv(result, request)
+        else:
+            body = _format_json(result, request, elapsed)
+    except QueryError as exc:
+        message, status = _status_for(exc.message)
+        return _error_response(message, status, callback, headers)
+    if callback is not None and request.format != "csv":
+        body = f"{callback}({body})"
+    return SQLResponse(200, _CONTENT_TYPES[request.format], body.encode("utf-8"), headers)
+
+
+def _cache_control(params: Mapping[str, str | list[str]], sql: str) -> str:
+    if _last(params.get("cache_policy")) == "persist":
+        return f"public,max-age={_ONE_YEAR}"
+    max_age = 0 if _MAY_WRITE.search(sql) else _ONE_YEAR
+    return f"no-cache,max-age={max_age},must-revalidate,public"
