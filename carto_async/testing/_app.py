@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import re
+import functools
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,47 +18,9 @@ from carto_async.testing._imports import create_import, list_imports, show_impor
 from carto_async.testing._sqlapi import run_sql
 from carto_async.testing._wire import CORS_HEADERS, sql_error, user_not_found
 
-__all__ = ["create_app", "is_read_only"]
+__all__ = ["create_app"]
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-_COMMENT_RE = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
-_QUOTED_RE = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
-_READ_KEYWORDS = frozenset({"select", "with", "explain", "values", "show", "table"})
-_WRITE_IN_CTE_RE = re.compile(r"\b(insert|update|delete|create|drop|alter|truncate)\b", re.I)
-_TARGET_RE = re.compile(
-    r"^\s*(?:insert\s+into|update|delete\s+from|truncate(?:\s+table)?|drop\s+table(?:\s+if\s+exists)?"
-    r"|alter\s+table)\s+\"?([\w.]+)",
-    re.I,
-)
-
-
-def is_read_only(sql: str) -> bool:
-    """Whether ``sql`` only reads, which is all the public user and non-master keys may do."""
-    text = _QUOTED_RE.sub("''", _COMMENT_RE.sub(" ", sql))
-    statements = [s.strip() for s in text.split(";") if s.strip()]
-    for statement in statements:
-        keyword = statement.split(None, 1)[0].lower().lstrip("(")
-        if keyword not in _READ_KEYWORDS:
-            return False
-        if keyword == "with" and _WRITE_IN_CTE_RE.search(statement):
-            return False
-    return True
-
-
-def _denied_message(sql: str) -> str:
-    # What PostgreSQL says to publicuser: a named table when the statement has one.
-    text = _COMMENT_RE.sub(" ", sql)
-    for statement in text.split(";"):
-        match = _TARGET_RE.match(statement)
-        if match is not None:
-            return f"permission denied for table {match.group(1).split('.')[-1]}"
-    return "permission denied for schema public"
-
-
-def _first(value: str | list[str] | None) -> str | None:
-    if isinstance(value, list):
-        return value[-1] if value else None
-    return value
 
 
 async def sql_query(request: Request, ctx: Context, match: RouteMatch) -> Response:
@@ -82,12 +44,16 @@ async def sql_query(request: Request, ctx: Context, match: RouteMatch) -> Respon
     params: dict[str, str | list[str]] = {**query, **body}
     for name in ("api_key", "map_key"):
         params.pop(name, None)
-    q = _first(params.get("q"))
-    if kind is not KeyKind.MASTER and isinstance(q, str) and q.strip() and not is_read_only(q):
-        return sql_error(_denied_message(q), 403, CORS_HEADERS)
-    loop = asyncio.get_running_loop()
-    # Queries are CPU-bound SQLite work: run them off the event loop, in the server's pool.
-    result = await loop.run_in_executor(ctx.sql_pool, run_sql, ctx.db, params)
+    # Only the master key writes: the public user and regular keys get PostgreSQL's
+    # "permission denied" for writes. Queries are CPU-bound SQLite work, run in the pool.
+    run = functools.partial(
+        run_sql,
+        ctx.db,
+        params,
+        read_only=kind is not KeyKind.MASTER,
+        timeout=ctx.sql_timeout,
+    )
+    result = await asyncio.get_running_loop().run_in_executor(ctx.sql_pool, run)
     headers = {**result.headers, **CORS_HEADERS}
     return Response(
         result.body, status_code=result.status, media_type=result.content_type, headers=headers

@@ -42,6 +42,7 @@ class Context:
     max_rows: int
     max_columns: int
     private_tables: bool
+    sql_timeout: float | None
 
 
 @attrs.frozen

@@ -263,8 +263,8 @@ def _spec(ctx: Context, params: dict[str, Any], body: ImportBody) -> ImportSpec:
             "url", "url", basename_of(item_id), service_name, url=item_id.strip(), **common
         )
     if table_name is not None:
-        # The documented table duplication: table_name alone copies that table.
-        common["target_table"] = None
+        # The documented table duplication: table_name alone copies that table into a new
+        # one named after it (the collision rules make it <name>_1, ...).
         return ImportSpec("copy", "query", "", service_name, source_table=table_name, **common)
     return ImportSpec("nothing", "file", "", service_name, **common)
 

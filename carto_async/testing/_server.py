@@ -97,6 +97,8 @@ class LocalCarto:
     * ``host_based``: take the user of ``/api/...`` paths from the ``Host`` header
       (``demo.localhost``), as CARTO does; ``False`` serves them for ``username``.
     * ``private_tables``: whether the account may create private datasets.
+    * ``sql_statement_timeout``: seconds before a query fails with the SQL API's 429 timeout
+      error (CARTO plans: 5 to 25 s); ``None`` for no limit.
     * ``host``, ``port`` (0: ephemeral), ``log_level`` (uvicorn's), ``workers`` (load threads).
     """
 
@@ -116,6 +118,7 @@ class LocalCarto:
         faults: Faults | None = None,
         host_based: bool = True,
         private_tables: bool = True,
+        sql_statement_timeout: float | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
@@ -145,6 +148,7 @@ class LocalCarto:
         self._faults = faults
         self._host_based = host_based
         self._private_tables = private_tables
+        self._sql_timeout = sql_statement_timeout
         self._ctx: Context | None = None
         self._server: _Uvicorn | None = None
         self._thread: threading.Thread | None = None
@@ -286,6 +290,7 @@ class LocalCarto:
             max_rows=max_rows,
             max_columns=max_columns,
             private_tables=self._private_tables,
+            sql_timeout=self._sql_timeout,
         )
         app = create_app(self._ctx)
         config = uvicorn.Config(

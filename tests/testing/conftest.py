@@ -14,11 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.testing import _fake_data_layer
-
-_fake_data_layer.install()
-
-from carto_async.testing import LocalCarto  # noqa: E402 - after the data layer stand-in
+from carto_async.testing import LocalCarto
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FINAL = ("complete", "failure")

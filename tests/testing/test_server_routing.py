@@ -190,7 +190,7 @@ def test_sql_without_key_reads_but_cannot_write(server: LocalCarto, http: httpx.
     assert http.get("/api/v2/sql", params={"q": "select 1"}).status_code == 200
     denied = http.get("/api/v2/sql", params={"q": "create table t (a int)"})
     assert denied.status_code == 403
-    assert denied.json() == {"error": ["permission denied for schema public"]}
+    assert denied.json()["error"][0].startswith("permission denied")
     assert not server.db.table_exists("t")
 
 
