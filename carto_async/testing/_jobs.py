@@ -153,18 +153,26 @@ class ImportJobs:
         self._download_dir = download_dir
         self._lock = threading.Lock()
         self._jobs: dict[str, ImportJob] = {}
+        # Jobs not yet seen in a final state: what the slot check and the listing scan, so
+        # neither slows down as finished jobs pile up in a long benchmark.
+        self._active: dict[str, ImportJob] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="localcarto-load")
         self._clock: Callable[[], float] = time.monotonic
         self._wall: Callable[[], float] = time.time
 
     # -- creation --------------------------------------------------------------------------
 
-    def in_progress(self, user: str) -> int:
-        """How many of ``user``'s imports hold a slot (are not in a final state)."""
+    def _unfinished_jobs(self, user: str) -> list[ImportJob]:
         now = self._clock()
         with self._lock:
-            jobs = [j for j in self._jobs.values() if j.user == user]
-        return sum(1 for j in jobs if self.state_of(j, now) not in FINAL_STATES)
+            for job in list(self._active.values()):
+                if self.state_of(job, now) in FINAL_STATES:
+                    del self._active[job.id]
+            return [j for j in self._active.values() if j.user == user]
+
+    def in_progress(self, user: str) -> int:
+        """How many of ``user``'s imports hold a slot (are not in a final state)."""
+        return len(self._unfinished_jobs(user))
 
     def create(self, user: str, spec: ImportSpec) -> ImportJob:
         """Register a job and start loading its data in the pool."""
@@ -200,6 +208,7 @@ class ImportJobs:
             job.future = self._pool.submit(self._load, spec)
         with self._lock:
             self._jobs[job_id] = job
+            self._active[job_id] = job
         self.counters.count_job()
         return job
 
@@ -243,12 +252,10 @@ class ImportJobs:
         Stuck ones older than the list threshold are failed with 6671 and left out, as the
         real server does with imports older than an hour that no worker runs.
         """
-        now, wall = self._clock(), self._wall()
-        with self._lock:
-            jobs = [j for j in self._jobs.values() if j.user == user]
+        wall = self._wall()
         listed: list[ImportJob] = []
-        for job in jobs:
-            if wall - job.created_at > _DAY or self.state_of(job, now) in FINAL_STATES:
+        for job in self._unfinished_jobs(user):
+            if wall - job.created_at > _DAY:
                 continue
             if job.stuck and wall - job.created_at > self.stale_list_after:
                 job.forced = Outcome.failed(6671)

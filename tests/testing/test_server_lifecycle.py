@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,6 +14,7 @@ import anyio
 import httpx
 import pytest
 
+from carto_async import PollPolicy
 from carto_async.testing import LocalCarto
 from tests.testing.conftest import import_file, sql
 
@@ -93,3 +97,47 @@ def test_keep_alive_requests_do_not_wait_for_delayed_acks(server: LocalCarto) ->
         for _ in range(20):
             client.get("/api/v2/sql", params={"q": "select 1"})
         assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
+def test_serve_runs_in_the_foreground_until_ctrl_c(tmp_path: Path) -> None:
+    script = (
+        "from carto_async.testing import serve\n"
+        f"serve(port=0, api_key='secret', db={str(tmp_path / 'cli.sqlite')!r}, log_level='warning',"
+        " ready=lambda server: print(server.base_url, flush=True))\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            base_url = proc.stdout.readline().strip()
+            assert base_url.startswith("http://127.0.0.1:")
+            assert base_url.endswith("/user/demo")
+            response = httpx.get(base_url + "/api/v1/imports", params={"api_key": "secret"})
+            assert response.json() == {"imports": [], "success": True}
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert (tmp_path / "cli.sqlite").exists()
+
+
+def test_ready_made_sdk_clients_talk_to_the_server(server: LocalCarto, tmp_path: Path) -> None:
+    path = tmp_path / "sdk_rows.csv"
+    path.write_text("name\na\nb\n")
+    with server.client(poll=PollPolicy(initial=0.02, factor=1.5, cap=0.1)) as carto:
+        carto.imports.upload(path).wait(timeout=10)
+        assert carto.sql.query("select count(*) as n from sdk_rows").rows == [{"n": 2}]
+
+    async def main() -> list[dict[str, object]]:
+        async with server.async_client() as carto:
+            return (await carto.sql.query("select 1 as x")).rows
+
+    assert anyio.run(main) == [{"x": 1}]
