@@ -77,6 +77,20 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
     """Read an ISO-8601-ish date or timestamp (naive values are UTC); None if it is not one."""
     if not isinstance(value, str):
         return None
+    stamp: dt.datetime | None
+    try:
+        stamp = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        stamp = _parse_timestamp_loosely(value)
+    if stamp is None:
+        return None
+    if stamp.tzinfo is None:
+        return stamp.replace(tzinfo=dt.UTC)
+    return stamp.astimezone(dt.UTC)
+
+
+def _parse_timestamp_loosely(value: str) -> dt.datetime | None:
+    # Forms fromisoformat refuses: single-digit months/days/hours, offsets like +5.
     match = _TS_RE.fullmatch(value)
     if match is None:
         return None
@@ -88,7 +102,7 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
         tz = dt.timezone(sign * offset)
     try:
-        stamp = dt.datetime(
+        return dt.datetime(
             int(year),
             int(month),
             int(day),
@@ -100,14 +114,14 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         )
     except ValueError:
         return None
-    return stamp.astimezone(dt.UTC)
 
 
 def format_timestamp(stamp: dt.datetime) -> str:
     """Storage form of a ``TIMESTAMPTZ`` value: ``2020-01-02T03:04:05Z`` (UTC)."""
-    text = stamp.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    if stamp.microsecond:
-        text += f".{stamp.microsecond:06d}".rstrip("0")
+    s = stamp.astimezone(dt.UTC) if stamp.tzinfo is not None else stamp
+    text = f"{s.year:04d}-{s.month:02d}-{s.day:02d}T{s.hour:02d}:{s.minute:02d}:{s.second:02d}"
+    if s.microsecond:
+        text += f".{s.microsecond:06d}".rstrip("0")
     return text + "Z"
 
 
@@ -468,9 +482,16 @@ def _ddl_type(tokens: Sequence[Token], pos: int, word: str) -> tuple[str, int]:
     if word in ("geometry", "geography"):
         _, args, nxt = _read_type(tokens, pos)
         parts = [p.strip().strip("'\"").lower() for p in args.strip("()").split(",") if p.strip()]
-        code = _LW_TYPES.get(parts[0].rstrip("zm") if parts else "geometry", 0)
+        kind = parts[0] if parts else "geometry"
+        base = kind[:-2] if kind.endswith("zm") else kind.rstrip("zm")
+        if base not in _LW_TYPES:
+            base = kind  # "geometry" ends in m
+        code = _LW_TYPES.get(base, 0)
         srid = int(parts[1]) if len(parts) > 1 and parts[1].lstrip("-").isdigit() else 0
-        prefix = "GEOMETRY_TEXT" if word == "geometry" else "GEOGRAPHY_TEXT"
+        # PointZ / PointZM keep their dimensions in the type name; values are stored 2D.
+        prefix = ("GEOMETRY_TEXT" if word == "geometry" else "GEOGRAPHY_TEXT") + (
+            f"_{kind[len(base) :].upper()}" if kind != base else ""
+        )
         return (f"{prefix}({code},{srid})" if args else prefix), nxt
     name, args, nxt = _read_type(tokens, pos)
     if name in ("timestamp with time zone", "timestamptz"):
@@ -636,7 +657,7 @@ def pg_column_name(raw: str, *, expression: bool = True) -> tuple[str, str | Non
     text = raw.strip()
     match = _CAST_NAME_RE.fullmatch(text)
     if match and _balanced(match["inner"]):
-        decl = " ".join(match["type"].upper().split())
+        decl = re.sub(r"\s*([(),])\s*", r"\1", " ".join(match["type"].upper().split()))
         inner, _ = pg_column_name(match["inner"])
         base = decl.split("(")[0]
         return (inner if inner != "?column?" else _PG_TYPE_NAMES.get(base, base.lower())), decl
@@ -666,6 +687,59 @@ def pg_column_name(raw: str, *, expression: bool = True) -> tuple[str, str | Non
     if re.fullmatch(r"'(?:[^']|'')*'", text):
         return "?column?", "TEXT"
     return "?column?", None
+
+
+_SELECT_END = _words("from where group having order limit offset union except intersect window")
+_NOT_ALIASES = _words("end null true false current_timestamp current_date current_time")
+
+
+def select_items(sql: str) -> list[tuple[str, bool]] | None:
+    """(expression, has an alias) for each item of a SELECT's output list; None with a ``*``.
+
+    SQLite names an aliased column after its alias only, so this is how the type of
+    ``count(*) AS n`` or ``x::date AS d`` is found.
+    """
+    items: list[list[Token]] = []
+    depth = 0
+    inside = False
+    for kind, text in tokenize(sql):
+        low = text.lower()
+        if kind == "op" and text == "(":
+            depth += 1
+        elif kind == "op" and text == ")":
+            depth -= 1
+        if depth == 0 and kind == "ident" and not inside and low == "select":
+            inside = True
+            items = [[]]
+            continue
+        if not inside:
+            continue
+        if depth == 0 and kind == "ident" and low in _SELECT_END:
+            break
+        if depth == 0 and kind == "op" and text == ",":
+            items.append([])
+        elif kind not in ("ws", "comment") and not (
+            depth == 0 and not items[-1] and low in ("distinct", "all")
+        ):
+            items[-1].append((kind, text))
+    expressions = []
+    for item in items:
+        if not item or item[-1][1] == "*":
+            return None
+        keep = len(item)
+        if len(item) >= 3 and item[-2][1].lower() == "as":
+            keep -= 2
+        elif (
+            len(item) >= 2
+            and item[-1][0] in ("ident", "qident")
+            and item[-1][1].lower() not in _NOT_ALIASES
+            and item[-2][1] != "."
+            and item[-2][0] in ("ident", "qident", "number", "string", "op", "expr")
+            and (item[-2][0] != "op" or item[-2][1] == ")")
+        ):
+            keep -= 1  # an alias without AS
+        expressions.append((" ".join(text for _, text in item[:keep]), keep < len(item)))
+    return expressions
 
 
 _HEXGEOM_RE = re.compile(r"0[01]0[1-7]0{4}[0-9A-F]*|0[01]0[1-7]000020[0-9A-F]*")
@@ -1000,7 +1074,12 @@ class Database:
         except sqlite3.Error as exc:
             raise self._error(exc, statement) from exc
         if description is None:
+            if words[:2] in (("create", "table"), ("alter", "table")) and "_TEXT" in sql:
+                self._install_geometry_triggers(statement)
             return QueryResult([], [], [], max(rowcount, 0))
+        items = select_items(sql) if decls is not None else None
+        if items is not None and len(items) != len(description):
+            items = None
         table_decls: dict[str, str] = {}
         if decls is None and words and words[0] in ("insert", "update", "delete"):
             table_decls = self._returning_decls(statement)
@@ -1014,19 +1093,62 @@ class Database:
                 columns.append(raw)
                 types.append(decl)
                 continue
-            name, hint = pg_column_name(raw, expression=decls is not None)
+            if items is not None and items[index][1]:
+                name, hint = raw, pg_column_name(items[index][0])[1]  # an aliased expression
+            else:
+                name, hint = pg_column_name(raw, expression=decls is not None)
             if hint is None:
                 hint = infer_decl([row[index] for row in rows])
             columns.append(name)
             types.append(hint)
         return QueryResult(columns, types, rows, len(rows))
 
+    def _install_geometry_triggers(self, statement: Statement) -> None:
+        """Make geometry columns of a user-created table parse what is written to them.
+
+        PostgreSQL turns ``'SRID=4326;POINT(1 2)'`` into a geometry on INSERT and checks
+        the column's type and SRID; these triggers do the same (storing hex EWKB).
+        """
+        names = [t.strip('"') for k, t in statement.tokens if k in ("ident", "qident")]
+        lowered = [n.lower() for n in names]
+        position = lowered.index("table") + 1
+        while lowered[position] in ("if", "not", "exists", "public", "cartodb"):
+            position += 1
+        table = names[position]
+        conn = self._connection()
+        carto = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+            (table + "__carto_insert",),
+        ).fetchone()
+        for column, decl in self.table_columns(table):
+            match = re.fullmatch(
+                r"(?:GEOMETRY|GEOGRAPHY)_TEXT(?:_Z|_M|_ZM)?(?:\((\d+),(-?\d+)\))?", decl
+            )
+            if match is None or (carto and column in CARTO_NAMES):
+                continue
+            code, srid = int(match.group(1) or 0), int(match.group(2) or 0)
+            quoted, target = quote_ident(column), quote_ident(table)
+            body = (
+                f"UPDATE {target} SET {quoted} = "  # noqa: S608
+                f"_geometry_column(NEW.{quoted}, {code}, {srid}) WHERE rowid = NEW.rowid;"
+            )
+            for event in ("INSERT", f"UPDATE OF {quoted}"):
+                name = quote_ident(f"{table}__{column}__{event.split()[0].lower()}")
+                conn.execute(
+                    f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON {target}"
+                    f" WHEN NEW.{quoted} IS NOT NULL BEGIN {body} END"
+                )
+
     def _error(self, exc: sqlite3.Error, statement: Statement) -> QueryError:
         message = str(exc)
         if message == "not authorized":
             target, self._denied = self._denied, None
-            text = f"permission denied for table {target}" if target else "permission denied"
-            return QueryError(text + (" for schema public" if not target else ""), message)
+            if statement.words[:2] == ("drop", "table"):
+                dropped = [t.strip('"') for k, t in statement.tokens if k in ("ident", "qident")]
+                return QueryError(f"must be owner of table {dropped[-1]}", message)
+            if target:
+                return QueryError(f"permission denied for table {target}", message)
+            return QueryError("permission denied for schema public", message)
         return QueryError(translate_error(message, statement), message)
 
     def _describe(self, sql: str) -> list[str | None] | None:

@@ -35,6 +35,7 @@ __all__ = [
     "from_geojson",
     "from_hex",
     "from_wkt",
+    "geometry_column_value",
     "lonlat_to_mercator",
     "normalize_carto_geom",
     "parse_geometry",
@@ -143,7 +144,7 @@ def from_ewkb(data: bytes) -> Geometry:
     """Decode EWKB or ISO WKB (either byte order, Z/M dropped)."""
     try:
         geom, _ = _read_wkb(memoryview(data), 0, True)
-    except struct.error as exc:
+    except (struct.error, IndexError) as exc:
         raise GeometryError("Invalid WKB: truncated data") from exc
     return geom
 
@@ -636,6 +637,20 @@ def normalize_carto_geom(
     return to_hex(geom)
 
 
+def geometry_column_value(value: Any, code: int, srid: int) -> str | None:
+    """What a ``geometry(<type>,<srid>)`` column stores for ``value`` (PostGIS typmod checks)."""
+    geom = parse_geometry(value)
+    if geom is None:
+        return None
+    if srid and geom.srid != srid:
+        raise GeometryError(f"Geometry SRID ({geom.srid}) does not match column SRID ({srid})")
+    if code and KINDS[code - 1] != geom.kind:
+        raise GeometryError(
+            f"Geometry type ({geom.kind}) does not match column type ({KINDS[code - 1]})"
+        )
+    return to_hex(geom)
+
+
 # --------------------------------------------------------------------------- SQL functions
 
 _errors = threading.local()
@@ -839,6 +854,9 @@ def register_functions(conn: sqlite3.Connection) -> None:
         1,
         sql_function(lambda v: webmercator_hex(parse_geometry(v))),
         deterministic=True,
+    )
+    conn.create_function(
+        "_geometry_column", 3, sql_function(geometry_column_value), deterministic=True
     )
     conn.create_function(
         "_pg_geometry",

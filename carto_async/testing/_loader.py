@@ -487,7 +487,7 @@ def _convert_expr(column: str, decl: str) -> str:
     if decl == "BOOLEAN":
         return f"CASE lower(TRIM({column})) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END"
     if decl == "DATE":
-        return f"_carto_date({value})"
+        return value  # already checked to be YYYY-MM-DD
     if decl == "TIMESTAMPTZ":
         return f"_carto_timestamptz({value})"
     return column

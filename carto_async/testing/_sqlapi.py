@@ -233,7 +233,7 @@ _PG_TYPES = {
     "BYTEA": "bytea",
     "BOX2D": "box2d",
 }
-_GEOMETRY_DECL = re.compile(r"(GEOMETRY|GEOGRAPHY)_TEXT(?:\((\d+),(-?\d+)\))?", re.I)
+_GEOMETRY_DECL = re.compile(r"(GEOMETRY|GEOGRAPHY)_TEXT(?:_(Z|M|ZM))?(?:\((\d+),(-?\d+)\))?", re.I)
 
 
 def _pgtype(decl: str | None) -> str:
@@ -257,12 +257,15 @@ def field_descriptor(decl: str | None) -> dict[str, Any]:
     match = _GEOMETRY_DECL.fullmatch(decl or "")
     if match:
         kind = match.group(1).lower()
-        if match.group(2) is None:
+        if match.group(3) is None:
             return {"type": kind, "dims": 4, "srid": -1}
-        code = int(match.group(2))
+        code = int(match.group(3))
         wkbtype = "Unknown" if code == 0 else _geometry.KINDS[code - 1]
-        return {"type": kind, "wkbtype": wkbtype, "dims": 2, "srid": int(match.group(3))}
+        dims = 2 + len(match.group(2) or "")
+        return {"type": kind, "wkbtype": wkbtype, "dims": dims, "srid": int(match.group(4))}
     pgtype = _pgtype(decl)
+    if pgtype == "raster":
+        return {"type": "raster", "dims": 4, "srid": -1}
     if "bool" in pgtype:
         kind = "boolean"
     elif re.search(r"int|float|numeric", pgtype):
