@@ -89,4 +89,4 @@ def create_app(ctx: Context) -> ASGIApp:
         return await _HANDLERS[match.handler](request, ctx, match)
 
     app = Starlette(routes=[Route("/{path:path}", dispatch, methods=_METHODS)])
-    return FaultLayer(app, resolve=route_of, faults=lambda: ctx.faults, counters=ctx.counters)
+    return FaultLayer(app, resolve=route_of, faults=ctx.faults, counters=ctx.counters)

@@ -32,14 +32,14 @@ def _transport_of(send: Send) -> asyncio.Transport | None:
 
 
 class FaultLayer:
-    """Counts every request and response and injects the faults of ``faults()``."""
+    """Counts every request and response and injects the configured faults."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
         resolve: Callable[[Scope], RouteMatch | None],
-        faults: Callable[[], Faults | None],
+        faults: Faults,
         counters: Counters,
     ) -> None:
         self.app = app
@@ -55,8 +55,8 @@ class FaultLayer:
         scope[ROUTE_SCOPE_KEY] = match
         template = match.template if match is not None else "(unmatched)"
         self.counters.count_request(f"{scope['method']} {template}")
-        faults = self.faults()
-        if match is None or faults is None:
+        faults = self.faults
+        if match is None or faults.empty:
             await self.app(scope, receive, self._counting(send, []))
             return
         group = match.group

@@ -34,7 +34,7 @@ class Context:
     db: Database
     jobs: ImportJobs
     counters: Counters
-    faults: Faults | None
+    faults: Faults
     sql_pool: ThreadPoolExecutor
     upload_dir: str
     host_based: bool

@@ -271,6 +271,11 @@ class Faults:
             self._buckets.clear()
 
     @property
+    def empty(self) -> bool:
+        """True when no rule or rate limit is configured (the server's fast path)."""
+        return not self._rules and not self._buckets
+
+    @property
     def rules(self) -> list[Fault]:
         """The active rules, oldest first."""
         with self._lock:

@@ -134,7 +134,7 @@ class ImportJobs:
         db: Database,
         sources: Sources,
         counters: Counters,
-        faults: Callable[[], Faults | None],
+        faults: Faults,
         processing_time: float | Callable[[ImportInfo], float],
         slots: int,
         stale_after: float,
@@ -145,7 +145,7 @@ class ImportJobs:
         self.db = db
         self.sources = sources
         self.counters = counters
-        self._faults = faults
+        self.faults = faults
         self.processing_time = processing_time
         self.slots = slots
         self.stale_after = stale_after
@@ -196,10 +196,9 @@ class ImportJobs:
             started=self._clock(),
             duration=max(seconds, 0.0),
         )
-        faults = self._faults()
-        if faults is not None and faults.fire("stuck", "imports", info) is not None:
+        if self.faults.fire("stuck", "imports", info) is not None:
             job.stuck = True
-        elif faults is not None and (rule := faults.fire("fail", "imports", info)) is not None:
+        elif (rule := self.faults.fire("fail", "imports", info)) is not None:
             assert rule.error_code is not None
             job.forced = Outcome.failed(rule.error_code)
         if job.stuck or job.forced is not None:

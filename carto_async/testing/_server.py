@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import shutil
 import socket
@@ -31,8 +30,6 @@ if TYPE_CHECKING:
     from carto_async import AsyncCarto, Carto
 
 __all__ = ["LocalCarto", "serve"]
-
-log = logging.getLogger("carto_async.testing")
 
 _START_TIMEOUT = 10.0
 
@@ -137,7 +134,7 @@ class LocalCarto:
         self._tmp: str | None = None
         self.counters = Counters()
         self.sources = Sources()
-        self._settings: dict[str, Any] = {
+        self._job_options: dict[str, Any] = {
             "processing_time": import_processing_time,
             "slots": import_slots,
             "stale_after": stale_import_after,
@@ -145,7 +142,7 @@ class LocalCarto:
             "workers": workers,
         }
         self._limits = (max_file_size, max_rows, max_columns)
-        self._faults = faults
+        self._faults = faults if faults is not None else Faults()
         self._host_based = host_based
         self._private_tables = private_tables
         self._sql_timeout = sql_statement_timeout
@@ -208,11 +205,7 @@ class LocalCarto:
 
     @property
     def faults(self) -> Faults:
-        """The fault configuration (created empty on first access)."""
-        if self._faults is None:
-            self._faults = Faults()
-            if self._ctx is not None:
-                self._ctx.faults = self._faults
+        """The fault configuration; change it while the server runs to inject faults."""
         return self._faults
 
     @property
@@ -263,18 +256,13 @@ class LocalCarto:
         if self._db is None:
             self._db = Database(self._db_path)
         max_file_size, max_rows, max_columns = self._limits
-        settings = self._settings
         jobs = ImportJobs(
             db=self._db,
             sources=self.sources,
             counters=self.counters,
-            faults=lambda: self._faults,
-            processing_time=settings["processing_time"],
-            slots=settings["slots"],
-            stale_after=settings["stale_after"],
-            stale_list_after=settings["stale_list_after"],
-            workers=settings["workers"],
+            faults=self._faults,
             download_dir=self._tmp,
+            **self._job_options,
         )
         self._ctx = Context(
             username=self.username,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import tracemalloc
 from typing import Any
 
 import httpx
@@ -484,3 +485,31 @@ def test_processing_time_can_depend_on_the_import() -> None:
         assert fast["state"] == "complete"
         show = http.get(f"/api/v1/imports/{slow}", params={"api_key": server.api_key})
         assert show.json()["state"] != "complete"
+
+
+def test_large_upload_streams_through_without_being_held_in_memory() -> None:
+    chunk = b"x" * 65536
+    total = 64 * 1024 * 1024
+
+    def body() -> Any:
+        yield b'--bb\r\nContent-Disposition: form-data; name="file"; filename="huge.csv"\r\n\r\n'
+        yield b"name\n"
+        for _ in range(total // len(chunk)):
+            yield chunk
+        yield b"\r\n--bb--\r\n"
+
+    with serving(max_file_size=1024 * 1024) as (server, http):
+        tracemalloc.start()
+        try:
+            response = http.post(
+                "/api/v1/imports",
+                params={"api_key": server.api_key},
+                content=body(),
+                headers={"Content-Type": "multipart/form-data; boundary=bb"},
+            )
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 8 * 1024 * 1024
+        status = wait_final(http, _created(response), server.api_key)
+        assert (status["state"], status["error_code"]) == ("failure", 6666)
