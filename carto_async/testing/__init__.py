@@ -1,16 +1,38 @@
 """LocalCarto: a local CARTO-compatible server for tests, benchmarks and offline work.
 
-It speaks the real wire format of the Import API and the SQL API query endpoint, stores
+It speaks the real wire format of the Import API and of the SQL API query endpoint, stores
 tables in SQLite, walks import jobs through the real states on a fast clock, and injects
-faults (latency, 5xx, dropped connections, slow bodies, rate limits, stuck imports) from a
-seed so failures are reproducible. Installed with the ``[local]`` extra::
+faults (latency, 5xx, dropped connections, slow bodies, rate limits, stuck or failing imports)
+from a seed so failures are reproducible. Installed with the ``[local]`` extra::
 
+    import httpx
     from carto_async.testing import Faults, LocalCarto, RateLimit
 
     faults = Faults(seed=1, rate_limits={"sql": RateLimit(6)})
     with LocalCarto(faults=faults) as server:
         httpx.get(server.base_url + "/api/v2/sql", params={"q": "select 1"})
         print(server.counters.requests)
+
+Where LocalCarto knowingly differs from CARTO:
+
+* One user per server. ``/u/<name>`` works on the Import API only (as in Rails); an unknown
+  user gets the SQL API's 404, and 401 (empty) from the Import API.
+* URL imports download from loopback hosts only, on any port (CARTO's validator allows ports
+  21/80/443 only and blocks loopback); any other host fails with 1102 as if it did not
+  resolve, and ``ftp://`` with 1001. Datasources and connectors are fakes registered with
+  :meth:`LocalCarto.register_datasource`; unregistered ones fail with 1012 (ArcGIS URLs 1011),
+  connectors with 1501 (disabled).
+* Keys: the master key does everything; the regular key and the public user read every
+  table and write none (CARTO grants regular keys per table and shows the public user public
+  tables only).
+* Job states come from a clock, not workers: ``enqueued`` and ``geocoding`` never appear, a
+  loaded table exists before its job reports ``complete``, only fault-injected stuck imports
+  go stale (6671), and ``visualization_id``/``table_id`` are fresh UUIDs with no map behind
+  them. ``warnings`` is always null.
+* Rate limits may be set on any route group; CARTO's Rails APIs have none, and LocalCarto
+  answers their 429 with the SQL API body. Injected 5xx bodies imitate nginx (502/503/504),
+  Rails (500) or the SQL API (500).
+* Only the SQL API query endpoint is served: no Batch, COPY, Maps, sync tables or exports.
 """
 
 from carto_async.testing._faults import Counters as Counters

@@ -141,3 +141,12 @@ def test_ready_made_sdk_clients_talk_to_the_server(server: LocalCarto, tmp_path:
             return (await carto.sql.query("select 1 as x")).rows
 
     assert anyio.run(main) == [{"x": 1}]
+
+
+def test_public_names_are_exported_sorted_and_documented() -> None:
+    import carto_async.testing as testing  # noqa: PLC0415 - the module under test
+
+    assert testing.__all__ == sorted(testing.__all__)
+    for name in testing.__all__:
+        obj = getattr(testing, name)
+        assert obj.__doc__, name
