@@ -63,6 +63,10 @@ class Phase(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+#: After Ctrl-C, how long an upload whose bytes were all sent may wait for its answer, so that
+#: the import it created is recorded (and resumed later) instead of being left in doubt.
+ANSWER_GRACE = 10.0
+
 _FINAL = frozenset(Phase) - {Phase.WAITING, Phase.UPLOADING, Phase.CREATING, Phase.RUNNING}
 _OK = frozenset({Phase.COMPLETE, Phase.SKIPPED})
 
@@ -106,8 +110,8 @@ class Item:
 
     @property
     def failed(self) -> bool:
-        """True when the source ended badly in this run."""
-        return self.final and not self.ok
+        """True when the source ended badly in this run (Ctrl-C is not a failure)."""
+        return self.final and not self.ok and self.phase is not Phase.INTERRUPTED
 
     @property
     def duration(self) -> float | None:
@@ -128,6 +132,9 @@ class Reporter(Protocol):
         """``sent`` bytes of ``item`` are uploaded (``item.sent`` still holds the last count)."""
 
     def finished(self, item: Item) -> None: ...
+
+    def note(self, text: str) -> None:
+        """Something the person watching should know now."""
 
     def stop(self) -> None: ...
 
@@ -181,17 +188,27 @@ class Batch:
         # slot and sending, so if Ctrl-C comes, only the one holding this lock may have been
         # sent (and is recorded as unknown); the others certainly were not.
         self._url_gate = anyio.Lock()
+        # Uploads run shielded so that Ctrl-C can tell apart the ones it may stop at once
+        # from the ones whose whole body was sent (see _stop_uploads).
+        self._uploads: dict[Item, anyio.CancelScope] = {}
+        self._remaining = 0
+        self._all_done: anyio.Event | None = None
 
     async def run(self) -> None:
         """Import everything; on cancellation (Ctrl-C), record where each source stood."""
         self.reporter.start(self.items)
+        pending = [i for i in self.items if not i.final]
+        for item in self.items:
+            if item.final:
+                self.reporter.finished(item)
+        self._remaining = len(pending)
+        self._all_done = anyio.Event()
         try:
             async with anyio.create_task_group() as tg:
-                for item in self.items:
-                    if item.final:
-                        self.reporter.finished(item)
-                    else:
-                        tg.start_soon(self._run, item)
+                if pending:
+                    tg.start_soon(self._guard)
+                for item in pending:
+                    tg.start_soon(self._run, item)
         except anyio.get_cancelled_exc_class():
             self.interrupted = True
             raise
@@ -201,9 +218,44 @@ class Batch:
                     self._interrupt(item)
             self.reporter.stop()
 
+    async def _guard(self) -> None:
+        """Wait for the end of the batch; if Ctrl-C comes first, stop the uploads."""
+        assert self._all_done is not None
+        try:
+            await self._all_done.wait()
+        except anyio.get_cancelled_exc_class():
+            self._stop_uploads()
+            raise
+
+    def _stop_uploads(self) -> None:
+        """Stop at once the uploads that wait or are part-sent: the server cannot have made
+        their import. Give those whose bytes were all sent a moment to be answered."""
+        self.interrupted = True
+        deadline = anyio.current_time() + ANSWER_GRACE
+        answering = 0
+        for item, scope in self._uploads.items():
+            if _fully_sent(item):
+                scope.deadline = min(scope.deadline, deadline)
+                answering += 1
+            else:
+                scope.cancel()
+        if answering:
+            self.reporter.note(
+                f"Stopping: waiting up to {ANSWER_GRACE:g}s for the server's answer to "
+                f"{answering} upload(s) already sent (Ctrl-C again to stop now)."
+            )
+
     # -- one source -------------------------------------------------------------------------
 
     async def _run(self, item: Item) -> None:
+        try:
+            await self._run_one(item)
+        finally:
+            self._remaining -= 1
+            if not self._remaining and self._all_done is not None:
+                self._all_done.set()
+
+    async def _run_one(self, item: Item) -> None:
         if item.action is Action.RESUME:
             assert item.previous is not None
             assert item.previous.token is not None
@@ -232,12 +284,10 @@ class Batch:
                     self.reporter.changed(item)
                     job = await self.carto.imports.from_url(source.url, **self.options)
             else:
-                assert source.path is not None
-                job = await self.carto.imports.upload(
-                    source.path,
-                    progress=lambda sent, _total: self._sent(item, sent),
-                    **self.options,
-                )
+                uploaded = await self._upload(item)
+                if uploaded is None:
+                    return None
+                job = uploaded
         except APIConnectionError as exc:
             if exc.request_sent:
                 self._end(item, Phase.UNKNOWN, EntryState.UNKNOWN, message=_unknown_message(exc))
@@ -253,6 +303,24 @@ class Batch:
         )
         self.reporter.changed(item)
         return job
+
+    async def _upload(self, item: Item) -> AsyncImportJob | None:
+        """The upload, shielded from Ctrl-C until :meth:`_stop_uploads` decides; ``None``
+        when it was stopped (the batch's cleanup records how far it got)."""
+        assert item.source.path is not None
+        with anyio.CancelScope(shield=True) as scope:
+            self._uploads[item] = scope
+            if self.interrupted:
+                scope.cancel()
+            try:
+                return await self.carto.imports.upload(
+                    item.source.path,
+                    progress=lambda sent, _total: self._sent(item, sent),
+                    **self.options,
+                )
+            finally:
+                del self._uploads[item]
+        return None
 
     def _sent(self, item: Item, sent: int) -> None:
         if item.phase is Phase.WAITING:
@@ -319,7 +387,7 @@ class Batch:
         item.phase, item.finished = Phase.INTERRUPTED, time.monotonic()
         if item.job is not None:
             item.message = "still running on the server; a re-run resumes it"
-        elif was is Phase.WAITING or (was is Phase.UPLOADING and item.sent < (source.size or 0)):
+        elif was in (Phase.WAITING, Phase.UPLOADING) and not _fully_sent(item, was):
             # Nothing sent, or cut off mid-body: the server never had the whole request.
             item.message = "not imported; a re-run uploads it"
             if item.previous is not None:
@@ -331,6 +399,12 @@ class Batch:
             )
             self.manifest.record(source.key, source.label, EntryState.UNKNOWN, error=item.message)
         self.reporter.finished(item)
+
+
+def _fully_sent(item: Item, phase: Phase | None = None) -> bool:
+    """True once every byte of the file went out (the server may be making the import)."""
+    uploading = (phase or item.phase) is Phase.UPLOADING
+    return uploading and item.sent >= (item.source.size or 0)
 
 
 def _unknown_message(exc: APIConnectionError) -> str:

@@ -12,6 +12,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 import click
@@ -27,6 +28,9 @@ from carto_async.cli._output import console
 from carto_async.cli._run import LOCAL_POLL, Display, ImportRun, Settings
 from carto_async.cli._sources import expand_sources
 from carto_async.cli._summary import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+
+if TYPE_CHECKING:
+    from carto_async.testing import ImportInfo
 
 __all__ = ["demo_command", "describe_tables", "unexpected"]
 
@@ -76,6 +80,12 @@ def unexpected(items: Sequence[Item], root: str) -> list[str]:
     return problems
 
 
+def _processing_time(info: ImportInfo) -> float:
+    """Long enough to watch the states go by, about as long as a small file takes on CARTO
+    relative to its size; the whole demo stays within seconds."""
+    return 0.25 + (info.size or 0) / 80_000
+
+
 @contextlib.contextmanager
 def _folder(directory: str | None) -> Iterator[str]:
     if directory is not None:
@@ -113,7 +123,7 @@ def demo_command(directory: str | None, concurrency: int, verbose: int) -> None:
             attrs.evolve(s, label=os.path.relpath(s.key, root))
             for s in expand_sources([root]).sources
         ]
-        with local_server(None, None) as credentials:
+        with local_server(None, None, import_processing_time=_processing_time) as credentials:
             out.print(
                 f"Started LocalCarto at {credentials.base_url}; importing, as "
                 f"`carto-async import {root} --local` would:",

@@ -87,8 +87,11 @@ def resolve_credentials(
 
 
 @contextlib.contextmanager
-def local_server(user: str | None, api_key: str | None) -> Iterator[Credentials]:
-    """An embedded LocalCarto for the duration of the block, and its credentials."""
+def local_server(user: str | None, api_key: str | None, **options: Any) -> Iterator[Credentials]:
+    """An embedded LocalCarto for the duration of the block, and its credentials.
+
+    ``options`` go to :class:`~carto_async.testing.LocalCarto`.
+    """
     try:
         from carto_async.testing import LocalCarto  # noqa: PLC0415 - optional extra
     except ImportError as exc:
@@ -96,7 +99,7 @@ def local_server(user: str | None, api_key: str | None) -> Iterator[Credentials]
             f"--local needs LocalCarto's dependencies ({exc.name} is missing): "
             "pip install 'carto-async[local]'"
         ) from None
-    with LocalCarto(username=user or "demo", api_key=api_key) as server:
+    with LocalCarto(username=user or "demo", api_key=api_key, **options) as server:
         add_secret(server.api_key)
         yield Credentials(server.username, api_key=server.api_key, base_url=server.base_url)
 

@@ -85,7 +85,7 @@ def console(*, stderr: bool = False, quiet: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     # Tables stay readable when the output is a file or a pipe, instead of 80 columns.
     width = None if stream.isatty() else 160
-    return Console(file=stream, quiet=quiet, width=width, highlight=False, soft_wrap=False)
+    return Console(file=stream, quiet=quiet, width=width, highlight=False, soft_wrap=True)
 
 
 _TAG_RE = re.compile(r"<[^>]*>")

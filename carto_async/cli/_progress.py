@@ -51,6 +51,17 @@ _STATE_STYLE = {
 }
 
 
+# Told once at the start (skipped) or by the summary (interrupted), not line by line.
+_QUIET_PHASES = frozenset({Phase.SKIPPED, Phase.INTERRUPTED})
+
+
+def _skipped_note(items: Sequence[Item]) -> str | None:
+    skipped = sum(1 for i in items if i.phase is Phase.SKIPPED)
+    if not skipped:
+        return None
+    return f"skipping {skipped} source(s) imported by an earlier run (see --manifest)"
+
+
 def _counts(items: Sequence[Item]) -> tuple[int, int, int]:
     """(finished, failed, total)."""
     done = sum(1 for i in items if i.final)
@@ -111,6 +122,10 @@ class Reporters:
         for r in self._reporters:
             r.finished(item)
 
+    def note(self, text: str) -> None:
+        for r in self._reporters:
+            r.note(text)
+
     def stop(self) -> None:
         for r in self._reporters:
             r.stop()
@@ -131,6 +146,9 @@ class _Silent:
         pass
 
     def finished(self, item: Item) -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
     def stop(self) -> None:
@@ -160,6 +178,15 @@ class PlainReporter(_Silent):
     def __init__(self, console: Console) -> None:
         self.console = console
 
+    def start(self, items: Sequence[Item]) -> None:
+        super().start(items)
+        note = _skipped_note(items)
+        if note:
+            self.console.print(note, markup=False)
+
+    def note(self, text: str) -> None:
+        self.console.print(text, markup=False)
+
     def changed(self, item: Item) -> None:
         if item.phase is not Phase.RUNNING:
             return
@@ -172,6 +199,8 @@ class PlainReporter(_Silent):
         self.console.print(f"{item.source.label}: {what}", markup=False)
 
     def finished(self, item: Item) -> None:
+        if item.phase in _QUIET_PHASES:
+            return
         done, failed, total = _counts(self.items)
         self.console.print(
             f"[{done}/{total} done, {failed} failed] {item.state}: {outcome_line(item)}",
@@ -237,6 +266,9 @@ class LiveReporter(_Silent):
             transient=True,
         )
         self._live.start()
+        note = _skipped_note(items)
+        if note:
+            self.console.print(note, markup=False)
 
     def changed(self, item: Item) -> None:
         with self._lock:
@@ -256,11 +288,16 @@ class LiveReporter(_Silent):
     def finished(self, item: Item) -> None:
         with self._lock:
             self._drop(item)
+        if item.phase in _QUIET_PHASES:
+            return
         style = _STATE_STYLE.get(item.state, "")
         mark = "✓" if item.ok else "✗"
         line = Text(f"{mark} ", style=style)
         line.append(outcome_line(item))
         self.console.print(line)
+
+    def note(self, text: str) -> None:
+        self.console.print(text, markup=False)
 
     def _drop(self, item: Item) -> None:
         task = self._tasks.pop(id(item), None)

@@ -40,7 +40,7 @@ from carto_async.errors import (
 __all__ = ["LOCAL_POLL", "Display", "ImportRun", "Problem", "Settings"]
 
 #: Polls of an embedded LocalCarto cost nothing; CARTO's default spacing would only add waiting.
-LOCAL_POLL = PollPolicy(initial=0.1, factor=1.5, cap=1.0)
+LOCAL_POLL = PollPolicy(initial=0.1, factor=1.2, cap=0.5)
 
 
 class Problem(click.ClickException):
@@ -203,22 +203,17 @@ class ImportRun:
             )
         err = console(stderr=True)
         path = self.manifest.path
-        for line in next_steps(self.items, manifest=path, manifest_given=self.manifest_given):
+        steps = next_steps(
+            self.items,
+            manifest=path,
+            manifest_given=self.manifest_given,
+            interrupted=self.interrupted,
+        )
+        for line in steps:
             err.print(line, markup=False)
-        if self.interrupted:
-            if path is not None:
-                how = "re-run the same command" + (
-                    "" if self.manifest_given else f" with --manifest {path}"
-                )
-                err.print(
-                    f"Interrupted. Progress is saved in {path}: {how} to resume "
-                    "(nothing imported is imported again).",
-                    markup=False,
-                )
-            else:
-                err.print("Interrupted; no import was created.", markup=False)
-        elif (
-            path is None
+        if (
+            not self.interrupted
+            and path is None
             and self.save_leftovers
             and not self.display.quiet
             and any(i.failed for i in self.items)

@@ -49,7 +49,7 @@ def _problem(item: Item) -> str:
     if item.phase is Phase.COMPLETE:
         return f"warning {item.warning}" if item.warning else ""
     if item.phase is Phase.SKIPPED:
-        return "imported by an earlier run"
+        return ""
     return item.message or ""
 
 
@@ -106,7 +106,9 @@ def print_summary(
     console.print(f"{totals(items)} in {format_duration(elapsed)}", markup=False)
 
 
-def next_steps(items: Sequence[Item], *, manifest: str | None, manifest_given: bool) -> list[str]:
+def next_steps(
+    items: Sequence[Item], *, manifest: str | None, manifest_given: bool, interrupted: bool
+) -> list[str]:
     """What the user should do about sources left running or in doubt."""
     lines: list[str] = []
     doubtful = [i for i in items if i.phase in (Phase.UNKNOWN, Phase.HELD)]
@@ -118,14 +120,20 @@ def next_steps(items: Sequence[Item], *, manifest: str | None, manifest_given: b
             "--retry-unknown uploads them again."
         )
     running = [i for i in items if i.job is not None and not i.job.done and not i.ok]
-    if running and manifest is not None:
-        how = (
-            "Re-run the same command"
-            if manifest_given
-            else f"Re-run the same command with --manifest {manifest}"
-        )
+    rerun = "re-run the same command" + ("" if manifest_given else f" with --manifest {manifest}")
+    if interrupted:
+        left = sum(1 for i in items if i.phase is Phase.INTERRUPTED and i.job is None)
+        if manifest is None:
+            lines.append("Interrupted.")
+        else:
+            lines.append(
+                f"Interrupted: {len(running)} import(s) still running on the server, {left} "
+                f"source(s) not started. Progress is saved in {manifest}: {rerun} to resume "
+                "(nothing is imported twice)."
+            )
+    elif running and manifest is not None:
         lines.append(
-            f"{len(running)} import(s) are still running on the server. {how} to wait for them "
-            "(nothing is uploaded again)."
+            f"{len(running)} import(s) are still running on the server: {rerun} to wait for "
+            "them (nothing is uploaded again)."
         )
     return lines
