@@ -35,8 +35,8 @@ SMOKE_ARGS: dict[str, list[str]] = {
     ],
     "memory": ["--upload-mib", "2", "--memory-repeat", "1"],
     "polling": [
-        "--poll-jobs", "4", "--min-duration", "0.1", "--max-duration", "0.3",
-        "--policies", "poll:0.05,1.5,1,0.2", "list:0.05",
+        "--poll-jobs", "6", "--min-duration", "0.1", "--max-duration", "0.3",
+        "--policies", "wait_all:0.05,1.5,1,0.2", "each:0.05,1.5,1,0.2",
     ],
 }  # fmt: skip
 

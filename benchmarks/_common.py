@@ -8,10 +8,11 @@ import importlib.metadata
 import math
 import os
 import platform
+import shutil
 import statistics
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -20,13 +21,12 @@ __all__ = [
     "Stopwatch",
     "Table",
     "child_env",
-    "fmt_bytes",
     "machine_facts",
     "median",
     "percentile",
     "quiet_warnings",
     "ratio",
-    "run_interleaved",
+    "scratch_dir",
     "verdict",
     "work_dir",
 ]
@@ -38,10 +38,27 @@ WORK_DIR = REPO_ROOT / "benchmarks" / "_work"
 
 
 def work_dir(name: str) -> Path:
-    """A scratch directory under ``benchmarks/_work/`` (created if missing)."""
+    """A directory under ``benchmarks/_work/`` for files kept between runs (created if missing)."""
     path = WORK_DIR / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def scratch_dir(name: str) -> Iterator[Path]:
+    """A directory under ``benchmarks/_work/`` private to this process, removed afterwards.
+
+    Private, so that two runs at once (a full run and the test suite's smoke run) never
+    rewrite each other's input files.
+    """
+    path = WORK_DIR / f"{name}-{os.getpid()}"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def child_env() -> dict[str, str]:
@@ -82,11 +99,6 @@ def ratio(a: float, b: float) -> float:
     if not b or math.isnan(b):
         return math.nan
     return a / b
-
-
-def fmt_bytes(n: float) -> str:
-    """``n`` bytes in MiB with one decimal."""
-    return f"{n / 2**20:.1f} MiB"
 
 
 def verdict(ok: bool) -> str:
@@ -204,14 +216,3 @@ def machine_facts(command: str) -> list[tuple[str, str]]:
         ("uvicorn", _version("uvicorn")),
         ("command", command),
     ]
-
-
-def run_interleaved(
-    cases: Sequence[tuple[str, Callable[[], float]]], repeat: int
-) -> dict[str, list[float]]:
-    """Run every case ``repeat`` times, round-robin, so drift hits every case alike."""
-    results: dict[str, list[float]] = {name: [] for name, _ in cases}
-    for _ in range(repeat):
-        for name, case in cases:
-            results[name].append(case())
-    return results

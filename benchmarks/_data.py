@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 from pathlib import Path
@@ -52,7 +53,7 @@ def make_big_csv(path: Path, size: int, *, seed: int = 1) -> Path:
         block += csv_rows(rng, 256).encode("ascii")
     block_bytes = bytes(block[: 2**20])
     header = _HEADER.encode("ascii")[:size]
-    tmp = path.with_suffix(path.suffix + ".part")
+    tmp = path.with_name(f"{path.name}.part-{os.getpid()}")  # runs at once do not collide
     with open(tmp, "wb") as f:
         f.write(header)
         left = size - len(header)

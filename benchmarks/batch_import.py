@@ -24,7 +24,7 @@ import attrs
 import httpx
 
 from benchmarks import _carto_python as cp
-from benchmarks._common import Stopwatch, Table, median, ratio, verdict, work_dir
+from benchmarks._common import Stopwatch, Table, median, ratio, scratch_dir, verdict
 from benchmarks._data import make_csv_files
 from benchmarks._server import ServerCounters, ServerProcess, local_carto_process
 from carto_async import AsyncCarto, AsyncImportJob, Carto, PollPolicy
@@ -163,8 +163,13 @@ def upload_seconds(paths: Sequence[Path], srv: ServerProcess, slots: int, t: flo
 
 def run(args: argparse.Namespace) -> str:
     """Run every client, print the table and the goals, and return that text."""
+    with scratch_dir("batch_import") as scratch:
+        return _run(args, scratch)
+
+
+def _run(args: argparse.Namespace, scratch: Path) -> str:
     n, k, t = args.files, args.slots, args.processing_time
-    paths = make_csv_files(work_dir("batch_import") / "csv", n, rows=args.rows, seed=1)
+    paths = make_csv_files(scratch / "csv", n, rows=args.rows, seed=1)
     waves = math.ceil(n / k)
     tuned, default = args.tuned_poll, args.default_poll
     dlabel = "default" if default == DEFAULT_POLL else "baseline"

@@ -2,14 +2,19 @@
 
 J import jobs whose server-side durations are spread uniformly over [min, max] seconds (seeded,
 set per file through LocalCarto's ``import_processing_time`` callable) are created, then awaited
-with ``carto.jobs.wait_all``. For each job: how many status requests it cost, and how long after
-its completion on the server the client noticed it (absolute, and as a fraction of the job's
-duration). LocalCarto runs in this process here, so its job records give each job's real start
-and duration on the same monotonic clock the client uses.
+together. For each job: how many requests it cost, and how long after its completion on the
+server the client noticed it (absolute, and as a fraction of the job's duration). LocalCarto
+runs in this process here, so its job records give each job's real start and duration on the
+same monotonic clock the client uses.
 
-Besides ``PollPolicy`` variants, ``list:TICK`` runs a prototype that is not in the SDK: one
-``GET /api/v1/imports`` (the user's unfinished imports) every TICK seconds as a change detector
-for all jobs, then one status request per job that left the list.
+Two ways to wait, each with a :class:`PollPolicy`:
+
+* ``wait_all:I,F,C,J``: ``carto.jobs.wait_all(jobs)``. From 4 pending imports it polls one
+  ``GET /api/v1/imports`` listing (the user's unfinished imports) per round, every tenth of the
+  youngest job's age (at least ``initial``, at most ``cap``), and sends a status request only for
+  the jobs that left the listing.
+* ``each:I,F,C,J``: ``await job.wait()`` for every job at once, each polling its own status at
+  the policy's spacing (what ``wait_all`` did before the listing, and what one job gets).
 
     python -m benchmarks.polling --poll-jobs 500 --policies default fixed-5s
 """
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from benchmarks._common import Stopwatch, Table, percentile, verdict, work_dir
+from benchmarks._common import Stopwatch, Table, percentile, scratch_dir, verdict
 from benchmarks._data import make_csv_files
 from benchmarks._server import local_carto_threaded
 from carto_async import AsyncCarto, AsyncImportJob, PollPolicy
@@ -36,12 +41,12 @@ if TYPE_CHECKING:
 
 __all__ = ["NAMED", "add_arguments", "main", "run"]
 
-#: Named strategies: a PollPolicy as ``poll:INITIAL,FACTOR,CAP,JITTER`` or ``list:TICK``.
+#: Named strategies: ``wait_all:`` or ``each:`` and a PollPolicy as ``INITIAL,FACTOR,CAP,JITTER``.
 NAMED = {
-    "default": "poll:1,1.5,30,0.2",
-    "fixed-5s": "poll:5,1,5,0",
-    "geometric-1.2": "poll:1,1.2,30,0.1",
-    "list-1s": "list:1",
+    "default": "wait_all:1,1.5,30,0.2",
+    "fixed-5s": "wait_all:5,1,30,0",
+    "default-each": "each:1,1.5,30,0.2",
+    "fixed-5s-each": "each:5,1,30,0",
 }
 
 GOAL_FRACTION = 0.20
@@ -59,33 +64,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--policies",
         nargs="+",
         default=list(NAMED),
-        help=f"strategies, by name ({', '.join(NAMED)}) or as poll:I,F,C,J or list:TICK "
+        help=f"strategies, by name ({', '.join(NAMED)}) or as wait_all:I,F,C,J or each:I,F,C,J "
         "(all named ones)",
     )
 
 
 @attrs.frozen
 class Strategy:
-    """How the client waits: a poll policy for ``wait_all``, or the list prototype."""
+    """How the client waits (``wait_all`` or one ``job.wait()`` each) and its poll policy."""
 
     label: str
-    policy: PollPolicy | None = None
-    tick: float | None = None
+    policy: PollPolicy
+    each: bool
 
     @classmethod
     def parse(cls, text: str) -> Strategy:
-        spec = NAMED.get(text, text)
-        kind, _, value = spec.partition(":")
-        if kind == "list":
-            tick = float(value)
-            name = text if text in NAMED else f"list every {tick:g}s"
-            return cls(f"{name}: GET /imports every {tick:g}s (prototype)", tick=tick)
-        if kind == "poll":
-            initial, factor, cap, jitter = (float(x) for x in value.split(","))
-            policy = PollPolicy(initial=initial, factor=factor, cap=cap, jitter=jitter)
-            detail = f"{initial:g}s x{factor:g} cap {cap:g} ±{jitter * 100:.0f}%"
-            return cls(f"{text}: {detail}" if text in NAMED else detail, policy=policy)
-        raise argparse.ArgumentTypeError(f"unknown strategy {text!r}")
+        """A strategy from its name or its ``wait_all:I,F,C,J`` / ``each:I,F,C,J`` form."""
+        kind, _, value = NAMED.get(text, text).partition(":")
+        if kind not in ("wait_all", "each"):
+            raise argparse.ArgumentTypeError(f"unknown strategy {text!r}")
+        initial, factor, cap, jitter = (float(x) for x in value.split(","))
+        policy = PollPolicy(initial=initial, factor=factor, cap=cap, jitter=jitter)
+        how = "wait_all" if kind == "wait_all" else "job.wait() each"
+        detail = f"{how}, {initial:g}s x{factor:g} cap {cap:g} ±{jitter * 100:.0f}%"
+        return cls(f"{text}: {detail}" if text in NAMED else detail, policy, kind == "each")
 
 
 @attrs.frozen
@@ -134,52 +136,33 @@ async def _upload_all(carto: AsyncCarto, paths: Sequence[Path]) -> list[AsyncImp
     return [j for j in jobs if j is not None]
 
 
-async def _refresh(job: AsyncImportJob, limiter: anyio.CapacityLimiter) -> None:
-    async with limiter:
-        await job.refresh()
+async def _wait_each(jobs: Sequence[AsyncImportJob]) -> None:
+    async with anyio.create_task_group() as tg:
+        for job in jobs:
+            tg.start_soon(job.wait)
 
 
-async def _wait_by_list(carto: AsyncCarto, jobs: Sequence[AsyncImportJob], tick: float) -> int:
-    """The prototype: one list request per tick finds the jobs that finished."""
-    pending = {j.id: j for j in jobs}
-    limiter = anyio.CapacityLimiter(20)
-    lists = 0
-    while pending:
-        await anyio.sleep(tick)
-        unfinished = set(await carto.imports.list())
-        lists += 1
-        gone = [j for i, j in pending.items() if i not in unfinished]
-        async with anyio.create_task_group() as tg:
-            for job in gone:
-                tg.start_soon(_refresh, job, limiter)
-        for job in gone:
-            if job.done:
-                del pending[job.id]
-    return lists
-
-
-async def _one(strategy: Strategy, srv: Any, paths: Sequence[Path]) -> tuple[float, Observer, int]:
+async def _one(strategy: Strategy, srv: Any, paths: Sequence[Path]) -> tuple[float, Observer]:
     observer = Observer()
     async with AsyncCarto(
         srv.username,
         srv.api_key,
         srv.base_url,
         max_concurrent_imports=None,
-        poll=strategy.policy or PollPolicy(),
+        poll=strategy.policy,
     ) as carto:
         with Stopwatch() as sw:
             jobs = await _upload_all(carto, paths)
             for job in jobs:
                 observer.watch(job)
-            lists = 0
-            if strategy.tick is not None:
-                lists = await _wait_by_list(carto, jobs, strategy.tick)
+            if strategy.each:
+                await _wait_each(jobs)  # raises ImportFailed if any failed
             else:
                 results = await carto.jobs.wait_all(jobs, limit=20, return_exceptions=True)
                 bad = [r for r in results if getattr(r, "state", None) != "complete"]
                 if bad:
                     raise RuntimeError(f"{len(bad)} imports did not complete: {bad[:3]}")
-    return sw.seconds, observer, lists
+    return sw.seconds, observer
 
 
 def measure(strategy: Strategy, paths: Sequence[Path], durations: dict[str, float]) -> Outcome:
@@ -191,11 +174,12 @@ def measure(strategy: Strategy, paths: Sequence[Path], durations: dict[str, floa
     with local_carto_threaded(
         import_processing_time=processing_time, import_slots=len(paths) + 10
     ) as srv:
-        wall, observer, lists = anyio.run(_one, strategy, srv, paths)
+        wall, observer = anyio.run(_one, strategy, srv, paths)
         counters = srv.counters()
         records = {j.id: j for j in srv.server.jobs.all()}
     polls, delays, fractions = [], [], []
-    share = lists / max(len(observer.polls), 1)
+    # Listing requests serve every job: share them out.
+    share = counters.lists / max(len(observer.polls), 1)
     for job_id, count in observer.polls.items():
         record = records[job_id]
         completed = record.started + record.duration
@@ -210,8 +194,13 @@ def measure(strategy: Strategy, paths: Sequence[Path], durations: dict[str, floa
 
 def run(args: argparse.Namespace) -> str:
     """Run every strategy once, print the table and the goal, and return that text."""
+    with scratch_dir("polling") as scratch:
+        return _run(args, scratch)
+
+
+def _run(args: argparse.Namespace, scratch: Path) -> str:
     strategies = [Strategy.parse(p) for p in args.policies]
-    paths = make_csv_files(work_dir("polling") / "csv", args.poll_jobs, rows=5, seed=2)
+    paths = make_csv_files(scratch / "csv", args.poll_jobs, rows=5, seed=2)
     rng = random.Random(args.poll_seed)
     durations = {p.name: rng.uniform(args.min_duration, args.max_duration) for p in paths}
     outcomes = [measure(s, paths, durations) for s in strategies]
@@ -244,8 +233,8 @@ def run(args: argparse.Namespace) -> str:
     lines = [
         table.render(),
         "",
-        "req/job: status requests per job as the client counted them (list requests shared out "
-        "over the jobs); status/list GETs: counted by LocalCarto; delay: from the job's "
+        "req/job: the job's status requests (counted by the client) plus its share of the "
+        "listing requests; status/list GETs: counted by LocalCarto; delay: from the job's "
         "completion on the server to the client seeing it final",
         "",
     ]

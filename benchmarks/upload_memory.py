@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from benchmarks._common import (
     Table,
     child_env,
     median,
+    scratch_dir,
     verdict,
     work_dir,
 )
@@ -121,14 +123,16 @@ class PeakRSS:
 def _measure_child(
     client: str, base_url: str, username: str, key: str, big: Path, tiny: Path
 ) -> dict[str, Any]:
+    """In the child: warm up with ``tiny``, then measure the upload of ``big``."""
     peak = PeakRSS()
     timing: dict[str, float] = {}
 
-    def upload_big(send: Callable[[], object]) -> None:
+    def begin() -> None:
         peak.start()
-        start = time.perf_counter()
-        send()
-        timing["seconds"] = time.perf_counter() - start
+        timing["start"] = time.perf_counter()
+
+    def end() -> None:
+        timing["seconds"] = time.perf_counter() - timing["start"]
         timing["above"] = peak.stop()
 
     if client == "async":
@@ -139,11 +143,9 @@ def _measure_child(
         async def main() -> None:
             async with AsyncCarto(username, key, base_url, max_concurrent_imports=None) as carto:
                 await carto.imports.upload(tiny)
-                peak.start()
-                start = time.perf_counter()
+                begin()
                 await carto.imports.upload(big)
-                timing["seconds"] = time.perf_counter() - start
-                timing["above"] = peak.stop()
+                end()
 
         anyio.run(main)
     elif client == "sync":
@@ -151,17 +153,19 @@ def _measure_child(
 
         with Carto(username, key, base_url, max_concurrent_imports=None) as carto:
             carto.imports.upload(tiny)
-            upload_big(lambda: carto.imports.upload(big))
+            begin()
+            carto.imports.upload(big)
+            end()
     elif client == "carto-python":
         from benchmarks import _carto_python as cp  # noqa: PLC0415
 
         with cp.auth_client(base_url, key) as auth:
             cp.upload_only(tiny, auth)
-            upload_big(lambda: cp.upload_only(big, auth))
+            begin()
+            cp.upload_only(big, auth)
+            end()
     else:
         raise ValueError(f"unknown client {client!r}")
-    import resource  # noqa: PLC0415
-
     return {
         "client": client,
         "baseline": peak.baseline,
@@ -228,8 +232,14 @@ def _fit_sizes(sizes_mib: Sequence[int]) -> tuple[list[int], str]:
 def run(args: argparse.Namespace) -> str:
     """Measure every client at every size, print the table and the goal, return that text."""
     sizes, note = _fit_sizes(args.upload_mib)
+    with scratch_dir("upload_memory") as scratch:
+        return _run(args, sizes, note, scratch)
+
+
+def _run(args: argparse.Namespace, sizes: list[int], note: str, scratch: Path) -> str:
+    # The big files are kept between runs: writing 1 GiB takes a while.
     directory = work_dir("upload_memory")
-    tiny = make_csv_files(directory / "tiny", 1, rows=10)[0]
+    tiny = make_csv_files(scratch / "tiny", 1, rows=10)[0]
     bigs = {s: make_big_csv(directory / f"big_{s}mib.csv", s * MIB) for s in sizes}
     results: dict[tuple[str, int], list[dict[str, Any]]] = {}
     with local_carto_process(import_slots=10_000) as srv:

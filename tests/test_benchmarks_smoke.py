@@ -18,7 +18,7 @@ EXPECTED_ROWS = {
     "batch": ["carto_async async", "carto_async sync", "carto-python, sequential"],
     "overhead": ["raw httpx.AsyncClient", "carto_async sync", "carto-python SQLClient.send"],
     "memory": ["carto_async async", "carto_async sync", "carto-python FileImportJob.run"],
-    "polling": ["poll:", "list:"],
+    "polling": ["wait_all, ", "job.wait() each, "],
 }
 
 
