@@ -29,7 +29,25 @@ import attrs
 
 from carto_async.testing import _geometry
 
-__all__ = ["Database", "QueryError", "QueryResult", "format_timestamp", "quote_ident"]
+__all__ = [
+    "CARTO_COLUMNS",
+    "CARTO_NAMES",
+    "Database",
+    "QueryError",
+    "QueryResult",
+    "Statement",
+    "format_timestamp",
+    "infer_decl",
+    "parse_timestamp",
+    "pg_column_name",
+    "pg_type",
+    "quote_ident",
+    "select_items",
+    "split_statements",
+    "tokenize",
+    "translate",
+    "translate_error",
+]
 
 # cartodb_id is AUTOINCREMENT so that, like CARTO's sequence, deleted ids are never reused.
 CARTO_COLUMNS = (
@@ -180,6 +198,10 @@ def _cast_json(value: Any) -> str | None:
     return text
 
 
+def _cast_geography(value: Any) -> str | None:
+    return None if value is None else _geometry.to_hex(_geometry.as_geometry(value))
+
+
 def _now() -> str:
     return format_timestamp(dt.datetime.now(dt.UTC))
 
@@ -272,6 +294,42 @@ CAST_FUNCTION_DECLS = {
     "_pg_json": "JSON",
     "_pg_jsonb": "JSONB",
 }
+# SQLite declared type (upper case, without arguments) -> PostgreSQL type name.
+PG_TYPES = {
+    **dict.fromkeys(("INTEGER", "INT", "INT4", "MEDIUMINT", "SERIAL"), "int4"),
+    **dict.fromkeys(("SMALLINT", "INT2", "TINYINT"), "int2"),
+    **dict.fromkeys(("BIGINT", "INT8"), "int8"),
+    **dict.fromkeys(("REAL", "FLOAT4"), "float4"),
+    **dict.fromkeys(("DOUBLE", "DOUBLE PRECISION", "FLOAT", "FLOAT8"), "float8"),
+    **dict.fromkeys(("NUMERIC", "DECIMAL"), "numeric"),
+    **dict.fromkeys(("TEXT", "CLOB"), "text"),
+    **dict.fromkeys(("VARCHAR", "CHARACTER VARYING", "NVARCHAR"), "varchar"),
+    **dict.fromkeys(("CHAR", "CHARACTER"), "bpchar"),
+    **dict.fromkeys(("BOOLEAN", "BOOL"), "bool"),
+    **dict.fromkeys(("TIMESTAMP", "DATETIME"), "timestamp"),
+    **dict.fromkeys(("BLOB", "BYTEA"), "bytea"),
+    "DATE": "date",
+    "TIMESTAMPTZ": "timestamptz",
+    "TIME": "time",
+    "JSON": "json",
+    "JSONB": "jsonb",
+    "BOX2D": "box2d",
+    "GEOMETRY_TEXT": "geometry",
+    "GEOGRAPHY_TEXT": "geography",
+}
+
+
+def pg_type(decl: str | None) -> str:
+    """PostgreSQL type name for a declared type (``DOUBLE PRECISION`` -> ``float8``)."""
+    if not decl:
+        return "text"
+    base = " ".join(decl.upper().split("(")[0].split())
+    if base in PG_TYPES:
+        return PG_TYPES[base]
+    first = base.split(" ")[0]
+    return PG_TYPES.get(first, first.lower())
+
+
 _LW_TYPES = {kind.lower(): code for code, kind in enumerate(_geometry.KINDS, start=1)}
 _LW_TYPES["geometry"] = 0
 _SERIAL = {"serial": "INTEGER", "serial4": "INTEGER", "bigserial": "INTEGER", "serial8": "INTEGER"}
@@ -392,22 +450,13 @@ def _operand_start(out: list[Token]) -> int:
             or out[j][0] == "qident"
         ):
             start = j
-    while True:
+    while True:  # include qualifiers: table.column, schema.function(...)
         dot = _prev_sig(out, start)
         owner = _prev_sig(out, dot)
-        if (
-            dot >= 0
-            and out[dot] == ("op", ".")
-            and owner >= 0
-            and out[owner][0]
-            in (
-                "ident",
-                "qident",
-            )
-        ):
-            start = owner
-        else:
+        qualified = dot >= 0 and out[dot] == ("op", ".") and owner >= 0
+        if not (qualified and out[owner][0] in ("ident", "qident")):
             return start
+        start = owner
 
 
 def _read_type(tokens: Sequence[Token], pos: int) -> tuple[str, str, int]:
@@ -615,25 +664,6 @@ _FUNCTION_DECLS = {
     "substring": "TEXT",
     "random": "DOUBLE PRECISION",
 }
-_PG_TYPE_NAMES = {
-    "INTEGER": "int4",
-    "SMALLINT": "int2",
-    "BIGINT": "int8",
-    "REAL": "float4",
-    "DOUBLE PRECISION": "float8",
-    "NUMERIC": "numeric",
-    "TEXT": "text",
-    "VARCHAR": "varchar",
-    "CHAR": "bpchar",
-    "BOOLEAN": "bool",
-    "DATE": "date",
-    "TIMESTAMP": "timestamp",
-    "TIMESTAMPTZ": "timestamptz",
-    "GEOMETRY_TEXT": "geometry",
-    "GEOGRAPHY_TEXT": "geography",
-    "JSON": "json",
-    "JSONB": "jsonb",
-}
 
 
 def _balanced(text: str) -> bool:
@@ -660,14 +690,14 @@ def pg_column_name(raw: str, *, expression: bool = True) -> tuple[str, str | Non
         decl = re.sub(r"\s*([(),])\s*", r"\1", " ".join(match["type"].upper().split()))
         inner, _ = pg_column_name(match["inner"])
         base = decl.split("(")[0]
-        return (inner if inner != "?column?" else _PG_TYPE_NAMES.get(base, base.lower())), decl
+        return (inner if inner != "?column?" else pg_type(base)), decl
     match = _FUNC_NAME_RE.fullmatch(text)
     if match and _balanced(match["inner"]):
         func = match["func"].lower()
         if func in CAST_FUNCTION_DECLS:
             decl = CAST_FUNCTION_DECLS[func]
             inner, _ = pg_column_name(match["inner"])
-            return (inner if inner != "?column?" else _PG_TYPE_NAMES[decl]), decl
+            return (inner if inner != "?column?" else pg_type(decl)), decl
         return func, _FUNCTION_DECLS.get(func)
     if _IDENT_RE.fullmatch(text):
         return _VALUE_WORDS.get(text.lower(), (text, None))
@@ -851,11 +881,8 @@ _CREATE_ACTIONS = frozenset(
     (sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_CREATE_VIEW)
 )
 _TEMP_ACTIONS = frozenset(
-    (
-        sqlite3.SQLITE_CREATE_TEMP_VIEW,
-        sqlite3.SQLITE_DROP_TEMP_VIEW,
-        sqlite3.SQLITE_CREATE_TEMP_TABLE,
-    )
+    getattr(sqlite3, f"SQLITE_{name}")
+    for name in ("CREATE_TEMP_VIEW", "DROP_TEMP_VIEW", "CREATE_TEMP_TABLE")
 )
 _ROW_STATEMENTS = frozenset(("select", "with", "values"))
 # Session and privilege statements have no SQLite meaning; accepted and ignored.
@@ -892,10 +919,7 @@ class Database:
             "_pg_timestamptz": (1, _cast_timestamp("timestamptz")),
             "_pg_json": (1, _cast_json),
             "_pg_jsonb": (1, _cast_json),
-            "_pg_geography": (
-                1,
-                lambda v: None if v is None else _geometry.to_hex(_geometry.as_geometry(v)),
-            ),
+            "_pg_geography": (1, _cast_geography),
             "_carto_date": (1, _lenient(_cast_timestamp("date"))),
             "_carto_timestamptz": (1, _lenient(_cast_timestamp("timestamptz"))),
             "concat": (-1, _concat),
@@ -939,30 +963,20 @@ class Database:
 
     def table_exists(self, name: str) -> bool:
         """Whether a table or view of that name exists (SQLite names ignore case)."""
-        with self._lock:
-            row = (
-                self._connection()
-                .execute(
-                    "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view')"
-                    " AND name = ? COLLATE NOCASE",
-                    (name,),
-                )
-                .fetchone()
-            )
-            return row is not None
+        found = self.execute_native(
+            "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view')"
+            " AND name = ? COLLATE NOCASE",
+            (name,),
+        )
+        return bool(found.rows)
 
     def list_tables(self) -> list[str]:
         """User tables, sorted by name."""
-        with self._lock:
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'"
-                    " AND name NOT LIKE 'sqlite^_%' ESCAPE '^' ORDER BY name"
-                )
-                .fetchall()
-            )
-            return [row[0] for row in rows]
+        found = self.execute_native(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            " AND name NOT LIKE 'sqlite^_%' ESCAPE '^' ORDER BY name"
+        )
+        return [row[0] for row in found.rows]
 
     def drop_table(self, name: str) -> None:
         """Drop a table if it exists."""
@@ -1054,17 +1068,19 @@ class Database:
         return sqlite3.SQLITE_DENY
 
     def _run(self, statement: Statement, params: tuple[Any, ...]) -> QueryResult:
-        words = statement.words
         if statement.keyword in _IGNORED:
             return QueryResult([], [], [], 0)
         special = self._special(statement)
         if special is not None:
             return special
         sql = translate(statement)
-        conn = self._connection()
-        decls = self._describe(sql) if not params and statement.keyword in _ROW_STATEMENTS else None
+        decls = None
+        if statement.keyword in _ROW_STATEMENTS:
+            # A view cannot hold parameters; output types do not depend on their values.
+            unbound = [("ident", "NULL") if k == "param" else (k, t) for k, t in statement.tokens]
+            decls = self._describe(translate(_statement(unbound)) if params else sql)
         try:
-            cursor = conn.execute(sql, params)
+            cursor = self._connection().execute(sql, params)
             try:
                 rows = cursor.fetchall()
                 description = cursor.description
@@ -1074,22 +1090,35 @@ class Database:
         except sqlite3.Error as exc:
             raise self._error(exc, statement) from exc
         if description is None:
-            if words[:2] in (("create", "table"), ("alter", "table")) and "_TEXT" in sql:
+            if statement.words[:2] in (("create", "table"), ("alter", "table")) and "_TEXT" in sql:
                 self._install_geometry_triggers(statement)
             return QueryResult([], [], [], max(rowcount, 0))
+        columns, types = self._name_columns(
+            statement, sql, [d[0] for d in description], decls, rows
+        )
+        return QueryResult(columns, types, rows, len(rows))
+
+    def _name_columns(
+        self,
+        statement: Statement,
+        sql: str,
+        raw_names: list[str],
+        decls: list[str | None] | None,
+        rows: list[tuple[Any, ...]],
+    ) -> tuple[list[str], list[str | None]]:
+        """PostgreSQL names and declared (or inferred) types of a result's columns."""
         items = select_items(sql) if decls is not None else None
-        if items is not None and len(items) != len(description):
+        if items is not None and len(items) != len(raw_names):
             items = None
         table_decls: dict[str, str] = {}
-        if decls is None and words and words[0] in ("insert", "update", "delete"):
+        if decls is None and statement.keyword in ("insert", "update", "delete"):
             table_decls = self._returning_decls(statement)
         columns: list[str] = []
         types: list[str | None] = []
-        for index, desc in enumerate(description):
-            raw = desc[0]
+        for index, raw in enumerate(raw_names):
             decl = decls[index] if decls is not None and index < len(decls) else None
             decl = decl or table_decls.get(raw)
-            if decl:
+            if decl:  # a column of a table
                 columns.append(raw)
                 types.append(decl)
                 continue
@@ -1097,11 +1126,9 @@ class Database:
                 name, hint = raw, pg_column_name(items[index][0])[1]  # an aliased expression
             else:
                 name, hint = pg_column_name(raw, expression=decls is not None)
-            if hint is None:
-                hint = infer_decl([row[index] for row in rows])
             columns.append(name)
-            types.append(hint)
-        return QueryResult(columns, types, rows, len(rows))
+            types.append(hint or infer_decl([row[index] for row in rows]))
+        return columns, types
 
     def _install_geometry_triggers(self, statement: Statement) -> None:
         """Make geometry columns of a user-created table parse what is written to them.
@@ -1253,6 +1280,8 @@ class Database:
                 conn.executemany(f"INSERT INTO {quote_ident(name)} VALUES ({marks})", result.rows)  # noqa: S608
         except sqlite3.Error as exc:
             raise self._error(exc, statement) from exc
+        if "_TEXT" in spec:
+            self._install_geometry_triggers(statement)
         return QueryResult([], [], [], len(result.rows))
 
     # -- CARTO tables ---------------------------------------------------------------------
@@ -1351,12 +1380,15 @@ class Database:
         with self._lock:
             try:
                 cursor = self._connection().execute(sql, params)
-                rows = cursor.fetchall()
+                try:
+                    rows = cursor.fetchall()
+                    description = cursor.description
+                    rowcount = len(rows) if description else max(cursor.rowcount, 0)
+                finally:
+                    cursor.close()
             except sqlite3.Error as exc:
                 raise QueryError(translate_error(str(exc)), str(exc)) from exc
-            columns = [d[0] for d in cursor.description or ()]
-            rowcount = len(rows) if cursor.description else max(cursor.rowcount, 0)
-            cursor.close()
+            columns = [d[0] for d in description or ()]
             return QueryResult(columns, [None] * len(columns), rows, rowcount)
 
 

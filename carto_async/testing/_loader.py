@@ -139,7 +139,10 @@ def _error_title(code: int) -> str:
 
 @attrs.frozen
 class LoadOptions:
-    """Import options and limits, as the Import API receives them."""
+    """Import options and limits, as the Import API receives them.
+
+    ``content_guessing`` (CARTO's country and IP geocoding) is accepted and ignored.
+    """
 
     type_guessing: bool = True
     quoted_fields_guessing: bool = True
@@ -252,7 +255,7 @@ _stage_names = itertools.count(1)
 
 
 def _create_stage(db: Database, width: int) -> str:
-    name = f"_carto_stage_{os.getpid()}_{next(_stage_names)}"
+    name = f"_carto_stage_{next(_stage_names)}"
     columns = ", ".join([f"c{i}" for i in range(width)] + ["gc", "mc", "gl", "ml"])
     db.execute_native(f"CREATE TEMP TABLE {name} ({columns})")
     return name
@@ -750,7 +753,7 @@ def _stage_geojson(db: Database, path: str, base: str, options: LoadOptions) -> 
         for index, (name, decl) in enumerate(zip(names, decls, strict=True)):
             if name == "the_geom_webmercator":
                 continue
-            if name == "cartodb_id" and decl in ("INTEGER", "BIGINT"):
+            if name == "cartodb_id":
                 source.id_expr = _cartodb_id_expr(db, stage, f"c{index}")
                 continue
             final = name + "_1" if name in CARTO_NAMES else name
@@ -910,7 +913,7 @@ def table_from_query(
     if options.collision_strategy == "skip" and db.table_exists(base):
         return LoadResult([], 0, True)
     query = sql.strip().rstrip(";")
-    scratch = f"_carto_query_{os.getpid()}_{next(_stage_names)}"
+    scratch = f"_carto_query_{next(_stage_names)}"
     with db.transaction():
         try:
             db.execute(f"CREATE TABLE {quote_ident(scratch)} AS {query}")

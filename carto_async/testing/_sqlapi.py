@@ -28,6 +28,7 @@ from carto_async.testing._db import (
     QueryError,
     QueryResult,
     parse_timestamp,
+    pg_type,
     tokenize,
 )
 
@@ -194,56 +195,7 @@ def _window(request: _Request) -> str:
 
 # --------------------------------------------------------------------------- types and values
 
-_PG_TYPES = {
-    "INTEGER": "int4",
-    "INT": "int4",
-    "INT4": "int4",
-    "MEDIUMINT": "int4",
-    "SERIAL": "int4",
-    "SMALLINT": "int2",
-    "INT2": "int2",
-    "TINYINT": "int2",
-    "BIGINT": "int8",
-    "INT8": "int8",
-    "REAL": "float4",
-    "FLOAT4": "float4",
-    "DOUBLE": "float8",
-    "DOUBLE PRECISION": "float8",
-    "FLOAT": "float8",
-    "FLOAT8": "float8",
-    "NUMERIC": "numeric",
-    "DECIMAL": "numeric",
-    "TEXT": "text",
-    "CLOB": "text",
-    "VARCHAR": "varchar",
-    "CHARACTER VARYING": "varchar",
-    "NVARCHAR": "varchar",
-    "CHAR": "bpchar",
-    "CHARACTER": "bpchar",
-    "BOOLEAN": "bool",
-    "BOOL": "bool",
-    "DATE": "date",
-    "DATETIME": "timestamp",
-    "TIMESTAMP": "timestamp",
-    "TIMESTAMPTZ": "timestamptz",
-    "TIME": "time",
-    "JSON": "json",
-    "JSONB": "jsonb",
-    "BLOB": "bytea",
-    "BYTEA": "bytea",
-    "BOX2D": "box2d",
-}
 _GEOMETRY_DECL = re.compile(r"(GEOMETRY|GEOGRAPHY)_TEXT(?:_(Z|M|ZM))?(?:\((\d+),(-?\d+)\))?", re.I)
-
-
-def _pgtype(decl: str | None) -> str:
-    if not decl:
-        return "text"
-    base = " ".join(decl.upper().split("(")[0].split())
-    if base in _PG_TYPES:
-        return _PG_TYPES[base]
-    first = base.split(" ")[0]
-    return _PG_TYPES.get(first, first.lower())
 
 
 def field_descriptor(decl: str | None) -> dict[str, Any]:
@@ -263,7 +215,7 @@ def field_descriptor(decl: str | None) -> dict[str, Any]:
         wkbtype = "Unknown" if code == 0 else _geometry.KINDS[code - 1]
         dims = 2 + len(match.group(2) or "")
         return {"type": kind, "wkbtype": wkbtype, "dims": dims, "srid": int(match.group(4))}
-    pgtype = _pgtype(decl)
+    pgtype = pg_type(decl)
     if pgtype == "raster":
         return {"type": "raster", "dims": 4, "srid": -1}
     if "bool" in pgtype:

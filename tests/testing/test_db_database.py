@@ -514,3 +514,38 @@ def test_not_null_violation(db: Database) -> None:
     db.execute("CREATE TABLE t (a int NOT NULL)")
     with pytest.raises(QueryError, match='null value in column "a" violates not-null constraint'):
         db.execute("INSERT INTO t VALUES (NULL)")
+
+
+def test_parameterized_queries_keep_declared_types(places: Database) -> None:
+    result = places.execute("SELECT open, the_geom, name FROM places WHERE cartodb_id = ?", (1,))
+    assert result.decl_types == ["BOOLEAN", "GEOMETRY_TEXT(0,4326)", "TEXT"]
+    assert result.rows == [(1, POINT_1_2, "Alpha")]
+
+
+def test_geometry_columns_of_user_tables_behave_like_postgis(db: Database) -> None:
+    db.run_statements(
+        "CREATE TABLE shapes (id int, pt geometry(Point, 4326), anything geometry);"
+        "INSERT INTO shapes (id, pt, anything)"
+        " VALUES (1, 'SRID=4326;POINT(1 2)', 'LINESTRING(0 0,1 1)');"
+    )
+    assert rows(db, "SELECT pt, anything FROM shapes") == [
+        {"pt": POINT_1_2, "anything": geo.to_hex(geo.from_wkt("LINESTRING(0 0,1 1)"))}
+    ]
+    with pytest.raises(
+        QueryError, match=r"Geometry type \(LineString\) does not match column type \(Point\)"
+    ):
+        db.execute("INSERT INTO shapes (pt) VALUES ('SRID=4326;LINESTRING(0 0,1 1)')")
+    with pytest.raises(
+        QueryError, match=r"Geometry SRID \(3857\) does not match column SRID \(4326\)"
+    ):
+        db.execute("UPDATE shapes SET pt = 'SRID=3857;POINT(1 2)'")
+    db.execute("UPDATE shapes SET pt = ST_SetSRID(ST_MakePoint(3, 4), 4326)")
+    assert rows(db, "SELECT ST_AsText(pt) AS t FROM shapes") == [{"t": "POINT(3 4)"}]
+
+
+def test_execute_native_runs_sqlite_as_is(db: Database) -> None:
+    result = db.execute_native("SELECT 1 AS a, count(*) FROM (SELECT 1)")
+    assert result.columns == ["a", "count(*)"]
+    assert result.rows == [(1, 1)]
+    with pytest.raises(QueryError, match='relation "nowhere" does not exist'):
+        db.execute_native("SELECT * FROM nowhere")
