@@ -20,6 +20,8 @@ from typing import Any
 
 import attrs
 
+from carto_async.cli._demo_places import CITIES, PERMITS, POLLUTANTS, PORTS, TREES, VOLCANOES
+
 __all__ = ["EXPECTED_FAILURES", "SEED", "Dataset", "datasets", "write_datasets"]
 
 SEED = 2015
@@ -30,82 +32,6 @@ EXPECTED_FAILURES: dict[str, int] = {
     os.path.join("broken", "unclosed_quote.csv"): 2003,  # Malformed CSV
 }
 
-# name, country, latitude, longitude, population (thousands, rounded)
-_CITIES: tuple[tuple[str, str, float, float, int], ...] = (
-    ("Madrid", "Spain", 40.4168, -3.7038, 3223),
-    ("Barcelona", "Spain", 41.3874, 2.1686, 1620),
-    ("Valencia", "Spain", 39.4699, -0.3763, 792),
-    ("Seville", "Spain", 37.3891, -5.9845, 688),
-    ("Lisbon", "Portugal", 38.7223, -9.1393, 545),
-    ("Porto", "Portugal", 41.1579, -8.6291, 232),
-    ("Paris", "France", 48.8566, 2.3522, 2161),
-    ("Lyon", "France", 45.7640, 4.8357, 516),
-    ("Marseille", "France", 43.2965, 5.3698, 861),
-    ("London", "United Kingdom", 51.5072, -0.1276, 8982),
-    ("Manchester", "United Kingdom", 53.4808, -2.2426, 553),
-    ("Dublin", "Ireland", 53.3498, -6.2603, 554),
-    ("Amsterdam", "Netherlands", 52.3676, 4.9041, 872),
-    ("Brussels", "Belgium", 50.8503, 4.3517, 185),
-    ("Berlin", "Germany", 52.5200, 13.4050, 3645),
-    ("Munich", "Germany", 48.1351, 11.5820, 1472),
-    ("Hamburg", "Germany", 53.5511, 9.9937, 1841),
-    ("Vienna", "Austria", 48.2082, 16.3738, 1897),
-    ("Zurich", "Switzerland", 47.3769, 8.5417, 421),
-    ("Rome", "Italy", 41.9028, 12.4964, 2873),
-    ("Milan", "Italy", 45.4642, 9.1900, 1352),
-    ("Naples", "Italy", 40.8518, 14.2681, 959),
-    ("Athens", "Greece", 37.9838, 23.7275, 664),
-    ("Warsaw", "Poland", 52.2297, 21.0122, 1790),
-    ("Prague", "Czechia", 50.0755, 14.4378, 1309),
-    ("Budapest", "Hungary", 47.4979, 19.0402, 1752),
-    ("Copenhagen", "Denmark", 55.6761, 12.5683, 602),
-    ("Stockholm", "Sweden", 59.3293, 18.0686, 975),
-    ("Oslo", "Norway", 59.9139, 10.7522, 697),
-    ("Helsinki", "Finland", 60.1699, 24.9384, 656),
-    ("New York", "United States", 40.7128, -74.0060, 8336),
-    ("Los Angeles", "United States", 34.0522, -118.2437, 3979),
-    ("Chicago", "United States", 41.8781, -87.6298, 2694),
-    ("San Francisco", "United States", 37.7749, -122.4194, 874),
-    ("Toronto", "Canada", 43.6532, -79.3832, 2794),
-    ("Mexico City", "Mexico", 19.4326, -99.1332, 9209),
-    ("Bogota", "Colombia", 4.7110, -74.0721, 7413),
-    ("Lima", "Peru", -12.0464, -77.0428, 9752),
-    ("Buenos Aires", "Argentina", -34.6037, -58.3816, 3075),
-    ("Sao Paulo", "Brazil", -23.5558, -46.6396, 12325),
-    ("Santiago", "Chile", -33.4489, -70.6693, 6257),
-    ("Cairo", "Egypt", 30.0444, 31.2357, 9540),
-    ("Lagos", "Nigeria", 6.5244, 3.3792, 15388),
-    ("Nairobi", "Kenya", -1.2921, 36.8219, 4397),
-    ("Cape Town", "South Africa", -33.9249, 18.4241, 4618),
-    ("Istanbul", "Turkey", 41.0082, 28.9784, 15462),
-    ("Dubai", "United Arab Emirates", 25.2048, 55.2708, 3331),
-    ("Mumbai", "India", 19.0760, 72.8777, 12442),
-    ("Delhi", "India", 28.7041, 77.1025, 16787),
-    ("Bangkok", "Thailand", 13.7563, 100.5018, 10539),
-    ("Singapore", "Singapore", 1.3521, 103.8198, 5686),
-    ("Jakarta", "Indonesia", -6.2088, 106.8456, 10562),
-    ("Beijing", "China", 39.9042, 116.4074, 21540),
-    ("Shanghai", "China", 31.2304, 121.4737, 24870),
-    ("Seoul", "South Korea", 37.5665, 126.9780, 9776),
-    ("Tokyo", "Japan", 35.6762, 139.6503, 13960),
-    ("Sydney", "Australia", -33.8688, 151.2093, 5312),
-    ("Melbourne", "Australia", -37.8136, 144.9631, 5078),
-    ("Auckland", "New Zealand", -36.8485, 174.7633, 1657),
-)
-
-_TREES = (
-    "Platanus x hispanica",
-    "Tilia cordata",
-    "Acer platanoides",
-    "Quercus robur",
-    "Celtis australis",
-    "Ginkgo biloba",
-    "Prunus serrulata",
-    "Fraxinus excelsior",
-)
-_PERMITS = ("new building", "renovation", "demolition", "extension", "change of use")
-_POLLUTANTS = ("no2", "pm10", "pm25", "o3")
-
 
 @attrs.frozen
 class Dataset:
@@ -113,7 +39,6 @@ class Dataset:
 
     path: str
     data: bytes
-    description: str
 
 
 def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]], delimiter: str = ",") -> bytes:
@@ -165,7 +90,7 @@ def _points_csv(
 ) -> bytes:
     rows = []
     for i in range(n):
-        city = _CITIES[i % len(_CITIES)]
+        city = CITIES[i % len(CITIES)]
         lat, lon = _near(rng, city[2], city[3], km)
         rows.append(row(i, city, lat, lon))
     return _csv(header, rows)
@@ -176,24 +101,22 @@ def datasets(seed: int = SEED) -> list[Dataset]:
     rng = random.Random(seed)
     out: list[Dataset] = []
 
-    def add(path: str, data: bytes, description: str) -> None:
-        out.append(Dataset(os.path.join(*path.split("/")), data, description))
+    def add(path: str, data: bytes) -> None:
+        out.append(Dataset(os.path.join(*path.split("/")), data))
 
     add(
         "cities/world_cities.csv",
         _csv(
             ["name", "country", "population", "latitude", "longitude"],
-            [(n, c, p * 1000, la, lo) for n, c, la, lo, p in _CITIES],
+            [(n, c, p * 1000, la, lo) for n, c, la, lo, p in CITIES],
         ),
-        "cities, CSV with latitude/longitude",
     )
     add(
         "cities/capitals_europe.csv",
         _csv(
             ["city", "country", "lat", "lon"],
-            [(n, c, la, lo) for n, c, la, lo, _ in _CITIES[:30]],
+            [(n, c, la, lo) for n, c, la, lo, _ in CITIES[:30]],
         ),
-        "European cities, CSV with lat/lon",
     )
     add(
         "cities/city_rankings.tsv",
@@ -201,11 +124,10 @@ def datasets(seed: int = SEED) -> list[Dataset]:
             ["rank", "city", "score", "latitude", "longitude"],
             [
                 (i + 1, n, round(rng.uniform(50, 100), 1), la, lo)
-                for i, (n, _, la, lo, _) in enumerate(_CITIES)
+                for i, (n, _, la, lo, _) in enumerate(CITIES)
             ],
             delimiter="\t",
         ),
-        "city scores, TSV",
     )
     add(
         "transport/airports.csv",
@@ -223,7 +145,6 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                 lo,
             ],
         ),
-        "airports",
     )
     add(
         "transport/bike_stations.csv",
@@ -240,7 +161,6 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                 lo,
             ],
         ),
-        "bike-share stations, lat/lng",
     )
     add(
         "transport/bus_stops.tsv",
@@ -252,7 +172,6 @@ def datasets(seed: int = SEED) -> list[Dataset]:
             ],
             delimiter="\t",
         ),
-        "bus stops in one city, TSV",
     )
     add(
         "environment/weather_stations.tsv",
@@ -265,11 +184,10 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                     f"{rng.randint(1950, 2015)}-0{rng.randint(1, 9)}-15",
                     *_near(rng, c[2], c[3], 15),
                 ]
-                for c in _CITIES
+                for c in CITIES
             ],
             delimiter="\t",
         ),
-        "weather stations, TSV with dates",
     )
     add(
         "environment/air_quality.csv",
@@ -281,13 +199,12 @@ def datasets(seed: int = SEED) -> list[Dataset]:
             lambda i, c, la, lo: [
                 f"AQ-{i % 60:03d}",
                 f"2015-03-{1 + i % 28:02d}T{i % 24:02d}:00:00Z",
-                _POLLUTANTS[i % 4],
+                POLLUTANTS[i % 4],
                 round(rng.uniform(5, 80), 1),
                 la,
                 lo,
             ],
         ),
-        "air quality readings",
     )
     add(
         "environment/earthquakes.geojson",
@@ -308,28 +225,15 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                 for i in range(150)
             ]
         ),
-        "earthquakes, GeoJSON points",
     )
     add(
         "environment/volcanoes.geojson",
         _geojson(
             [
                 _feature({"type": "Point", "coordinates": [lo, la]}, name=name, elevation_m=elev)
-                for name, la, lo, elev in (
-                    ("Etna", 37.751, 14.9934, 3357),
-                    ("Vesuvius", 40.821, 14.426, 1281),
-                    ("Teide", 28.2724, -16.6425, 3715),
-                    ("Hekla", 63.983, -19.666, 1491),
-                    ("Fuji", 35.3606, 138.7274, 3776),
-                    ("Kilauea", 19.421, -155.287, 1247),
-                    ("Popocatepetl", 19.023, -98.622, 5426),
-                    ("Cotopaxi", -0.677, -78.436, 5897),
-                    ("Kilimanjaro", -3.0674, 37.3556, 5895),
-                    ("Erebus", -77.53, 167.17, 3794),
-                )
+                for name, la, lo, elev in VOLCANOES
             ]
         ),
-        "volcanoes, GeoJSON points",
     )
     add(
         "environment/protected_areas.geojson",
@@ -340,10 +244,9 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                     name=f"{c[0]} Nature Reserve",
                     area_km2=rng.randint(50, 900),
                 )
-                for c in _CITIES[:25]
+                for c in CITIES[:25]
             ]
         ),
-        "protected areas, GeoJSON polygons",
     )
     add(
         "urban/parks.geojson",
@@ -360,7 +263,6 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                 for i in range(40)
             ]
         ),
-        "parks in one city, GeoJSON polygons",
     )
     add(
         "urban/districts.geojson",
@@ -397,7 +299,6 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                 for la, lo in [(48.80 + row * 0.045, 2.25 + col * 0.09)]
             ]
         ),
-        "districts, GeoJSON multipolygons",
     )
     add(
         "urban/cycle_lanes.geojson",
@@ -420,7 +321,6 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                 for i in range(30)
             ]
         ),
-        "cycle lanes, GeoJSON lines",
     )
     add(
         "urban/street_trees.csv",
@@ -429,7 +329,7 @@ def datasets(seed: int = SEED) -> list[Dataset]:
             [
                 [
                     i,
-                    rng.choice(_TREES),
+                    rng.choice(TREES),
                     rng.randint(8, 120),
                     rng.randint(1960, 2014),
                     *_near(rng, 48.8566, 2.3522, 5),
@@ -437,7 +337,6 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                 for i in range(800)
             ],
         ),
-        "street trees in one city",
     )
     add(
         "urban/building_permits.csv",
@@ -447,7 +346,7 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                 [
                     f"P-2015-{i:04d}",
                     f"2015-{1 + i % 12:02d}-{1 + i % 28:02d}",
-                    rng.choice(_PERMITS),
+                    rng.choice(PERMITS),
                     rng.randint(5, 900) * 1000,
                     f"Calle Mayor {i + 1}, Madrid",
                     *_near(rng, 40.4168, -3.7038, 6),
@@ -455,7 +354,6 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                 for i in range(250)
             ],
         ),
-        "building permits, with quoted addresses",
     )
     add(
         "retail/stores.csv",
@@ -473,7 +371,6 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                 lo,
             ],
         ),
-        "stores",
     )
     add(
         "retail/monthly_sales.csv",
@@ -485,7 +382,6 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                 for m in range(1, 13)
             ],
         ),
-        "monthly sales, a plain table",
     )
     add(
         "retail/delivery_zones.geojson",
@@ -496,10 +392,9 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                     zone=c[0],
                     fee=rng.choice((0, 2.5, 4.9)),
                 )
-                for c in _CITIES[:20]
+                for c in CITIES[:20]
             ]
         ),
-        "delivery zones, GeoJSON polygons",
     )
     add(
         "health/hospitals.csv",
@@ -509,14 +404,13 @@ def datasets(seed: int = SEED) -> list[Dataset]:
             10,
             ["hospital", "beds", "emergency", "latitude", "longitude"],
             lambda i, c, la, lo: [
-                f"{c[0]} General {i // len(_CITIES) + 1}",
+                f"{c[0]} General {i // len(CITIES) + 1}",
                 rng.randint(80, 1200),
                 "yes" if i % 3 else "no",
                 la,
                 lo,
             ],
         ),
-        "hospitals",
     )
     add(
         "census/population_by_country.csv",
@@ -524,11 +418,10 @@ def datasets(seed: int = SEED) -> list[Dataset]:
             ["country", "year", "population", "urban_share"],
             [
                 [c, y, rng.randint(1_000_000, 90_000_000), round(rng.uniform(0.4, 0.95), 3)]
-                for c in sorted({c[1] for c in _CITIES})
+                for c in sorted({c[1] for c in CITIES})
                 for y in (2000, 2005, 2010, 2015)
             ],
         ),
-        "population by country, a plain table",
     )
     add(
         "archives/museums.zip",
@@ -547,7 +440,6 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                 ],
             ),
         ),
-        "museums, a CSV in a zip",
     )
     add(
         "archives/ports.zip",
@@ -558,22 +450,12 @@ def datasets(seed: int = SEED) -> list[Dataset]:
                     _feature(
                         {"type": "Point", "coordinates": [lo, la]}, port=f"Port of {n}", berths=b
                     )
-                    for n, la, lo, b in (
-                        ("Rotterdam", 51.95, 4.14, 220),
-                        ("Antwerp", 51.26, 4.40, 180),
-                        ("Hamburg", 53.54, 9.97, 150),
-                        ("Valencia", 39.44, -0.32, 90),
-                        ("Algeciras", 36.13, -5.44, 70),
-                        ("Piraeus", 37.94, 23.64, 85),
-                        ("Singapore", 1.26, 103.84, 300),
-                        ("Shanghai", 31.23, 121.49, 350),
-                    )
+                    for n, la, lo, b in PORTS
                 ]
             ),
         ),
-        "ports, a GeoJSON in a zip",
     )
-    add("broken/empty.csv", b"", "an empty file (fails: 1005)")
+    add("broken/empty.csv", b"")
     add(
         "broken/unclosed_quote.csv",
         (
@@ -581,7 +463,6 @@ def datasets(seed: int = SEED) -> list[Dataset]:
             b'1,Plaza Mayor,"a quote that never closes,40.4155,-3.7074\n'
             b"2,Puerta del Sol,fine,40.4169,-3.7035\n"
         ),
-        "a CSV whose quote never closes (fails: 2003)",
     )
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -30,7 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def credential_options(func: F) -> F:
-    """``--user``, ``--api-key``, ``--base-url`` and ``--local``."""
+    """``--user``, ``--api-key``, ``--base-url``, ``--allow-insecure-http`` and ``--local``."""
     options = [
         click.option("--user", metavar="NAME", help="CARTO user name [env: CARTO_USER]."),
         click.option(
@@ -44,6 +45,12 @@ def credential_options(func: F) -> F:
             metavar="URL",
             help="The account's URL, default https://USER.carto.com "
             "(on premise: https://HOST/user/USER) [env: CARTO_BASE_URL].",
+        ),
+        click.option(
+            "--allow-insecure-http",
+            is_flag=True,
+            help="Send the key over plain http:// to a server other than this machine "
+            "(an on-premise server without TLS).",
         ),
         click.option(
             "--local",
@@ -62,6 +69,8 @@ def resolve_credentials(
     api_key: str | None,
     base_url: str | None,
     environ: Mapping[str, str] | None = None,
+    *,
+    allow_insecure_http: bool = False,
 ) -> Credentials:
     """Credentials from the flags, falling back to the environment, checked before any request."""
     env = os.environ if environ is None else environ
@@ -81,9 +90,18 @@ def resolve_credentials(
         )
     assert user is not None
     try:
-        return Credentials(user, api_key=api_key, base_url=base_url or "")
+        return Credentials(
+            user,
+            api_key=api_key,
+            base_url=base_url or "",
+            allow_insecure_http=allow_insecure_http,
+        )
     except ValidationError as exc:
-        raise Problem(*exc.problems) from None
+        # The SDK names its Python argument; here the way to say it is a flag.
+        flag = "--allow-insecure-http"
+        raise Problem(
+            *(p.replace("allow_insecure_http=True", flag) for p in exc.problems)
+        ) from None
 
 
 @contextlib.contextmanager
@@ -104,13 +122,26 @@ def local_server(user: str | None, api_key: str | None, **options: Any) -> Itera
         yield Credentials(server.username, api_key=server.api_key, base_url=server.base_url)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time: the key filter, and while the live
+    display runs, rich's proxy that prints above it."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def logging_to_stderr(verbose: int) -> Iterator[None]:
     """With -v, the SDK's retries and waits; with -vv, every request too (keys redacted)."""
     if not verbose:
         yield
         return
-    handler = logging.StreamHandler()  # sys.stderr now: the redacting stream
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     names = ["carto_async"] + (["httpx"] if verbose > 1 else [])
     loggers = [logging.getLogger(n) for n in names]
@@ -226,6 +257,7 @@ def import_command(
     user: str | None,
     api_key: str | None,
     base_url: str | None,
+    allow_insecure_http: bool,
     local: bool,
     concurrency: int,
     max_imports: int,
@@ -248,7 +280,6 @@ def import_command(
     Exit status: 0 when every source was imported, 1 when some were not, 2 for bad usage
     (nothing was uploaded), 130 after Ctrl-C (resume with --manifest).
     """
-    add_secret(api_key)
     expansion = expand_sources(sources)
     problems = expansion.messages()
     options = import_options(
@@ -288,7 +319,9 @@ def import_command(
         if local:
             credentials = stack.enter_context(local_server(user, api_key))
         else:
-            credentials = resolve_credentials(user, api_key, base_url)
+            credentials = resolve_credentials(
+                user, api_key, base_url, allow_insecure_http=allow_insecure_http
+            )
         stack.enter_context(logging_to_stderr(verbose))
         run = ImportRun(
             credentials,
