@@ -30,7 +30,7 @@ async def test_fifty_imports_under_503s_and_a_rate_limit_all_land_exactly_once(
     paths = [stores_csv(tmp_path, f"shop_{i:02d}.csv") for i in range(50)]
     faults = Faults(seed=11)
     faults.error("imports", rate=0.2, status=503)
-    faults.rate_limit("imports", RateLimit(40, period=1.0))
+    faults.rate_limit("imports", RateLimit(40, period=1.0, burst=8))
     with LocalCarto(import_slots=10, import_processing_time=0.05, faults=faults) as server:
         async with server.async_client(
             poll=FAST, max_concurrent_imports=10, max_retries=8, max_concurrent_uploads=8
@@ -69,7 +69,9 @@ async def test_no_connection_is_left_open_after_retries_timeouts_and_cancellatio
             job = await carto.imports.upload(stores_csv(tmp_path))
             await job.wait(timeout=30)  # its first polls met dropped connections
             await carto.sql.query("select 1 as x")  # the first answer trickled past the timeout
+            # async-only:start
             with anyio.move_on_after(0.01):
                 await carto.imports.upload(stores_csv(tmp_path, "cancelled.csv"))
+            # async-only:end
             assert all(c.is_idle() or c.is_closed() for c in pool_connections(carto))
         assert pool_connections(carto) == []
