@@ -1,9 +1,10 @@
 """The batch import: upload or resume every source, wait for every import, record each outcome.
 
-One task per source. The SDK client does the pacing: it holds each new import until one of
-its import slots is free (``max_concurrent_imports``), caps the uploads in flight
-(``max_concurrent_uploads``), and shares one poll scheduler between every job, so waiting on a
-hundred imports costs a hundred spaced status requests, not a hundred busy loops.
+One task per source: upload (or resume), then wait. The SDK client does the pacing: it holds
+each new import until one of its import slots is free (``max_concurrent_imports``), caps the
+uploads in flight (``max_concurrent_uploads``), and spaces every job's status polls with one
+shared scheduler, so however many tasks wait, each import is polled at its own widening
+interval.
 
 The manifest is updated as soon as an import exists on the server (its token) and again when
 it ends, so that nothing is uploaded twice whatever happens to this process afterwards.
@@ -95,7 +96,8 @@ class Item:
     def state(self) -> str:
         """The state to show: the server's state while it runs, else this run's phase."""
         if self.phase is Phase.RUNNING:
-            return (self.job.state if self.job is not None else None) or "created"
+            seen = self.job.state if self.job is not None else None
+            return seen or ("resumed" if self.action is Action.RESUME else "created")
         return self.phase.value
 
     @property
@@ -124,19 +126,23 @@ class Item:
 class Reporter(Protocol):
     """What the batch tells the person or the script watching it."""
 
-    def start(self, items: Sequence[Item]) -> None: ...
+    def start(self, items: Sequence[Item]) -> None:
+        """The batch starts with ``items`` (those skipped or held are final already)."""
 
-    def changed(self, item: Item) -> None: ...
+    def changed(self, item: Item) -> None:
+        """``item`` changed phase (its upload started, its import was created or resumed)."""
 
     def progress(self, item: Item, sent: int) -> None:
         """``sent`` bytes of ``item`` are uploaded (``item.sent`` still holds the last count)."""
 
-    def finished(self, item: Item) -> None: ...
+    def finished(self, item: Item) -> None:
+        """``item`` is final for this run."""
 
     def note(self, text: str) -> None:
         """Something the person watching should know now."""
 
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        """The batch is over (or interrupted): release the display."""
 
 
 def plan(sources: Sequence[Source], manifest: Manifest, *, retry_unknown: bool) -> list[Item]:
@@ -144,11 +150,11 @@ def plan(sources: Sequence[Source], manifest: Manifest, *, retry_unknown: bool) 
     items = []
     for source in sources:
         entry = manifest.get(source.key)
-        action = Action.UPLOAD
-        item = Item(source, action, previous=entry)
+        item = Item(source, Action.UPLOAD, previous=entry)
         if entry is None:
-            pass
-        elif entry.state is EntryState.DONE:
+            items.append(item)
+            continue
+        if entry.state is EntryState.DONE:
             item.action, item.phase = Action.SKIP, Phase.SKIPPED
             item.table_name, item.import_id = entry.table_name, entry.import_id
             item.message = "imported by an earlier run"

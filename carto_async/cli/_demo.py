@@ -103,7 +103,13 @@ def _folder(directory: str | None) -> Iterator[str]:
     type=click.Path(file_okay=False),
     help="Write the sample datasets here and keep them (default: a temporary folder).",
 )
-@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Uploads in flight at once.",
+)
 @click.option("-v", "--verbose", count=True, help="The server's advice on the failures.")
 def demo_command(directory: str | None, concurrency: int, verbose: int) -> None:
     """Import 25 sample datasets into an embedded LocalCarto and look at the result.

@@ -209,8 +209,17 @@ def poll_policy(interval: float | None, *, local: bool) -> PollPolicy | None:
     "import slots by default, so uploads in flight are at most this many. 0: no cap here "
     "(the server's 429 answers are then waited out).",
 )
-@click.option("--privacy", type=click.Choice(["public", "private", "link"], case_sensitive=False))
-@click.option("--collision-strategy", type=click.Choice(["skip", "overwrite"]))
+@click.option(
+    "--privacy",
+    type=click.Choice(["public", "private", "link"], case_sensitive=False),
+    help="Privacy of the datasets created (default: the account's).",
+)
+@click.option(
+    "--collision-strategy",
+    type=click.Choice(["skip", "overwrite"]),
+    help="When a table of the same name exists: leave it, or replace it "
+    "(default: import under a new name such as stores_1).",
+)
 @click.option("--create-vis", is_flag=True, help="Create a map of each dataset too.")
 @click.option("--no-type-guessing", is_flag=True, help="Keep every column as text.")
 @click.option("--no-quoted-fields-guessing", is_flag=True, help="Keep quoted values as text.")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import json
 import sys
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -228,10 +227,11 @@ class _StatusLine:
 
 
 def _state_order(state: str) -> int:
-    order = ["waiting", "uploading", "creating", "created"]
+    """This run's early phases first, then the server's states, then the final ones."""
+    order = ["waiting", "uploading", "creating", "created", "resumed"]
     if state in order:
         return order.index(state)
-    return 10 if state not in _STATE_STYLE else 20
+    return 20 if state in _STATE_STYLE else 10
 
 
 class LiveReporter(_Silent):
@@ -248,10 +248,9 @@ class LiveReporter(_Silent):
             console=console,
         )
         self._overall: TaskID | None = None
-        self._tasks: dict[int, TaskID] = {}
+        # Only the event loop touches this; rich's Progress locks its own tasks for redraws.
+        self._tasks: dict[Item, TaskID] = {}
         self._live: Live | None = None
-        # rich redraws from its own thread; the task table is changed from the event loop.
-        self._lock = threading.Lock()
 
     def start(self, items: Sequence[Item]) -> None:
         super().start(items)
@@ -271,23 +270,21 @@ class LiveReporter(_Silent):
             self.console.print(note, markup=False)
 
     def changed(self, item: Item) -> None:
-        with self._lock:
-            if item.phase is Phase.UPLOADING and id(item) not in self._tasks:
-                name = _short(item.source.label)
-                self._tasks[id(item)] = self.bars.add_task(name, total=item.source.size)
-            elif item.phase is not Phase.UPLOADING:
-                self._drop(item)
+        if item.phase is Phase.UPLOADING and item not in self._tasks:
+            name = _short(item.source.label)
+            self._tasks[item] = self.bars.add_task(name, total=item.source.size)
+        elif item.phase is not Phase.UPLOADING:
+            self._drop(item)
 
     def progress(self, item: Item, sent: int) -> None:
-        task = self._tasks.get(id(item))
+        task = self._tasks.get(item)
         if task is not None:
             self.bars.update(task, completed=sent)
         if self._overall is not None:
             self.bars.advance(self._overall, sent - item.sent)
 
     def finished(self, item: Item) -> None:
-        with self._lock:
-            self._drop(item)
+        self._drop(item)
         if item.phase in _QUIET_PHASES:
             return
         style = _STATE_STYLE.get(item.state, "")
@@ -300,7 +297,7 @@ class LiveReporter(_Silent):
         self.console.print(text, markup=False)
 
     def _drop(self, item: Item) -> None:
-        task = self._tasks.pop(id(item), None)
+        task = self._tasks.pop(item, None)
         if task is not None:
             self.bars.remove_task(task)
 

@@ -18,7 +18,7 @@ import click
 
 from carto_async import AsyncCarto, PollPolicy
 from carto_async._core.credentials import Credentials
-from carto_async.cli._batch import Batch, Item, Reporter, plan
+from carto_async.cli._batch import Batch, Item, Phase, Reporter, plan
 from carto_async.cli._manifest import Account, Manifest, ManifestError
 from carto_async.cli._output import console
 from carto_async.cli._progress import (
@@ -178,6 +178,9 @@ class ImportRun:
             anyio.run(self._main)
         except KeyboardInterrupt:
             self.interrupted = True
+            for item in self.items:
+                if not item.final:  # Ctrl-C came before the batch started
+                    item.phase, item.message = Phase.INTERRUPTED, "not started"
         self.elapsed = time.monotonic() - started
         self._save_leftovers()
         self.report()

@@ -58,7 +58,13 @@ def _announce(server: LocalCarto, key_given: bool) -> None:
 
 
 @click.command("local-server")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on (0: any free one).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--user", default="demo", show_default=True, help="The account's user name.")
 @click.option(
@@ -74,7 +80,13 @@ def _announce(server: LocalCarto, key_given: bool) -> None:
     show_default=True,
     help="Seconds each import takes to walk its states.",
 )
-@click.option("--import-slots", type=click.IntRange(1), default=3, show_default=True)
+@click.option(
+    "--import-slots",
+    type=click.IntRange(1),
+    default=3,
+    show_default=True,
+    help="Imports a user may run at once before creates get 429 (CARTO's default: 3).",
+)
 @click.option(
     "--latency", type=click.FloatRange(min=0), default=0.0, help="Seconds added to every request."
 )
