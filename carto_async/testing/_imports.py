@@ -11,12 +11,13 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
+from carto_async._core.credentials import is_loopback_host
 from carto_async.testing._auth import KeyKind, rails_basic_credentials
 from carto_async.testing._bodies import BadBody, ImportBody, drain, rails_params, read_import_body
 from carto_async.testing._context import Context, RouteMatch
 from carto_async.testing._jobs import FINAL_STATES, ImportJob, ImportSpec, Outcome
 from carto_async.testing._loader import LoadOptions
-from carto_async.testing._sources import basename_of, is_loopback
+from carto_async.testing._sources import basename_of
 from carto_async.testing._wire import (
     error_text,
     http_code_message,
@@ -174,7 +175,7 @@ def _check_url(url: str) -> None:
         raise invalid from None
     if parts.scheme not in _URL_SCHEMES or not parts.hostname:
         raise invalid
-    if is_loopback(parts.hostname):
+    if is_loopback_host(parts.hostname):
         return
     if (port or _URL_SCHEMES[parts.scheme]) not in _URL_PORTS:
         raise invalid

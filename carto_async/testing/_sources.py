@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import re
 import tempfile
@@ -13,7 +12,9 @@ from urllib.parse import unquote, urlsplit
 import attrs
 import httpx
 
-__all__ = ["Fetched", "SourceUnavailable", "Sources", "basename_of", "download", "is_loopback"]
+from carto_async._core.credentials import is_loopback_host
+
+__all__ = ["Fetched", "SourceUnavailable", "Sources", "basename_of", "download"]
 
 _DISPOSITION_FILENAME_RE = re.compile(r"""filename\*?=(?:UTF-8'')?["']?([^"';]+)""", re.I)
 _EXTENSIONS_BY_TYPE = {
@@ -49,19 +50,6 @@ class Fetched:
     size: int
 
 
-def is_loopback(host: str | None) -> bool:
-    """True for ``localhost`` and loopback addresses: the only hosts LocalCarto downloads from."""
-    if not host:
-        return False
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def basename_of(url: str) -> str:
     """The decoded last path segment of ``url`` (the presenter's ``display_name``)."""
     return os.path.basename(unquote(urlsplit(url.strip()).path))
@@ -78,16 +66,17 @@ def _filename_for(response: httpx.Response) -> str:
 
 
 def download(url: str, directory: str, limit: int) -> Fetched:
-    """Download ``url`` (loopback hosts only) into ``directory``, keeping at most ``limit`` bytes.
+    """Download ``url`` into ``directory``, keeping at most ``limit`` bytes.
 
-    Failures raise :class:`SourceUnavailable` with the code the real downloader reports: any
-    other host is treated as unresolvable (1102), a 404 is 1100, 401/403 are 1101, other
+    Only loopback hosts are fetched: LocalCarto never reaches the network. Failures raise
+    :class:`SourceUnavailable` with the code the real downloader reports: any other host is
+    treated as unresolvable (1102), a 404 is 1100, 401/403 are 1101, other
     statuses and refused connections 1001, timeouts 1020 and truncated bodies 1103.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise SourceUnavailable(1001)
-    if not is_loopback(parts.hostname):
+    if not parts.hostname or not is_loopback_host(parts.hostname):
         raise SourceUnavailable(1102)
     fd, path = tempfile.mkstemp(prefix="download-", dir=directory)
     size = 0
