@@ -49,9 +49,11 @@ class RedactingStream:
         self._inner = inner
 
     def write(self, text: str) -> int:
+        shown = text
         for secret in _secrets:
-            text = redact(text, secret)
-        return self._inner.write(text)
+            shown = redact(shown, secret)
+        self._inner.write(shown)
+        return len(text)  # what the caller asked to write, as a real stream reports
 
     def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
