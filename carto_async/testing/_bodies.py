@@ -134,7 +134,7 @@ async def read_sql_body(request: Request) -> dict[str, str | list[str]]:
     media, options = _media_type(request)
     if media == "multipart/form-data":
         body = ImportBody()
-        await _read_multipart(request, options, body, file_sink=None)
+        await _read_multipart(request, options, body, lambda name, filename: None)
         return {k: _sql_value(v) for k, v in body.params.items()}
     if media == "application/x-www-form-urlencoded":
         raw = await _read_limited(request)
@@ -187,75 +187,89 @@ class _Sink:
             os.unlink(self.path)
 
 
+class _MultipartReader:
+    """python-multipart callbacks: text fields into ``body.params``, files through sinks."""
+
+    def __init__(self, body: ImportBody, file_sink: Callable[[str, str], _Sink | None]) -> None:
+        self.body = body
+        self.file_sink = file_sink
+        self.sinks: list[_Sink] = []
+        self.headers: dict[bytes, bytes] = {}
+        self.header_name = bytearray()
+        self.header_value = bytearray()
+        self.name = ""
+        self.text = bytearray()
+        self.is_file = False
+        self.sink: _Sink | None = None
+
+    def on_part_begin(self) -> None:
+        self.headers.clear()
+        self.text = bytearray()
+        self.is_file = False
+        self.sink = None
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_name.extend(data[start:end])
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value.extend(data[start:end])
+
+    def on_header_end(self) -> None:
+        self.headers[bytes(self.header_name).lower()] = bytes(self.header_value)
+        self.header_name.clear()
+        self.header_value.clear()
+
+    def on_headers_finished(self) -> None:
+        _, disposition = parse_options_header(self.headers.get(b"content-disposition", b""))
+        self.name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        self.is_file = b"filename" in disposition
+        if self.is_file:
+            filename = _clean_filename(disposition[b"filename"].decode("utf-8", "replace"))
+            self.sink = self.file_sink(self.name, filename)
+            if self.sink is not None:
+                self.sinks.append(self.sink)
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.sink is not None:
+            self.sink.write(data[start:end])
+        elif not self.is_file:
+            if len(self.text) + (end - start) > _MAX_PARAMS_BODY:
+                raise BadBody("multipart field too large")
+            self.text.extend(data[start:end])
+
+    def on_part_end(self) -> None:
+        if self.sink is not None:
+            self.body.uploads[self.name] = self.sink.close()
+        elif not self.is_file and self.name:
+            value = self.text.decode("utf-8", "replace")
+            self.body.params.update(rails_params([(self.name, value)]))
+
+    def abort(self) -> None:
+        for sink in self.sinks:
+            sink.abort()
+        self.body.discard()
+
+
 async def _read_multipart(
     request: Request,
     options: dict[bytes, bytes],
     body: ImportBody,
-    file_sink: Callable[[str, str], _Sink | None] | None,
+    file_sink: Callable[[str, str], _Sink | None],
 ) -> None:
     boundary = options.get(b"boundary")
     if not boundary:
         raise BadBody("Missing boundary in multipart.")
-    headers: dict[bytes, bytes] = {}
-    header_name = bytearray()
-    header_value = bytearray()
-    field: list[Any] = [None, bytearray(), None]  # name, text data, sink
-    sinks: list[_Sink] = []
-
-    def on_part_begin() -> None:
-        headers.clear()
-        field[:] = [None, bytearray(), None]
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        header_name.extend(data[start:end])
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        header_value.extend(data[start:end])
-
-    def on_header_end() -> None:
-        headers[bytes(header_name).lower()] = bytes(header_value)
-        header_name.clear()
-        header_value.clear()
-
-    def on_headers_finished() -> None:
-        _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
-        name = disposition.get(b"name", b"").decode("utf-8", "replace")
-        field[0] = name
-        if b"filename" in disposition and file_sink is not None:
-            filename = _clean_filename(disposition[b"filename"].decode("utf-8", "replace"))
-            sink = file_sink(name, filename)
-            if sink is not None:
-                sinks.append(sink)
-            field[2] = sink or False
-        elif b"filename" in disposition:
-            field[2] = False
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        sink = field[2]
-        if sink is None:
-            if len(field[1]) + (end - start) > _MAX_PARAMS_BODY:
-                raise BadBody("multipart field too large")
-            field[1].extend(data[start:end])
-        elif sink is not False:
-            sink.write(data[start:end])
-
-    def on_part_end() -> None:
-        name, text, sink = field
-        if sink is None and name:
-            body.params.update(rails_params([(name, text.decode("utf-8", "replace"))]))
-        elif sink:
-            body.uploads[name] = sink.close()
-
+    reader = _MultipartReader(body, file_sink)
     parser = MultipartParser(
         boundary,
         {
-            "on_part_begin": on_part_begin,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
+            "on_part_begin": reader.on_part_begin,
+            "on_part_data": reader.on_part_data,
+            "on_part_end": reader.on_part_end,
+            "on_header_field": reader.on_header_field,
+            "on_header_value": reader.on_header_value,
+            "on_header_end": reader.on_header_end,
+            "on_headers_finished": reader.on_headers_finished,
         },
     )
     try:
@@ -263,14 +277,10 @@ async def _read_multipart(
             parser.write(chunk)
         parser.finalize()
     except FormParserError as exc:
-        for sink in sinks:
-            sink.abort()
-        body.discard()
+        reader.abort()
         raise BadBody(f"Invalid multipart data: {exc}") from None
     except BaseException:
-        for sink in sinks:
-            sink.abort()
-        body.discard()
+        reader.abort()
         raise
 
 

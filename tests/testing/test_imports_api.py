@@ -513,3 +513,20 @@ def test_large_upload_streams_through_without_being_held_in_memory() -> None:
         assert peak < 8 * 1024 * 1024
         status = wait_final(http, _created(response), server.api_key)
         assert (status["state"], status["error_code"]) == ("failure", 6666)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content"),
+    [("multipart/form-data", b"--x\r\n"), ("application/json", b"{not json")],
+)
+def test_unparsable_bodies_are_400_and_create_nothing(
+    server: LocalCarto, http: httpx.Client, content_type: str, content: bytes
+) -> None:
+    response = http.post(
+        "/api/v1/imports",
+        params={"api_key": server.api_key},
+        content=content,
+        headers={"Content-Type": content_type},
+    )
+    assert response.status_code == 400
+    assert server.counters.jobs_created == 0
