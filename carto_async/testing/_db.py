@@ -357,6 +357,7 @@ class Statement:
 
     @property
     def keyword(self) -> str:
+        """The first keyword (``select``, ``insert``...), or ``""``."""
         return self.words[0] if self.words else ""
 
 
@@ -624,6 +625,8 @@ def translate(statement: Statement) -> str:
             if cast_opens and cast_opens[-1] == start:
                 cast_opens.pop()
                 _rewrite_cast_call(out, start)
+        elif kind == "ident":
+            out.append((kind, low))  # PostgreSQL folds unquoted names to lower case
         else:
             out.append((kind, text))
         i += 1
@@ -858,6 +861,11 @@ def translate_error(message: str, statement: Statement | None = None) -> str:
     """PostgreSQL's wording for a SQLite error message, where there is an obvious one."""
     if "raised exception" in message or "raised error" in message:
         return _geometry.pop_function_error() or message
+    near = re.fullmatch(r'near "(.*)": syntax error', message, re.S)
+    if near and statement is not None:
+        # Identifiers were lower-cased on the way in; quote the token as the user wrote it.
+        written = next((t for _, t in statement.tokens if t.lower() == near[1].lower()), near[1])
+        return f'syntax error at or near "{written}"'
     for pattern, render in _ERROR_PATTERNS:
         match = pattern.fullmatch(message)
         if match:
@@ -923,6 +931,8 @@ class Database:
             "_carto_date": (1, _lenient(_cast_timestamp("date"))),
             "_carto_timestamptz": (1, _lenient(_cast_timestamp("timestamptz"))),
             "concat": (-1, _concat),
+            "greatest": (-1, lambda *a: max((v for v in a if v is not None), default=None)),
+            "least": (-1, lambda *a: min((v for v in a if v is not None), default=None)),
         }
         for name, (nargs, func) in functions.items():
             conn.create_function(name, nargs, _geometry.sql_function(func), deterministic=True)

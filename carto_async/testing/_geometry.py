@@ -664,6 +664,8 @@ def pop_function_error() -> str | None:
 
 
 def sql_function(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a Python function for ``create_function``, remembering the error it raises."""
+
     # sqlite3 replaces a callback's exception with a generic message; keep ours aside so
     # the database layer can report what PostGIS would have said.
     def wrapper(*args: Any) -> Any:

@@ -382,6 +382,7 @@ class _Tap:
         return line
 
     def take(self) -> str:
+        """The raw text read since the last call."""
         text = "".join(self.raw)
         self.raw.clear()
         return text
@@ -432,9 +433,11 @@ class _Guesser:
         self.big = [False] * width
 
     def force_text(self, index: int) -> None:
+        """Column ``index`` is text whatever its values (a quoted field was seen)."""
         self.candidates[index].clear()
 
     def update(self, chunk: Sequence[Sequence[str]]) -> None:
+        """Rule out, per column, the types some value of ``chunk`` does not fit."""
         for index, candidates in enumerate(self.candidates):
             if not candidates:
                 continue
@@ -465,6 +468,7 @@ class _Guesser:
                 candidates.discard("datetime")
 
     def decl(self, index: int) -> str:
+        """Declared type for column ``index`` once every row has been seen."""
         candidates = self.candidates[index]
         if not self.seen[index] or not candidates:
             return "TEXT"
@@ -560,6 +564,7 @@ class _CsvStager:
         self.source = _Source(base, _create_stage(db, self.width), [], 0)
 
     def add(self, row: list[str], quoted: list[bool] | None) -> None:
+        """Take one record (``quoted`` says which fields were quoted, when that matters)."""
         width = self.width
         if not row or (len(row) == 1 and width > 1 and not row[0].strip()):
             return  # blank line
@@ -582,6 +587,7 @@ class _CsvStager:
             self.flush()
 
     def flush(self) -> None:
+        """Guess types and geometry for the pending rows and write them to the stage."""
         if not self.chunk:
             return
         self.guesser.update(self.chunk)
@@ -604,6 +610,7 @@ class _CsvStager:
         self.chunk = []
 
     def finish(self, odd_quotes: bool) -> _Source:
+        """Check the file as a whole and decide the table's columns."""
         self.flush()
         source = self.source
         if source.rows == 0:

@@ -549,3 +549,19 @@ def test_execute_native_runs_sqlite_as_is(db: Database) -> None:
     assert result.rows == [(1, 1)]
     with pytest.raises(QueryError, match='relation "nowhere" does not exist'):
         db.execute_native("SELECT * FROM nowhere")
+
+
+def test_unquoted_names_fold_to_lower_case(db: Database) -> None:
+    db.execute('CREATE TABLE Places (Name text, "Mixed" int)')
+    assert db.list_tables() == ["places"]
+    db.execute("INSERT INTO PLACES (NAME, \"Mixed\") VALUES ('a', 1)")
+    result = db.execute('SELECT NAME, "Mixed", NAME AS Alias FROM Places')
+    assert result.columns == ["name", "Mixed", "alias"]
+    with pytest.raises(QueryError, match='syntax error at or near "Places"'):
+        db.execute("SELECT Name FROMM Places")
+
+
+def test_greatest_and_least_skip_nulls(db: Database) -> None:
+    assert db.execute("SELECT greatest(1, NULL, 3), least(NULL, 2, 5), greatest(NULL)").rows == [
+        (3, 2, None)
+    ]
