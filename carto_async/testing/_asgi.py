@@ -6,7 +6,6 @@ the server's transport, which it finds behind the ``send`` callable the server p
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -24,11 +23,12 @@ log = logging.getLogger("carto_async.testing")
 _SLOW_BODY_PIECES = 4
 
 
-def _transport_of(send: Send) -> asyncio.Transport | None:
+def _abort_of(send: Send) -> Callable[[], object] | None:
     # uvicorn's send is a bound method of its request/response cycle (h11 and httptools
-    # alike), which holds the connection's transport.
+    # alike), which holds the connection's transport; abort() closes the socket at once.
     transport = getattr(getattr(send, "__self__", None), "transport", None)
-    return transport if isinstance(transport, asyncio.BaseTransport) else None  # type: ignore[return-value]
+    abort = getattr(transport, "abort", None)
+    return abort if callable(abort) else None
 
 
 class FaultLayer:
@@ -127,8 +127,8 @@ class FaultLayer:
 
     async def _drop(self, send: Send, receive: Receive) -> None:
         self.counters.count_drop()
-        transport = _transport_of(send)
-        if transport is None:
+        abort = _abort_of(send)
+        if abort is None:
             # Not under uvicorn: promise a body and never send it, so the server has to close
             # the connection mid-response; the closest a plain ASGI app can get to a drop.
             log.warning("no transport to drop; answering with a truncated response instead")
@@ -140,7 +140,7 @@ class FaultLayer:
                 }
             )
             return
-        transport.abort()
+        abort()
         # Let the server notice the disconnect before the app returns, or it would try to
         # answer with a 500 on the dead connection and log an error.
         with anyio.move_on_after(1.0):
