@@ -257,8 +257,8 @@ def _json_number(value: int | float) -> str:
     return _js_number(number)
 
 
-def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+# JSON.stringify's escaping of strings (non-ASCII kept as is); the C version when available.
+_json_text = json.encoder.encode_basestring
 
 
 def _json_date(value: Any) -> str:
@@ -325,9 +325,12 @@ def _pg_timestamp_text(stamp: dt.datetime, pgtype: str) -> str:
     return text + ("+00" if pgtype == "timestamptz" else "")
 
 
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]|^ | $')
+
+
 def _csv_field(text: str) -> str:
     # ogr2ogr's STRING_QUOTING=IF_NEEDED
-    if any(c in text for c in ',"\r\n') or text != text.strip(" "):
+    if _NEEDS_QUOTES.search(text):
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -357,18 +360,44 @@ def _columns(result: QueryResult, skip: Sequence[str]) -> _Columns:
     return _Columns(indexes, names, pgtypes, fields)
 
 
-def _row_object(row: Sequence[Any], cols: _Columns, leave_out: frozenset[str] = frozenset()) -> str:
-    # A JavaScript object: a repeated name keeps its first position and its last value.
-    members: dict[str, str] = {}
-    for index, name, pgtype in zip(cols.indexes, cols.names, cols.pgtypes, strict=True):
+_PLAIN_TEXT = frozenset(("text", "varchar", "bpchar", "geometry", "geography"))
+_PLAIN_NUMBERS = frozenset(("int2", "int4", "int8"))
+
+
+def _row_objects(
+    rows: Sequence[Sequence[Any]], cols: _Columns, leave_out: frozenset[str] = frozenset()
+) -> list[str]:
+    """Each row as a JSON object, as ``JSON.stringify`` writes a node-postgres row."""
+    # A JavaScript object keeps a repeated name at its first position with its last value,
+    # exactly what assigning to a Python dict does.
+    positions: dict[str, int] = {}
+    for position, name in enumerate(cols.names):
         if name not in leave_out:
-            members[name] = _json_value(row[index], pgtype)
-    return "{" + ",".join(f"{_json_text(k)}:{v}" for k, v in members.items()) + "}"
+            positions[name] = position
+    members = [
+        (cols.indexes[position], _json_text(name) + ":", cols.pgtypes[position])
+        for name, position in positions.items()
+    ]
+    objects = []
+    for row in rows:
+        parts = []
+        for index, key, pgtype in members:
+            value = row[index]
+            if value is None:
+                parts.append(key + "null")
+            elif pgtype in _PLAIN_TEXT and type(value) is str:
+                parts.append(key + _json_text(value))
+            elif pgtype in _PLAIN_NUMBERS and type(value) is int and abs(value) <= 2**53:
+                parts.append(key + str(value))
+            else:
+                parts.append(key + _json_value(value, pgtype))
+        objects.append("{" + ",".join(parts) + "}")
+    return objects
 
 
 def _format_json(result: QueryResult, request: _Request, elapsed: float) -> str:
     cols = _columns(result, request.skipfields)
-    rows = ",".join(_row_object(row, cols) for row in result.rows)
+    rows = ",".join(_row_objects(result.rows, cols))
     fields = json.dumps(cols.fields, separators=(",", ":"), ensure_ascii=False)
     return (
         f'{{"rows":[{rows}],"time":{_js_number(round(elapsed, 3))},'
@@ -382,15 +411,15 @@ def _format_geojson(result: QueryResult, request: _Request) -> str:
     geom_index = len(result.columns) - 1 - result.columns[::-1].index("the_geom")
     cols = _columns(result, request.skipfields)
     leave_out = frozenset(("the_geom", "the_geom_webmercator"))
+    properties = _row_objects(result.rows, cols, leave_out)
     features = []
-    for row in result.rows:
+    for row, props in zip(result.rows, properties, strict=True):
         try:
             geom = _geometry.parse_geometry(row[geom_index])
         except _geometry.GeometryError as exc:
             raise QueryError(str(exc)) from None
         geometry = "null" if geom is None else _geometry.to_geojson(geom, request.dp)
-        properties = _row_object(row, cols, leave_out)
-        features.append(f'{{"type":"Feature","geometry":{geometry},"properties":{properties}}}')
+        features.append(f'{{"type":"Feature","geometry":{geometry},"properties":{props}}}')
     return '{"type": "FeatureCollection", "features": [' + ",".join(features) + "]}"
 
 
@@ -398,9 +427,18 @@ def _format_csv(result: QueryResult, request: _Request) -> str:
     cols = _columns(result, request.skipfields)
     order = sorted(range(len(cols.names)), key=lambda i: cols.names[i] != "the_geom")
     lines = [",".join(_csv_field(cols.names[i]) for i in order)] if cols.names else []
+    columns = [(cols.indexes[i], cols.pgtypes[i]) for i in order]
     for row in result.rows:
-        cells = (_csv_value(row[cols.indexes[i]], cols.pgtypes[i]) for i in order)
-        lines.append(",".join(_csv_field(cell) for cell in cells))
+        cells = []
+        for index, pgtype in columns:
+            value = row[index]
+            if type(value) is str and pgtype in _PLAIN_TEXT:
+                cells.append(_csv_field(value))
+            elif type(value) is int and pgtype in _PLAIN_NUMBERS:
+                cells.append(str(value))
+            else:
+                cells.append(_csv_field(_csv_value(value, pgtype)))
+        lines.append(",".join(cells))
     return "".join(line + "\r\n" for line in lines)
 
 

@@ -475,3 +475,15 @@ def test_field_descriptor_defaults() -> None:
         "pgtype": "interval",
     }  # as the real regex does
     assert field_descriptor("json") == {"type": "json", "pgtype": "json"}
+
+
+def test_repeated_column_names_behave_like_a_javascript_object(db: Database) -> None:
+    response = run_sql(db, {"q": "SELECT 1 AS a, 'x' AS b, 3 AS a"})
+    assert response.body.startswith(b'{"rows":[{"a":3,"b":"x"}],')
+    assert ordered(response)[2] == (
+        "fields",
+        [
+            ("a", [("type", "number"), ("pgtype", "int4")]),
+            ("b", [("type", "string"), ("pgtype", "text")]),
+        ],
+    )
