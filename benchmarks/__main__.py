@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 from benchmarks import BENCHMARKS, SMOKE_ARGS
-from benchmarks._common import machine_facts
+from benchmarks._common import CPUShare, machine_facts, wait_for_quiet
 
 
 def _modules(names: Sequence[str]) -> dict[str, ModuleType]:
@@ -41,6 +41,13 @@ def build_parser(modules: dict[str, ModuleType]) -> argparse.ArgumentParser:
         "--smoke", action="store_true", help="tiny sizes: check every path runs, in seconds"
     )
     parser.add_argument("--output", type=Path, help="also write everything printed to this file")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="before each benchmark, wait up to this many seconds for other work on the "
+        "machine to calm down (60; 0 to skip)",
+    )
     for module in modules.values():
         module.add_arguments(parser)
     return parser
@@ -54,7 +61,9 @@ def main(argv: Sequence[str] | None = None) -> str:
     args = parser.parse_args(argv)
     if args.smoke:
         # The smoke sizes first, so that options given on the command line win.
-        args = parser.parse_args([*itertools.chain(*SMOKE_ARGS.values()), *argv])
+        args = parser.parse_args(
+            [*itertools.chain(*SMOKE_ARGS.values()), "--quiet-wait", "0", *argv]
+        )
     command = shlex.join(["python", "-m", "benchmarks", *argv])
     header = ["carto_async benchmarks", ""]
     header += [f"{k:<22} {v}" for k, v in machine_facts(command)]
@@ -62,8 +71,14 @@ def main(argv: Sequence[str] | None = None) -> str:
     print(text + "\n", flush=True)
     parts = [text]
     for name in args.only:
-        parts.append(modules[name].run(args))
-        print(flush=True)
+        if args.quiet_wait > 0:
+            note = wait_for_quiet(args.quiet_wait)
+            print(note, flush=True)
+            parts.append(note)
+        with CPUShare() as share:
+            parts.append(modules[name].run(args))
+        print(share.describe() + "\n", flush=True)
+        parts[-1] += "\n" + share.describe()
     output = "\n\n".join(parts) + "\n"
     if args.output is not None:
         args.output.write_text(output, encoding="utf-8")

@@ -8,6 +8,7 @@ import importlib.metadata
 import math
 import os
 import platform
+import resource
 import shutil
 import statistics
 import time
@@ -18,9 +19,11 @@ from pathlib import Path
 __all__ = [
     "REPO_ROOT",
     "WORK_DIR",
+    "CPUShare",
     "Stopwatch",
     "Table",
     "child_env",
+    "machine_busy",
     "machine_facts",
     "median",
     "percentile",
@@ -28,6 +31,7 @@ __all__ = [
     "ratio",
     "scratch_dir",
     "verdict",
+    "wait_for_quiet",
     "work_dir",
 ]
 
@@ -173,6 +177,80 @@ class Table:
         lines.append("  ".join("-" * w for w in widths))
         lines.extend(line(r) for r in self.rows)
         return "\n".join(lines)
+
+
+def _cpu_times() -> tuple[int, int]:
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields), idle
+
+
+def machine_busy(seconds: float = 1.0) -> float:
+    """The fraction of all CPUs busy over the next ``seconds`` (NaN without ``/proc/stat``)."""
+    try:
+        total0, idle0 = _cpu_times()
+        time.sleep(seconds)
+        total1, idle1 = _cpu_times()
+    except OSError:
+        return math.nan
+    return 1 - ratio(idle1 - idle0, total1 - total0)
+
+
+class CPUShare:
+    """How much of the machine this process (and its finished children) and others used.
+
+    ``with CPUShare() as share: ...`` then ``share.describe()``: the CPU time everything on the
+    machine used during the block, split into ours and other processes', as a share of all CPUs.
+    """
+
+    def __init__(self) -> None:
+        self.ours = self.others = math.nan
+
+    @staticmethod
+    def _own() -> float:
+        total = 0.0
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            usage = resource.getrusage(who)
+            total += usage.ru_utime + usage.ru_stime
+        return total
+
+    def __enter__(self) -> CPUShare:
+        self._start = (_cpu_times(), self._own())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        (total0, idle0), own0 = self._start
+        total1, idle1 = _cpu_times()
+        tick = os.sysconf("SC_CLK_TCK")
+        capacity = (total1 - total0) / tick
+        busy = ((total1 - total0) - (idle1 - idle0)) / tick
+        ours = self._own() - own0
+        self.ours = ratio(ours, capacity)
+        self.others = ratio(max(busy - ours, 0.0), capacity)
+
+    def describe(self) -> str:
+        """One line for the output."""
+        return (
+            f"CPU during this benchmark: {self.ours * 100:.0f} % of the machine by the benchmark "
+            f"and its servers, {self.others * 100:.0f} % by other processes"
+        )
+
+
+def wait_for_quiet(max_wait: float, *, threshold: float = 0.2) -> str:
+    """Wait (up to ``max_wait`` s) until under ``threshold`` of the CPUs are busy; say how it went.
+
+    Other work on a small machine (a test suite, a build) distorts wall-clock figures.
+    """
+    start = time.monotonic()
+    busy = machine_busy()
+    while busy >= threshold and time.monotonic() - start < max_wait:
+        busy = machine_busy()
+    waited = time.monotonic() - start
+    state = "quiet" if busy < threshold else "still busy"
+    return (
+        f"machine {state}: {busy * 100:.0f} % of CPUs busy before starting (waited {waited:.0f} s)"
+    )
 
 
 def _version(dist: str) -> str:
