@@ -23,7 +23,6 @@ __all__ = [
     "RedactingStream",
     "add_secret",
     "console",
-    "format_bytes",
     "format_duration",
     "redacted_output",
     "strip_html",
@@ -99,20 +98,6 @@ def strip_html(text: str | None) -> str:
     if not text:
         return ""
     return _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", text))).strip()
-
-
-def format_bytes(size: int | None) -> str:
-    """``1.2 MB``-style sizes (decimal units, as rich's progress columns show them)."""
-    if size is None:
-        return "?"
-    if size < 1000:
-        return f"{size} bytes"
-    value = size / 1000
-    for unit in ("kB", "MB"):
-        if value < 1000:
-            return f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
 
 
 def format_duration(seconds: float | None) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
+from rich.filesize import decimal
 from rich.live import Live
 from rich.progress import (
     BarColumn,
@@ -26,7 +27,7 @@ from rich.progress import (
 from rich.text import Text
 
 from carto_async.cli._batch import Action, Item, Phase, Reporter
-from carto_async.cli._output import format_bytes, format_duration
+from carto_async.cli._output import format_duration
 
 __all__ = [
     "JSONReporter",
@@ -194,7 +195,7 @@ class PlainReporter(_Silent):
         elif item.source.is_url:
             what = f"import {item.import_id} created"
         else:
-            what = f"uploaded {format_bytes(item.source.size)}, import {item.import_id}"
+            what = f"uploaded {decimal(item.source.size or 0)}, import {item.import_id}"
         self.console.print(f"{item.source.label}: {what}", markup=False)
 
     def finished(self, item: Item) -> None:

@@ -9,7 +9,6 @@ from urllib.parse import quote
 from carto_async.cli._output import (
     RedactingStream,
     add_secret,
-    format_bytes,
     format_duration,
     redacted_output,
     strip_html,
@@ -58,10 +57,7 @@ def test_strip_html_leaves_the_advice_as_one_line_of_text() -> None:
     assert strip_html(None) == ""
 
 
-def test_format_bytes_and_duration() -> None:
-    assert format_bytes(999) == "999 bytes"
-    assert format_bytes(12_345) == "12.3 kB"
-    assert format_bytes(4_500_000_000) == "4.5 GB"
+def test_format_duration() -> None:
     assert format_duration(None) == "-"
     assert format_duration(0.84) == "0.8s"
     assert format_duration(42.4) == "42s"
