@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -54,7 +54,8 @@ class AsyncBody:
     replayable: bool = True
     started: bool = False
 
-    def stream(self) -> AsyncIterator[bytes]:  # pragma: no cover - abstract
+    def stream(self) -> httpx.AsyncByteStream:  # pragma: no cover - abstract
+        """A fresh pass over the body; the transport closes it when the request ends."""
         raise NotImplementedError
 
 
@@ -111,9 +112,11 @@ class AsyncTransport:
         url = self.credentials.url(spec.path)
         if body is not None:
             headers.update(body.headers)
-            return self.http.build_request(
-                spec.method, url, params=params, headers=headers, content=body.stream()
-            )
+            request = self.http.build_request(spec.method, url, params=params, headers=headers)
+            if "Transfer-Encoding" in body.headers:
+                request.headers.pop("Content-Length", None)
+            request.stream = body.stream()
+            return request
         return self.http.build_request(
             spec.method, url, params=params, headers=headers, json=spec.json, data=spec.data
         )
@@ -145,11 +148,15 @@ class AsyncTransport:
             try:
                 async with self._limiter:
                     self.requests_sent += 1
-                    response = await self.http.send(request)
                     try:
-                        content = await response.aread()
+                        response = await self.http.send(request)
+                        try:
+                            content = await response.aread()
+                        finally:
+                            await response.aclose()
                     finally:
-                        await response.aclose()
+                        if isinstance(request.stream, httpx.AsyncByteStream):
+                            await request.stream.aclose()
             except httpx.TransportError as exc:
                 replayable = body is None or body.replayable or not body.started
                 error = self._connection_error(exc, spec.method, shown)

@@ -46,6 +46,8 @@ class MultipartPlan:
         out = {"Content-Type": self.content_type}
         if self.content_length is not None:
             out["Content-Length"] = str(self.content_length)
+        else:
+            out["Transfer-Encoding"] = "chunked"
         return out
 
 

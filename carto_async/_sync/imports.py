@@ -9,6 +9,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+import httpx
+
 from carto_async._core import imports as core
 from carto_async._core.jobs import IMPORT_STATES, dump_token, load_token
 from carto_async._core.multipart import MultipartPlan, plan_multipart
@@ -111,45 +113,84 @@ class _UploadBody(Body):
         chunks: Iterable[bytes] | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
-        self._plan = plan
-        self._path = path
-        self._fileobj = fileobj
-        self._chunks = chunks
-        self._progress = progress
-        self._start = fileobj.tell() if fileobj is not None else 0
+        self.plan = plan
+        self.path = path
+        self.fileobj = fileobj
+        self.chunks = chunks
+        self.progress = progress
+        self.start = fileobj.tell() if fileobj is not None else 0
         self.headers = plan.headers()
         self.replayable = chunks is None
         self.started = False
 
-    def stream(self) -> Iterator[bytes]:
-        self.started = True
-        total = self._plan.file_size
-        sent = 0
-        if self._progress is not None:
-            self._progress(0, total)
-        yield self._plan.head
-        fileobj = self._fileobj
-        if self._path is not None:
-            fileobj = cc.open_binary(self._path)
-        try:
-            if fileobj is not None:
-                if self._path is None:
-                    fileobj.seek(self._start)
-                while chunk := cc.read_chunk(fileobj, CHUNK_SIZE):
-                    yield chunk
-                    sent += len(chunk)
-                    if self._progress is not None:
-                        self._progress(sent, total)
-            elif self._chunks is not None:
-                for chunk in self._chunks:
-                    yield bytes(chunk)
-                    sent += len(chunk)
-                    if self._progress is not None:
-                        self._progress(sent, total)
-        finally:
-            if self._path is not None and fileobj is not None:
-                fileobj.close()
-        yield self._plan.tail
+    def stream(self) -> _UploadStream:
+        return _UploadStream(self)
+
+
+class _UploadStream(httpx.SyncByteStream):
+    """One pass over an upload body: the multipart head, the file in chunks, the tail.
+
+    A class rather than a generator, so that a request cancelled half-way leaves nothing for
+    the garbage collector to finalise; the transport calls ``aclose()``, which closes the file.
+    """
+
+    def __init__(self, body: _UploadBody) -> None:
+        self._body = body
+        self._phase = 0
+        self._file: IO[bytes] | None = None
+        self._iter: Iterator[bytes] | None = None
+        self._sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        body = self._body
+        if self._phase == 0:
+            body.started = True
+            self._phase = 1
+            self._report()
+            return body.plan.head
+        if self._phase == 1:
+            chunk = self._next_chunk()
+            if chunk is not None:
+                self._sent += len(chunk)
+                self._report()
+                return chunk
+            self._phase = 2
+            self.close()
+            return body.plan.tail
+        raise StopIteration
+
+    def _report(self) -> None:
+        if self._body.progress is not None:
+            self._body.progress(self._sent, self._body.plan.file_size)
+
+    def _next_chunk(self) -> bytes | None:
+        body = self._body
+        if body.chunks is not None:
+            if self._iter is None:
+                self._iter = body.chunks.__iter__()
+            while True:
+                try:
+                    chunk = bytes(self._iter.__next__())
+                except StopIteration:
+                    return None
+                if chunk:
+                    return chunk
+        if self._file is None:
+            if body.path is not None:
+                self._file = cc.open_binary(body.path)
+            else:
+                assert body.fileobj is not None
+                self._file = body.fileobj
+                self._file.seek(body.start)
+        return cc.read_chunk(self._file, CHUNK_SIZE) or None
+
+    def close(self) -> None:
+        if self._file is not None and self._body.path is not None:
+            self._file.close()  # only the file this stream opened; a caller's stays open
+        self._file = None
 
 
 def _upload_body(
@@ -243,6 +284,15 @@ class _ImportSlots:
         if not job.done:
             self.active[job.id] = job
             job._done_callbacks.append(self._release)
+        self._changed.set()
+
+    def adopt(self, job: ImportJob) -> None:
+        """Count an import this client did not create (a resumed one) until it is seen final:
+        it holds one of the account's import slots on the server all the same."""
+        if not self.cap or job.done or job.id in self.active:
+            return
+        self.active[job.id] = job
+        job._done_callbacks.append(self._release)
         self._changed.set()
 
     def cancel(self) -> None:
@@ -415,8 +465,14 @@ class Imports:
         return core.parse_list(response.body())
 
     def job(self, import_id: str, *, source: str | None = None) -> ImportJob:
-        """A handle on an existing import, to wait on it (no request is sent yet)."""
-        return ImportJob(self._client, core.check_import_id(import_id), source=source, resumed=True)
+        """A handle on an existing import, to wait on it (no request is sent yet).
+
+        Until it is seen final it counts against ``max_concurrent_imports``, as the imports
+        this client creates do.
+        """
+        job = ImportJob(self._client, core.check_import_id(import_id), source=source, resumed=True)
+        self._slots.adopt(job)
+        return job
 
     def resume(self, token: str) -> ImportJob:
         """The handle of ``job.token()``: waiting on it polls the same import again."""

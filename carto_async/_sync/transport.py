@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -56,7 +56,8 @@ class Body:
     replayable: bool = True
     started: bool = False
 
-    def stream(self) -> Iterator[bytes]:  # pragma: no cover - abstract
+    def stream(self) -> httpx.SyncByteStream:  # pragma: no cover - abstract
+        """A fresh pass over the body; the transport closes it when the request ends."""
         raise NotImplementedError
 
 
@@ -113,9 +114,11 @@ class Transport:
         url = self.credentials.url(spec.path)
         if body is not None:
             headers.update(body.headers)
-            return self.http.build_request(
-                spec.method, url, params=params, headers=headers, content=body.stream()
-            )
+            request = self.http.build_request(spec.method, url, params=params, headers=headers)
+            if "Transfer-Encoding" in body.headers:
+                request.headers.pop("Content-Length", None)
+            request.stream = body.stream()
+            return request
         return self.http.build_request(
             spec.method, url, params=params, headers=headers, json=spec.json, data=spec.data
         )
@@ -147,11 +150,15 @@ class Transport:
             try:
                 with self._limiter:
                     self.requests_sent += 1
-                    response = self.http.send(request)
                     try:
-                        content = response.read()
+                        response = self.http.send(request)
+                        try:
+                            content = response.read()
+                        finally:
+                            response.close()
                     finally:
-                        response.close()
+                        if isinstance(request.stream, httpx.SyncByteStream):
+                            request.stream.close()
             except httpx.TransportError as exc:
                 replayable = body is None or body.replayable or not body.started
                 error = self._connection_error(exc, spec.method, shown)

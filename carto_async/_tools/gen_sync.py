@@ -41,6 +41,7 @@ REPLACEMENTS = {
     "AsyncTransport": "Transport",
     "AsyncBody": "Body",
     "AsyncClient": "Client",
+    "AsyncByteStream": "SyncByteStream",
     "AsyncLocalCarto": "LocalCarto",
     "_async": "_sync",
     "aclose": "close",

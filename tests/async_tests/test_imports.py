@@ -89,7 +89,10 @@ async def test_upload_of_a_byte_stream(carto: AsyncCarto, respx_mock: respx.Mock
         yield b"1,2\n"
 
     await carto.imports.upload(chunks(), filename="s.csv")
-    assert b"a,b\n1,2\n" in route.calls.last.request.content
+    request = route.calls.last.request
+    assert b"a,b\n1,2\n" in request.content
+    assert request.headers["transfer-encoding"] == "chunked"
+    assert "content-length" not in request.headers
 
 
 async def test_bad_upload_sources_fail_before_any_request(

@@ -85,7 +85,10 @@ def test_upload_of_a_byte_stream(carto: Carto, respx_mock: respx.MockRouter) -> 
         yield b"1,2\n"
 
     carto.imports.upload(chunks(), filename="s.csv")
-    assert b"a,b\n1,2\n" in route.calls.last.request.content
+    request = route.calls.last.request
+    assert b"a,b\n1,2\n" in request.content
+    assert request.headers["transfer-encoding"] == "chunked"
+    assert "content-length" not in request.headers
 
 
 def test_bad_upload_sources_fail_before_any_request(
