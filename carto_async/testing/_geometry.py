@@ -1,4 +1,4 @@
-"""Geometry for LocalCarto: EWKB, WKT and GeoJSON codecs plus PostGIS-like SQLite functions.
+"""Geometry for LocalCarto: EWKB, WKT and GeoJSON codecs, reprojection and typmod checks.
 
 Geometries are stored the way CARTO's SQL API prints them in JSON: hex EWKB text such as
 ``0101000020E6100000...`` (little endian, SRID flag set when the SRID is not 0). Only 2D
@@ -10,6 +10,8 @@ A :class:`Geometry` holds its coordinates as nested tuples, GeoJSON-style:
 * ``LineString``: tuple of points; ``Polygon``: tuple of rings (tuples of points)
 * ``MultiPoint`` / ``MultiLineString`` / ``MultiPolygon``: tuple of the parts' coordinates
 * ``GeometryCollection``: tuple of :class:`Geometry`
+
+The PostGIS-like SQL functions built on these are in ``_geofunctions``.
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
 import struct
-import threading
 from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 import attrs
 
@@ -31,6 +31,7 @@ __all__ = [
     "Geometry",
     "GeometryError",
     "bbox",
+    "box_text",
     "from_ewkb",
     "from_geojson",
     "from_hex",
@@ -39,8 +40,6 @@ __all__ = [
     "lonlat_to_mercator",
     "normalize_carto_geom",
     "parse_geometry",
-    "pop_function_error",
-    "register_functions",
     "srid_from_crs",
     "to_ewkt",
     "to_geojson",
@@ -552,6 +551,11 @@ def bbox(geom: Geometry) -> tuple[float, float, float, float] | None:
     return (min(xs), min(ys), max(xs), max(ys))
 
 
+def box_text(box: tuple[float, float, float, float]) -> str:
+    """PostGIS's text of a ``box2d``: ``BOX(xmin ymin,xmax ymax)``."""
+    return f"BOX({_num(box[0])} {_num(box[1])},{_num(box[2])} {_num(box[3])})"
+
+
 def _map_points(geom: Geometry, fn: Callable[[float, float], tuple[float, float]]) -> Any:
     kind, coords = geom.kind, geom.coords
     if kind == "Point":
@@ -649,220 +653,3 @@ def geometry_column_value(value: Any, code: int, srid: int) -> str | None:
             f"Geometry type ({geom.kind}) does not match column type ({KINDS[code - 1]})"
         )
     return to_hex(geom)
-
-
-# --------------------------------------------------------------------------- SQL functions
-
-_errors = threading.local()
-
-
-def pop_function_error() -> str | None:
-    """Message of the last exception raised inside one of our SQL functions (this thread)."""
-    message: str | None = getattr(_errors, "message", None)
-    _errors.message = None
-    return message
-
-
-def sql_function(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a Python function for ``create_function``, remembering the error it raises."""
-
-    # sqlite3 replaces a callback's exception with a generic message; keep ours aside so
-    # the database layer can report what PostGIS would have said.
-    def wrapper(*args: Any) -> Any:
-        try:
-            return func(*args)
-        except Exception as exc:
-            _errors.message = str(exc)
-            raise
-
-    return wrapper
-
-
-def _strict(func: Callable[..., Any]) -> Callable[..., Any]:
-    """PostGIS functions are STRICT: NULL in, NULL out."""
-
-    def wrapper(*args: Any) -> Any:
-        if any(a is None for a in args):
-            return None
-        return func(*args)
-
-    return sql_function(wrapper)
-
-
-def as_geometry(value: Any) -> Geometry:
-    """``parse_geometry`` for a value known not to be NULL."""
-    geom = parse_geometry(value)
-    assert geom is not None
-    return geom
-
-
-def _point_only(name: str, value: Any) -> Geometry:
-    geom = as_geometry(value)
-    if geom.kind != "Point":
-        raise GeometryError(f"Argument to {name}() must have type POINT")
-    return geom
-
-
-def _coord(name: str, index: int) -> Callable[[Any], float | None]:
-    def fn(value: Any) -> float | None:
-        geom = _point_only(name, value)
-        return float(geom.coords[index]) if geom.coords else None
-
-    return fn
-
-
-def _extreme(index: int) -> Callable[[Any], float | None]:
-    def fn(value: Any) -> float | None:
-        box = bbox(as_geometry(value))
-        return None if box is None else box[index]
-
-    return fn
-
-
-def _box_text(box: tuple[float, float, float, float]) -> str:
-    return f"BOX({_num(box[0])} {_num(box[1])},{_num(box[2])} {_num(box[3])})"
-
-
-class _Extent:
-    """``ST_Extent`` aggregate: the bounding box of all non-empty geometries."""
-
-    def __init__(self) -> None:
-        self.box: list[float] | None = None
-
-    def step(self, value: Any) -> None:
-        try:
-            if value is None:
-                return
-            box = bbox(as_geometry(value))
-            if box is None:
-                return
-            if self.box is None:
-                self.box = list(box)
-            else:
-                self.box = [
-                    min(self.box[0], box[0]),
-                    min(self.box[1], box[1]),
-                    max(self.box[2], box[2]),
-                    max(self.box[3], box[3]),
-                ]
-        except Exception as exc:
-            _errors.message = str(exc)
-            raise
-
-    def finalize(self) -> str | None:
-        if self.box is None:
-            return None
-        return _box_text((self.box[0], self.box[1], self.box[2], self.box[3]))
-
-
-def _geom_type(value: Any) -> str:
-    return "ST_" + as_geometry(value).kind
-
-
-def _geometry_type(value: Any) -> str:
-    return as_geometry(value).kind.upper()
-
-
-def _make_envelope(xmin: float, ymin: float, xmax: float, ymax: float, srid: int = 0) -> str:
-    ring = ((xmin, ymin), (xmin, ymax), (xmax, ymax), (xmax, ymin), (xmin, ymin))
-    return to_hex(Geometry("Polygon", (ring,), int(srid)))
-
-
-_FUNCTIONS: dict[str, tuple[int, Callable[..., Any]]] = {
-    "st_asgeojson": (-1, lambda g, dp=9, _opts=8: to_geojson(as_geometry(g), int(dp))),
-    "st_astext": (-1, lambda g, dp=15: to_wkt(as_geometry(g), int(dp))),
-    "st_asewkt": (1, lambda g: to_ewkt(as_geometry(g))),
-    "st_ashexewkb": (1, lambda g: to_hex(as_geometry(g))),
-    "st_geomfromtext": (-1, lambda t, srid=0: to_hex(from_wkt(t, int(srid)))),
-    "st_geometryfromtext": (-1, lambda t, srid=0: to_hex(from_wkt(t, int(srid)))),
-    "st_geomfromewkt": (1, lambda t: to_hex(from_wkt(t))),
-    "st_geomfromgeojson": (1, lambda t: to_hex(from_geojson(t))),
-    "st_geometrytype": (1, _geom_type),
-    "geometrytype": (1, _geometry_type),
-    "st_x": (1, _coord("ST_X", 0)),
-    "st_y": (1, _coord("ST_Y", 1)),
-    "st_srid": (1, lambda g: as_geometry(g).srid),
-    "st_setsrid": (2, lambda g, srid: to_hex(as_geometry(g).with_srid(int(srid)))),
-    "st_makepoint": (2, lambda x, y: to_hex(Geometry("Point", (float(x), float(y))))),
-    "st_point": (-1, lambda x, y, srid=0: to_hex(Geometry("Point", (float(x), float(y)), srid))),
-    "cdb_latlng": (2, lambda lat, lng: to_hex(Geometry("Point", (float(lng), float(lat)), 4326))),
-    "st_transform": (2, lambda g, srid: to_hex(transform(as_geometry(g), int(srid)))),
-    "cdb_transformtowebmercator": (1, lambda g: webmercator_hex(as_geometry(g))),
-    "st_xmin": (1, _extreme(0)),
-    "st_ymin": (1, _extreme(1)),
-    "st_xmax": (1, _extreme(2)),
-    "st_ymax": (1, _extreme(3)),
-    "st_isempty": (1, lambda g: int(as_geometry(g).is_empty)),
-    "st_npoints": (1, lambda g: sum(1 for _ in iter_points(as_geometry(g)))),
-    "st_makeenvelope": (-1, _make_envelope),
-}
-
-# Result type of each function, for the SQL API's "fields" (SQLite reports none for expressions).
-FUNCTION_DECL_TYPES: dict[str, str] = {
-    "st_asgeojson": "TEXT",
-    "st_astext": "TEXT",
-    "st_asewkt": "TEXT",
-    "st_ashexewkb": "TEXT",
-    "st_geometrytype": "TEXT",
-    "geometrytype": "TEXT",
-    "st_x": "DOUBLE PRECISION",
-    "st_y": "DOUBLE PRECISION",
-    "st_xmin": "DOUBLE PRECISION",
-    "st_ymin": "DOUBLE PRECISION",
-    "st_xmax": "DOUBLE PRECISION",
-    "st_ymax": "DOUBLE PRECISION",
-    "st_srid": "INTEGER",
-    "st_npoints": "INTEGER",
-    "st_isempty": "BOOLEAN",
-    "st_extent": "BOX2D",
-    **dict.fromkeys(
-        (
-            "st_geomfromtext",
-            "st_geometryfromtext",
-            "st_geomfromewkt",
-            "st_geomfromgeojson",
-            "st_setsrid",
-            "st_makepoint",
-            "st_point",
-            "cdb_latlng",
-            "st_transform",
-            "cdb_transformtowebmercator",
-            "st_makeenvelope",
-        ),
-        "GEOMETRY_TEXT",
-    ),
-}
-
-
-def register_functions(conn: sqlite3.Connection) -> None:
-    """Register the PostGIS-like functions and the ``ST_Extent`` aggregate on ``conn``."""
-    for name, (nargs, func) in _FUNCTIONS.items():
-        conn.create_function(name, nargs, _strict(func), deterministic=True)
-    conn.create_aggregate("st_extent", 1, cast("Any", _Extent))
-    conn.create_function(
-        "_carto_geom",
-        1,
-        sql_function(lambda v: normalize_carto_geom(v, column_srid=4326)),
-        deterministic=True,
-    )
-    conn.create_function(
-        "_carto_geom_lenient",
-        1,
-        sql_function(lambda v: normalize_carto_geom(v, column_srid=4326, lenient=True)),
-        deterministic=True,
-    )
-    conn.create_function(
-        "_carto_webmercator",
-        1,
-        sql_function(lambda v: webmercator_hex(parse_geometry(v))),
-        deterministic=True,
-    )
-    conn.create_function(
-        "_geometry_column", 3, sql_function(geometry_column_value), deterministic=True
-    )
-    conn.create_function(
-        "_pg_geometry",
-        1,
-        _strict(lambda v: to_hex(as_geometry(v))),
-        deterministic=True,
-    )

@@ -16,8 +16,8 @@ from carto_async.testing._auth import KeyKind, rails_basic_credentials
 from carto_async.testing._bodies import BadBody, ImportBody, drain, rails_params, read_import_body
 from carto_async.testing._context import Context, RouteMatch
 from carto_async.testing._jobs import FINAL_STATES, ImportJob, ImportSpec, Outcome
-from carto_async.testing._loader import LoadOptions
 from carto_async.testing._sources import basename_of
+from carto_async.testing._staging import LoadOptions
 from carto_async.testing._wire import (
     error_text,
     http_code_message,

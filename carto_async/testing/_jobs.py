@@ -19,15 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from carto_async.testing._loader import (
-    ImportFailure,
-    LoadOptions,
-    LoadResult,
-    copy_table,
-    load_file,
-    table_from_query,
-)
+from carto_async.testing._loader import LoadResult, copy_table, load_file, table_from_query
 from carto_async.testing._sources import Sources, SourceUnavailable, download
+from carto_async.testing._staging import ImportFailure, LoadOptions
 
 if TYPE_CHECKING:
     from carto_async.testing._bodies import Upload

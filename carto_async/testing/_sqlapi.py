@@ -23,14 +23,10 @@ from typing import Any
 import attrs
 
 from carto_async.testing import _geometry
-from carto_async.testing._db import (
-    Database,
-    QueryError,
-    QueryResult,
-    parse_timestamp,
-    pg_type,
-    tokenize,
-)
+from carto_async.testing._db import Database, QueryError, QueryResult
+from carto_async.testing._pgcolumns import pg_type
+from carto_async.testing._pgsql import tokenize
+from carto_async.testing._pgvalues import parse_timestamp
 
 __all__ = ["SQLResponse", "field_descriptor", "run_sql"]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from carto_async.testing._db import Database
-from carto_async.testing._loader import LoadOptions, LoadResult, load_file
+from carto_async.testing._loader import LoadResult, load_file
+from carto_async.testing._staging import LoadOptions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

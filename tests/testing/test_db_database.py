@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from carto_async.testing import _geometry as geo
-from carto_async.testing._db import Database, QueryError, pg_column_name
+from carto_async.testing._db import Database, QueryError
+from carto_async.testing._pgcolumns import pg_column_name
 from tests.testing.conftest_data import columns, rows
 
 POINT_1_2 = "0101000020E6100000000000000000F03F0000000000000040"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from carto_async.testing import _geofunctions
 from carto_async.testing import _geometry as geo
 from carto_async.testing._geometry import Geometry, GeometryError
 
@@ -264,7 +265,7 @@ def test_normalize_carto_geom() -> None:
 @pytest.fixture
 def sql() -> Iterator[sqlite3.Connection]:
     conn = sqlite3.connect(":memory:")
-    geo.register_functions(conn)
+    _geofunctions.register_functions(conn)
     yield conn
     conn.close()
 
@@ -325,10 +326,10 @@ def test_sql_coordinates_and_bounds(sql: sqlite3.Connection) -> None:
 
 
 def test_sql_st_x_of_a_line_fails_with_postgis_message(sql: sqlite3.Connection) -> None:
-    geo.pop_function_error()
+    _geofunctions.pop_function_error()
     with pytest.raises(sqlite3.OperationalError):
         one(sql, "SELECT ST_X(?)", LINE)
-    assert geo.pop_function_error() == "Argument to ST_X() must have type POINT"
+    assert _geofunctions.pop_function_error() == "Argument to ST_X() must have type POINT"
 
 
 def test_sql_transform(sql: sqlite3.Connection) -> None:

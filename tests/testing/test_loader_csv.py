@@ -11,7 +11,8 @@ import pytest
 
 from carto_async.testing import _geometry as geo
 from carto_async.testing._db import Database
-from carto_async.testing._loader import ImportFailure, LoadOptions, load_file
+from carto_async.testing._loader import load_file
+from carto_async.testing._staging import ImportFailure, LoadOptions
 from tests.testing.conftest_data import columns, load, rows, write
 
 CARTO = ["cartodb_id", "the_geom", "the_geom_webmercator"]

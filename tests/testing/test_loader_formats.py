@@ -13,14 +13,8 @@ import pytest
 
 from carto_async.testing import _geometry as geo
 from carto_async.testing._db import Database
-from carto_async.testing._loader import (
-    ImportFailure,
-    LoadOptions,
-    copy_table,
-    normalize_table_name,
-    supported_extensions,
-    table_from_query,
-)
+from carto_async.testing._loader import copy_table, supported_extensions, table_from_query
+from carto_async.testing._staging import ImportFailure, LoadOptions, normalize_table_name
 from tests.testing.conftest_data import (
     columns,
     feature,
