@@ -31,7 +31,8 @@ SMOKE_ARGS: dict[str, list[str]] = {
         "--default-poll", "0.05,1.5,1,0.2",
     ],
     "overhead": [
-        "--requests", "20", "--concurrency", "1", "4", "--warmup", "2", "--overhead-repeat", "1",
+        "--requests", "20", "--concurrency", "1", "4", "--warmup", "2", "--block", "10",
+        "--overhead-repeat", "1",
     ],
     "memory": ["--upload-mib", "2", "--memory-repeat", "1"],
     "polling": [

@@ -24,6 +24,7 @@ __all__ = [
     "import_one",
     "import_sequential",
     "import_thread_pool",
+    "new_auth_client",
     "sql_client",
     "upload_only",
 ]
@@ -37,11 +38,19 @@ with quiet_warnings():
     from carto.sql import SQLClient
 
 
+def new_auth_client(base_url: str, api_key: str) -> Any:
+    """An ``APIKeyAuthClient`` for an on-premise style URL (``.../user/<name>/``).
+
+    It owns a ``requests.Session``: close ``client.session`` when done.
+    """
+    with quiet_warnings():
+        return APIKeyAuthClient(base_url=base_url.rstrip("/") + "/", api_key=api_key)
+
+
 @contextmanager
 def auth_client(base_url: str, api_key: str) -> Iterator[Any]:
-    """An ``APIKeyAuthClient`` for an on-premise style URL (``.../user/<name>/``), closed after."""
-    with quiet_warnings():
-        client = APIKeyAuthClient(base_url=base_url.rstrip("/") + "/", api_key=api_key)
+    """:func:`new_auth_client`, its session closed after the ``with`` block."""
+    client = new_auth_client(base_url, api_key)
     try:
         yield client
     finally:
@@ -104,20 +113,17 @@ def import_thread_pool(
     def auth() -> Any:
         client = getattr(local, "auth", None)
         if client is None:
-            with quiet_warnings():
-                client = APIKeyAuthClient(base_url=base_url.rstrip("/") + "/", api_key=api_key)
-            local.auth = client
+            client = local.auth = new_auth_client(base_url, api_key)
             with lock:
                 clients.append(client)
         return client
 
+    def one(path: Path) -> str:
+        return import_one(path, auth(), poll_interval=poll_interval)
+
     try:
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            futures = [
-                pool.submit(lambda p=p: import_one(p, auth(), poll_interval=poll_interval))
-                for p in paths
-            ]
-            return [f.result() for f in futures]
+            return list(pool.map(one, paths))
     finally:
         for client in clients:
             client.session.close()

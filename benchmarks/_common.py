@@ -11,6 +11,7 @@ import platform
 import resource
 import shutil
 import statistics
+import subprocess
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -272,6 +273,21 @@ def _mem_total() -> str:
     return "unknown"
 
 
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            check=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
 def machine_facts(command: str) -> list[tuple[str, str]]:
     """The facts a reader needs to compare figures: CPUs, memory, Python, library versions."""
     import carto_async  # noqa: PLC0415 - only needed here
@@ -284,7 +300,7 @@ def machine_facts(command: str) -> list[tuple[str, str]]:
         ("memory", _mem_total()),
         ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
         ("python", f"{platform.python_implementation()} {platform.python_version()}"),
-        ("carto_async", carto_async.__version__),
+        ("carto_async", f"{carto_async.__version__} (checkout {_git_commit()})"),
         ("httpx", _version("httpx")),
         ("httpcore", _version("httpcore")),
         ("anyio", _version("anyio")),

@@ -8,6 +8,12 @@ The raw httpx clients send the identical request: the URL (with its ``q`` parame
 headers (Basic auth, User-Agent, httpx's defaults) are captured from one SDK call, and the pool
 limits and timeout match the SDK's. Both sides decode the JSON body.
 
+The clients of one colour are compared in interleaved blocks: every client is opened and warmed
+up, then each sends ``--block`` requests in turn (the order rotating from block to block) until
+each has sent ``--requests``. Bursts of other work on the machine then hit every client alike.
+Besides wall time, the CPU time of the client process per request is reported: it does not
+depend on how busy the server or the rest of the machine is.
+
     python -m benchmarks.request_overhead --requests 2000 --concurrency 1 50
 """
 
@@ -25,7 +31,7 @@ import anyio
 import httpx
 
 from benchmarks import _carto_python as cp
-from benchmarks._common import Table, median, ratio, verdict
+from benchmarks._common import Table, median, quiet_warnings, ratio, verdict
 from benchmarks._server import ServerProcess, local_carto_process
 from carto_async import AsyncCarto, Carto
 
@@ -45,8 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--concurrency", type=int, nargs="+", default=[1, 50], help="concurrency levels (1 50)"
     )
-    g.add_argument("--warmup", type=int, default=100, help="untimed requests per run (100)")
-    g.add_argument("--overhead-repeat", type=int, default=3, help="runs per case (3)")
+    g.add_argument("--warmup", type=int, default=100, help="untimed requests per client (100)")
+    g.add_argument(
+        "--block", type=int, default=100, help="requests per client per interleaved block (100)"
+    )
+    g.add_argument("--overhead-repeat", type=int, default=3, help="runs (3)")
 
 
 def _split(n: int, workers: int) -> list[int]:
@@ -65,181 +74,211 @@ def sdk_request(srv: ServerProcess) -> tuple[str, dict[str, str]]:
     ):
         carto.sql.query(QUERY)
     request = seen[-1]
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host",)}
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
     return str(request.url), headers
 
 
-# -- async drivers ----------------------------------------------------------------------------
+#: Wall seconds and client-process CPU seconds (every thread) of one client's requests.
+Timing = tuple[float, float]
 
 
-async def _async_loop(call: Callable[[], Any], n: int, concurrency: int) -> None:
+def _blocks(n: int, block: int) -> list[int]:
+    return [min(block, n - done) for done in range(0, n, block)]
+
+
+def _rotated(names: Sequence[str], i: int) -> list[str]:
+    k = i % len(names)
+    return [*names[k:], *names[:k]]
+
+
+# -- async: raw httpx.AsyncClient and AsyncCarto ----------------------------------------------
+
+
+async def _async_batch(call: Callable[[], Any], n: int, concurrency: int) -> None:
     async def worker(count: int) -> None:
         for _ in range(count):
             await call()
 
+    if concurrency == 1:
+        await worker(n)
+        return
     async with anyio.create_task_group() as tg:
         for count in _split(n, concurrency):
             tg.start_soon(worker, count)
 
 
-#: Wall seconds and client-process CPU seconds (every thread) of one timed run.
-Timing = tuple[float, float]
+async def _async_run(
+    url: str, headers: dict[str, str], srv: ServerProcess, args: argparse.Namespace, c: int
+) -> dict[str, Timing]:
+    n, warmup = args.requests, args.warmup
+    async with (
+        httpx.AsyncClient(timeout=SDK_TIMEOUT, limits=SDK_LIMITS) as raw,
+        AsyncCarto(srv.username, srv.api_key, srv.base_url) as carto,
+    ):
 
-
-async def _async_timed(call: Callable[[], Any], n: int, warmup: int, concurrency: int) -> Timing:
-    await _async_loop(call, warmup, min(concurrency, max(warmup, 1)))
-    cpu, start = time.process_time(), time.perf_counter()
-    await _async_loop(call, n, concurrency)
-    return time.perf_counter() - start, time.process_time() - cpu
-
-
-async def _sdk_async(srv: ServerProcess, n: int, warmup: int, concurrency: int) -> Timing:
-    async with AsyncCarto(srv.username, srv.api_key, srv.base_url) as carto:
-        timing = await _async_timed(lambda: carto.sql.query(QUERY), n, warmup, concurrency)
-        if carto.requests_sent != n + warmup:
-            raise RuntimeError(f"the SDK retried: {carto.requests_sent} requests for {n + warmup}")
-    return timing
-
-
-async def _raw_async(
-    url: str, headers: dict[str, str], n: int, warmup: int, concurrency: int
-) -> Timing:
-    async with httpx.AsyncClient(timeout=SDK_TIMEOUT, limits=SDK_LIMITS) as client:
-
-        async def call() -> Any:
-            r = await client.get(url, headers=headers)
+        async def raw_call() -> Any:
+            r = await raw.get(url, headers=headers)
             r.raise_for_status()
             return r.json()
 
-        return await _async_timed(call, n, warmup, concurrency)
+        calls: dict[str, Callable[[], Any]] = {
+            "raw httpx.AsyncClient": raw_call,
+            "carto_async async": lambda: carto.sql.query(QUERY),
+        }
+        for call in calls.values():
+            await _async_batch(call, warmup, min(c, max(warmup, 1)))
+        totals = dict.fromkeys(calls, (0.0, 0.0))
+        for i, size in enumerate(_blocks(n, args.block)):
+            for name in _rotated(list(calls), i):
+                cpu, start = time.process_time(), time.perf_counter()
+                await _async_batch(calls[name], size, c)
+                wall_s, cpu_s = totals[name]
+                totals[name] = (
+                    wall_s + time.perf_counter() - start,
+                    cpu_s + time.process_time() - cpu,
+                )
+        if carto.requests_sent != n + warmup:
+            raise RuntimeError(f"the SDK retried: {carto.requests_sent} requests for {n + warmup}")
+    return totals
 
 
-# -- sync drivers -----------------------------------------------------------------------------
+# -- sync: raw httpx.Client, Carto and carto-python (threads for concurrency) ---------------
 
 
-def _sync_loop(call: Callable[[], Any], n: int, concurrency: int) -> None:
-    if concurrency == 1:
-        for _ in range(n):
-            call()
-        return
-
+def _sync_batch(
+    call: Callable[[], Any], n: int, concurrency: int, pool: ThreadPoolExecutor | None
+) -> None:
     def worker(count: int) -> None:
         for _ in range(count):
             call()
 
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        for f in [pool.submit(worker, c) for c in _split(n, concurrency)]:
-            f.result()
+    if pool is None or concurrency == 1:
+        worker(n)
+        return
+    for f in [pool.submit(worker, count) for count in _split(n, concurrency)]:
+        f.result()
 
 
-def _sync_timed(call: Callable[[], Any], n: int, warmup: int, concurrency: int) -> Timing:
-    _sync_loop(call, warmup, min(concurrency, max(warmup, 1)))
-    cpu, start = time.process_time(), time.perf_counter()
-    _sync_loop(call, n, concurrency)
-    return time.perf_counter() - start, time.process_time() - cpu
-
-
-def _sdk_sync(srv: ServerProcess, n: int, warmup: int, concurrency: int) -> Timing:
-    with Carto(srv.username, srv.api_key, srv.base_url) as carto:
-        timing = _sync_timed(lambda: carto.sql.query(QUERY), n, warmup, concurrency)
-        if carto.requests_sent != n + warmup:
-            raise RuntimeError(f"the SDK retried: {carto.requests_sent} requests for {n + warmup}")
-    return timing
-
-
-def _raw_sync(url: str, headers: dict[str, str], n: int, warmup: int, concurrency: int) -> Timing:
-    with httpx.Client(timeout=SDK_TIMEOUT, limits=SDK_LIMITS) as client:
-
-        def call() -> Any:
-            r = client.get(url, headers=headers)
-            r.raise_for_status()
-            return r.json()
-
-        return _sync_timed(call, n, warmup, concurrency)
-
-
-def _carto_python(srv: ServerProcess, n: int, warmup: int, concurrency: int) -> Timing:
+def _sync_run(
+    url: str, headers: dict[str, str], srv: ServerProcess, args: argparse.Namespace, c: int
+) -> dict[str, Timing]:
+    n, warmup = args.requests, args.warmup
     local = threading.local()
     sessions: list[Any] = []
     lock = threading.Lock()
 
-    def call() -> Any:
+    def carto_python_call() -> Any:
+        # One auth client (requests.Session) per thread: Session is not documented thread-safe.
         sql = getattr(local, "sql", None)
         if sql is None:
-            with cp.quiet_warnings():
-                auth = cp.APIKeyAuthClient(base_url=srv.base_url + "/", api_key=srv.api_key)
+            auth = cp.new_auth_client(srv.base_url, srv.api_key)
             with lock:
                 sessions.append(auth.session)
             sql = local.sql = cp.sql_client(auth)
-        with cp.quiet_warnings():
+        with quiet_warnings():
             return sql.send(QUERY)
 
+    pool = ThreadPoolExecutor(max_workers=c) if c > 1 else None
     try:
-        return _sync_timed(call, n, warmup, concurrency)
+        with (
+            httpx.Client(timeout=SDK_TIMEOUT, limits=SDK_LIMITS) as raw,
+            Carto(srv.username, srv.api_key, srv.base_url) as carto,
+        ):
+
+            def raw_call() -> Any:
+                r = raw.get(url, headers=headers)
+                r.raise_for_status()
+                return r.json()
+
+            calls: dict[str, Callable[[], Any]] = {
+                "raw httpx.Client": raw_call,
+                "carto_async sync": lambda: carto.sql.query(QUERY),
+                "carto-python SQLClient.send": carto_python_call,
+            }
+            for call in calls.values():
+                _sync_batch(call, warmup, min(c, max(warmup, 1)), pool)
+            totals = dict.fromkeys(calls, (0.0, 0.0))
+            for i, size in enumerate(_blocks(n, args.block)):
+                for name in _rotated(list(calls), i):
+                    cpu, start = time.process_time(), time.perf_counter()
+                    _sync_batch(calls[name], size, c, pool)
+                    wall_s, cpu_s = totals[name]
+                    totals[name] = (
+                        wall_s + time.perf_counter() - start,
+                        cpu_s + time.process_time() - cpu,
+                    )
+            if carto.requests_sent != n + warmup:
+                raise RuntimeError(
+                    f"the SDK retried: {carto.requests_sent} requests for {n + warmup}"
+                )
     finally:
+        if pool is not None:
+            pool.shutdown()
         for session in sessions:
             session.close()
+    return totals
 
 
 # -- the benchmark --------------------------------------------------------------------------
 
+#: Table rows: client, colour (whose raw httpx it is compared with).
+ROWS = [
+    ("raw httpx.AsyncClient", "async"),
+    ("carto_async async", "async"),
+    ("raw httpx.Client", "sync"),
+    ("carto_async sync", "sync"),
+    ("carto-python SQLClient.send", "sync"),
+]
+RAW = {"async": "raw httpx.AsyncClient", "sync": "raw httpx.Client"}
+
 
 def run(args: argparse.Namespace) -> str:
     """Run every case, print the table and the goal, and return that text."""
-    n, warmup = args.requests, args.warmup
+    n = args.requests
     load_before = os.getloadavg()[0]
+    timings: dict[tuple[str, int], list[Timing]] = {}
     with local_carto_process() as srv:
         url, headers = sdk_request(srv)
         shown = url.split("?")[0]
-        cases: list[tuple[str, str, int, Callable[[], Timing]]] = []
-        for c in args.concurrency:
-            cases += [
-                ("raw httpx.AsyncClient", "async", c,
-                 lambda c=c: anyio.run(_raw_async, url, headers, n, warmup, c)),
-                ("carto_async async", "async", c,
-                 lambda c=c: anyio.run(_sdk_async, srv, n, warmup, c)),
-                ("raw httpx.Client", "sync", c,
-                 lambda c=c: _raw_sync(url, headers, n, warmup, c)),
-                ("carto_async sync", "sync", c,
-                 lambda c=c: _sdk_sync(srv, n, warmup, c)),
-                ("carto-python SQLClient.send", "sync", c,
-                 lambda c=c: _carto_python(srv, n, warmup, c)),
-            ]  # fmt: skip
-        timings: dict[int, list[Timing]] = {i: [] for i in range(len(cases))}
-        # Round-robin, so drift on a shared machine hits every case alike.
         for _ in range(args.overhead_repeat):
-            for i, (_, _, _, case) in enumerate(cases):
-                timings[i].append(case())
+            for c in args.concurrency:
+                runs = [
+                    anyio.run(_async_run, url, headers, srv, args, c),
+                    _sync_run(url, headers, srv, args, c),
+                ]
+                for totals in runs:
+                    for name, timing in totals.items():
+                        timings.setdefault((name, c), []).append(timing)
     load_after = os.getloadavg()[0]
 
-    wall = {i: median([t[0] for t in ts]) for i, ts in timings.items()}
-    cpu = {i: median([t[1] for t in ts]) / n for i, ts in timings.items()}
-    rps = {i: n / w for i, w in wall.items()}
-    raw = {(kind, c): i for i, (name, kind, c, _) in enumerate(cases) if "raw" in name}
+    wall = {k: median([t[0] for t in ts]) for k, ts in timings.items()}
+    cpu = {k: median([t[1] for t in ts]) / n for k, ts in timings.items()}
     table = Table(
         ["client", "concurrency", "req/s", "min-max req/s", "x raw httpx", "wall overhead",
          "client CPU us/req", "CPU overhead"],
         title=(
-            f"#2 per-request overhead: {n} x sql.query({QUERY!r}), {args.overhead_repeat} runs, "
-            f"medians; LocalCarto in a child process; client and server share the machine's "
-            f"{os.cpu_count()} cores"
+            f"#2 per-request overhead: {n} x sql.query({QUERY!r}) per client, in interleaved "
+            f"blocks of {args.block}, {args.overhead_repeat} runs, medians; LocalCarto in a child "
+            f"process; client and server share the machine's {os.cpu_count()} cores"
         ),
     )  # fmt: skip
-    for i, (name, kind, c, _) in enumerate(cases):
-        base = raw[(kind, c)]
-        walls = [t[0] for t in timings[i]]
-        table.add(
-            [
-                name,
-                c,
-                f"{rps[i]:.0f}",
-                f"{n / max(walls):.0f}-{n / min(walls):.0f}",
-                f"{ratio(rps[i], rps[base]):.2f}x",
-                "-" if i == base else f"{(ratio(wall[i], wall[base]) - 1) * 100:+.1f}%",
-                f"{cpu[i] * 1e6:.0f}",
-                "-" if i == base else f"{(ratio(cpu[i], cpu[base]) - 1) * 100:+.1f}%",
-            ]
-        )
+    for c in args.concurrency:
+        for name, colour in ROWS:
+            key, base = (name, c), (RAW[colour], c)
+            is_raw = name == RAW[colour]
+            walls = [t[0] for t in timings[key]]
+            table.add(
+                [
+                    name,
+                    c,
+                    f"{n / wall[key]:.0f}",
+                    f"{n / max(walls):.0f}-{n / min(walls):.0f}",
+                    f"{ratio(wall[base], wall[key]):.2f}x",
+                    "-" if is_raw else f"{(ratio(wall[key], wall[base]) - 1) * 100:+.1f}%",
+                    f"{cpu[key] * 1e6:.0f}",
+                    "-" if is_raw else f"{(ratio(cpu[key], cpu[base]) - 1) * 100:+.1f}%",
+                ]
+            )
     lines = [
         table.render(),
         "",
@@ -249,22 +288,21 @@ def run(args: argparse.Namespace) -> str:
         "'x raw httpx' and the overheads compare with raw httpx of the same colour (async with "
         "httpx.AsyncClient; sync and carto-python with httpx.Client); wall overhead: extra wall "
         "time per request; client CPU: CPU time of the client process (all threads) per request",
-        f"1-minute load average: {load_before:.2f} before, {load_after:.2f} after (other work on "
-        "the machine shows up in the wall figures, much less in the CPU figures)",
+        f"1-minute load average: {load_before:.2f} before, {load_after:.2f} after",
         "",
     ]
-    for kind, label in (("async", "carto_async async"), ("sync", "carto_async sync")):
-        for i, (name, _, c, _) in enumerate(cases):
-            if name == label and c == 1:
-                base = raw[(kind, 1)]
-                overhead = ratio(wall[i], wall[base]) - 1
-                cpu_overhead = ratio(cpu[i], cpu[base]) - 1
-                gap = "" if overhead <= 0.15 else f" (by {(overhead - 0.15) * 100:.1f} points)"
-                lines.append(
-                    f"goal: {label} adds <= 15 % over raw httpx at concurrency 1: wall "
-                    f"{overhead * 100:+.1f} % -> {verdict(overhead <= 0.15)}{gap}; client CPU "
-                    f"{cpu_overhead * 100:+.1f} % ({(cpu[i] - cpu[base]) * 1e6:.0f} us per request)"
-                )
+    for colour, label in (("async", "carto_async async"), ("sync", "carto_async sync")):
+        key, base = (label, 1), (RAW[colour], 1)
+        if key not in wall:
+            continue
+        overhead = ratio(wall[key], wall[base]) - 1
+        cpu_overhead = ratio(cpu[key], cpu[base]) - 1
+        gap = "" if overhead <= 0.15 else f" (by {(overhead - 0.15) * 100:.1f} points)"
+        lines.append(
+            f"goal: {label} adds <= 15 % over raw httpx at concurrency 1: wall "
+            f"{overhead * 100:+.1f} % -> {verdict(overhead <= 0.15)}{gap}; client CPU "
+            f"{cpu_overhead * 100:+.1f} % ({(cpu[key] - cpu[base]) * 1e6:+.0f} us per request)"
+        )
     text = "\n".join(lines)
     print(text, flush=True)
     return text

@@ -256,7 +256,7 @@ def _run(args: argparse.Namespace, sizes: list[int], note: str, scratch: Path) -
             f"upload, {args.memory_repeat} runs, medians; LocalCarto in another process"
         ),
     )  # fmt: skip
-    methods = set()
+    methods: set[str] = set()
     worst: dict[str, float] = {}
     for (client, size), rs in results.items():
         above = [r["above"] for r in rs]
