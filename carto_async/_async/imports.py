@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING, Any
 import httpx
 
 from carto_async._async import _concurrency as cc
-from carto_async._async.jobs import AsyncJob
+from carto_async._async.jobs import AsyncJob, _Rounds
 from carto_async._async.transport import AsyncBody
 from carto_async._core import imports as core
 from carto_async._core.jobs import IMPORT_STATES, dump_token, load_token
@@ -251,6 +251,7 @@ class _ImportSlots:
         self.reserved = 0
         self._lock = cc.Lock()
         self._changed = cc.Event()
+        self._rounds: _Rounds | None = None
 
     async def acquire(self) -> None:
         if not self.cap:
@@ -261,18 +262,19 @@ class _ImportSlots:
             self.reserved += 1
 
     async def _wait_for_change(self) -> None:
-        scheduler = self._client._scheduler
         self._changed = cc.Event()
         jobs = list(self.active.values())
-        ids = [j.id for j in jobs]
-        due = set(scheduler.due(cc.now(), ids))
-        if due:
-            calls: list[Callable[[], Awaitable[Any]]] = [j.refresh for j in jobs if j.id in due]
-            await cc.gather(calls, limit=20)
-            return
-        nxt = scheduler.next_due(ids)
-        # Uploads in flight hold reservations; check again soon if no job can be polled.
-        wait = 0.25 if nxt is None else max(0.0, nxt - cc.now())
+        wake = None
+        if jobs:
+            if self._rounds is None:
+                # One listing request watches every running import (see jobs._Rounds).
+                self._rounds = _Rounds(self._client.jobs, limit=20, min_group=1)
+            await self._rounds.poll(jobs)
+            if len(self.active) + self.reserved < (self.cap or 0):
+                return
+            wake = self._rounds.next_wake(list(self.active.values()))
+        # Uploads in flight hold reservations; look again soon if no job can be polled.
+        wait = 0.25 if wake is None else max(0.0, wake - cc.now())
         await self._changed.wait(wait)
 
     def register(self, job: AsyncImportJob) -> None:

@@ -88,6 +88,12 @@ class AsyncTransport:
             )
         self.http = http_client
         self._limiter = cc.Limiter(max_concurrent_requests)
+        self._basic = (
+            "Basic "
+            + base64.b64encode(f"{credentials.username}:{credentials.api_key}".encode()).decode()
+            if credentials.api_key
+            else None
+        )
         self.last_rate_limit: RateLimitInfo | None = None
         self.requests_sent = 0
 
@@ -106,9 +112,8 @@ class AsyncTransport:
         key = self.credentials.api_key
         if key and spec.key is KeyPlacement.QUERY:
             params["api_key"] = key
-        elif key and spec.key is KeyPlacement.BASIC:
-            token = base64.b64encode(f"{self.credentials.username}:{key}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
+        elif self._basic and spec.key is KeyPlacement.BASIC:
+            headers["Authorization"] = self._basic
         url = self.credentials.url(spec.path)
         if body is not None:
             headers.update(body.headers)

@@ -13,7 +13,14 @@ from typing import Generic, TypeVar
 
 import attrs
 
-__all__ = ["GROUP_MIN_JOBS", "PollPolicy", "PollScheduler", "group_interval"]
+__all__ = [
+    "GROUP_FLOOR",
+    "GROUP_FRACTION",
+    "GROUP_MIN_JOBS",
+    "PollPolicy",
+    "PollScheduler",
+    "group_interval",
+]
 
 #: From this many pending jobs of one kind, ``wait_all`` polls one listing of unfinished jobs
 #: instead of each job (when the API has such a listing: ``GET /api/v1/imports``).
@@ -22,6 +29,10 @@ GROUP_MIN_JOBS = 4
 #: In group mode the listing is polled every ``GROUP_FRACTION`` of the youngest job's age, so a
 #: job is noticed within about that fraction of its run time, whatever its length.
 GROUP_FRACTION = 0.1
+
+#: The shortest listing interval: one listing covers every job, so it may come sooner than a
+#: single job's first poll, but never more than four times a second.
+GROUP_FLOOR = 0.25
 
 K = TypeVar("K", bound=Hashable)
 
@@ -57,7 +68,8 @@ def group_interval(
     policy: PollPolicy, youngest_age: float, rng: random.Random | None = None
 ) -> float:
     """Seconds until the next listing poll of a group whose youngest job is this old."""
-    base = min(max(GROUP_FRACTION * youngest_age, policy.initial), policy.cap)
+    floor = min(GROUP_FLOOR, policy.initial)
+    base = min(max(GROUP_FRACTION * youngest_age, floor), policy.cap)
     if not policy.jitter:
         return base
     r = rng if rng is not None else random

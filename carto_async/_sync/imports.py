@@ -15,7 +15,7 @@ from carto_async._core import imports as core
 from carto_async._core.jobs import IMPORT_STATES, dump_token, load_token
 from carto_async._core.multipart import MultipartPlan, plan_multipart
 from carto_async._sync import _concurrency as cc
-from carto_async._sync.jobs import Job
+from carto_async._sync.jobs import Job, _Rounds
 from carto_async._sync.transport import Body
 from carto_async.errors import ImportFailed, NotFoundError, ValidationError
 from carto_async.models.imports import ImportErrorText, ImportStatus
@@ -253,6 +253,7 @@ class _ImportSlots:
         self.reserved = 0
         self._lock = cc.Lock()
         self._changed = cc.Event()
+        self._rounds: _Rounds | None = None
 
     def acquire(self) -> None:
         if not self.cap:
@@ -263,18 +264,19 @@ class _ImportSlots:
             self.reserved += 1
 
     def _wait_for_change(self) -> None:
-        scheduler = self._client._scheduler
         self._changed = cc.Event()
         jobs = list(self.active.values())
-        ids = [j.id for j in jobs]
-        due = set(scheduler.due(cc.now(), ids))
-        if due:
-            calls: list[Callable[[], Any]] = [j.refresh for j in jobs if j.id in due]
-            cc.gather(calls, limit=20)
-            return
-        nxt = scheduler.next_due(ids)
-        # Uploads in flight hold reservations; check again soon if no job can be polled.
-        wait = 0.25 if nxt is None else max(0.0, nxt - cc.now())
+        wake = None
+        if jobs:
+            if self._rounds is None:
+                # One listing request watches every running import (see jobs._Rounds).
+                self._rounds = _Rounds(self._client.jobs, limit=20, min_group=1)
+            self._rounds.poll(jobs)
+            if len(self.active) + self.reserved < (self.cap or 0):
+                return
+            wake = self._rounds.next_wake(list(self.active.values()))
+        # Uploads in flight hold reservations; look again soon if no job can be polled.
+        wait = 0.25 if wake is None else max(0.0, wake - cc.now())
         self._changed.wait(wait)
 
     def register(self, job: ImportJob) -> None:

@@ -298,10 +298,11 @@ class _Rounds:
     after it ends at a cost that does not grow with the number of jobs.
     """
 
-    def __init__(self, jobs: Jobs, limit: int) -> None:
+    def __init__(self, jobs: Jobs, limit: int, *, min_group: int = GROUP_MIN_JOBS) -> None:
         self._jobs = jobs
         self._client = jobs._client
         self._limit = limit
+        self._min_group = min_group
         self._group_next: dict[type[Any], float] = {}
         self._unlisted: set[str] = set()  # pending, yet missing from the listing
         self._individual: list[str] = []
@@ -316,7 +317,7 @@ class _Rounds:
                 groups.setdefault(kind, []).append(job)
             else:
                 individual.append(job)
-        for kind in [k for k, js in groups.items() if len(js) < GROUP_MIN_JOBS]:
+        for kind in [k for k, js in groups.items() if len(js) < self._min_group]:
             individual.extend(groups.pop(kind))
         return groups, individual
 
@@ -327,7 +328,10 @@ class _Rounds:
         groups, individual = self._partition(pending)
         listed_out: list[Any] = []
         for kind, members in groups.items():
-            first = min(j._created_at for j in members) + scheduler.policy.initial
+            youngest = max(j._created_at for j in members)
+            first = min(j._created_at for j in members) + group_interval(
+                scheduler.policy, 0.0, scheduler.rng
+            )
             if now < self._group_next.setdefault(kind, first):
                 continue
             try:
@@ -336,7 +340,6 @@ class _Rounds:
                 individual.extend(members)  # the listing failed: poll these one by one
                 continue
             listed_out.extend(j for j in members if j.id.lower() not in listed)
-            youngest = max(j._created_at for j in members)
             self._group_next[kind] = cc.now() + group_interval(
                 scheduler.policy, cc.now() - youngest, scheduler.rng
             )
@@ -350,8 +353,8 @@ class _Rounds:
         self._active_groups = list(groups)
         return errors
 
-    def sleep(self, pending: list[Any], deadline: float | None) -> None:
-        """Sleep until the next poll is due (or the deadline)."""
+    def next_wake(self, pending: list[Any]) -> float | None:
+        """When the next poll of ``pending`` is due, as of the last :meth:`poll`."""
         scheduler = self._client._scheduler
         for job in pending:
             scheduler.add(job.id, cc.now())
@@ -359,8 +362,12 @@ class _Rounds:
         nxt = scheduler.next_due(self._individual)
         if nxt is not None:
             times.append(nxt)
+        return min(times) if times else None
+
+    def sleep(self, pending: list[Any], deadline: float | None) -> None:
+        """Sleep until the next poll is due (or the deadline)."""
         current = cc.now()
-        target = min(times) if times else current
+        target = self.next_wake(pending) or current
         if deadline is not None:
             target = min(target, deadline)
         if target > current:

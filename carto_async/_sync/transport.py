@@ -90,6 +90,12 @@ class Transport:
             )
         self.http = http_client
         self._limiter = cc.Limiter(max_concurrent_requests)
+        self._basic = (
+            "Basic "
+            + base64.b64encode(f"{credentials.username}:{credentials.api_key}".encode()).decode()
+            if credentials.api_key
+            else None
+        )
         self.last_rate_limit: RateLimitInfo | None = None
         self.requests_sent = 0
 
@@ -108,9 +114,8 @@ class Transport:
         key = self.credentials.api_key
         if key and spec.key is KeyPlacement.QUERY:
             params["api_key"] = key
-        elif key and spec.key is KeyPlacement.BASIC:
-            token = base64.b64encode(f"{self.credentials.username}:{key}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
+        elif self._basic and spec.key is KeyPlacement.BASIC:
+            headers["Authorization"] = self._basic
         url = self.credentials.url(spec.path)
         if body is not None:
             headers.update(body.headers)

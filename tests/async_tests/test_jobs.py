@@ -98,6 +98,9 @@ async def test_the_import_slot_cap_polls_running_imports_before_creating_more(
     mock_jobs(
         respx_mock, {IDS[0]: ["importing", "complete"], IDS[1]: ["complete"], IDS[2]: ["complete"]}
     )
+    listing = respx_mock.get(IMPORTS_URL).mock(
+        return_value=httpx.Response(200, json={"imports": [], "success": True})
+    )
     async with AsyncCarto(
         "demo",
         KEY,
@@ -112,6 +115,7 @@ async def test_the_import_slot_cap_polls_running_imports_before_creating_more(
         assert post.call_count == 2
         third = await carto.imports.upload(b"a\n1\n", filename="c.csv")
         assert second.done
+        assert listing.called  # the running imports were watched through the listing
         await carto.jobs.wait_all([first, second, third])
 
 

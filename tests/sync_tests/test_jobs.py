@@ -96,6 +96,9 @@ def test_the_import_slot_cap_polls_running_imports_before_creating_more(
     mock_jobs(
         respx_mock, {IDS[0]: ["importing", "complete"], IDS[1]: ["complete"], IDS[2]: ["complete"]}
     )
+    listing = respx_mock.get(IMPORTS_URL).mock(
+        return_value=httpx.Response(200, json={"imports": [], "success": True})
+    )
     with Carto(
         "demo",
         KEY,
@@ -110,6 +113,7 @@ def test_the_import_slot_cap_polls_running_imports_before_creating_more(
         assert post.call_count == 2
         third = carto.imports.upload(b"a\n1\n", filename="c.csv")
         assert second.done
+        assert listing.called  # the running imports were watched through the listing
         carto.jobs.wait_all([first, second, third])
 
 
