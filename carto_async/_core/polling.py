@@ -30,8 +30,8 @@ GROUP_MIN_JOBS = 4
 #: job is noticed within about that fraction of its run time, whatever its length.
 GROUP_FRACTION = 0.1
 
-#: The shortest listing interval: one listing covers every job, so it may come sooner than a
-#: single job's first poll, but never more than four times a second.
+#: The shortest listing interval, as a fraction of the policy's first-poll interval: one listing
+#: covers every job, so it may come sooner than a job's own first poll (0.25 s by default).
 GROUP_FLOOR = 0.25
 
 K = TypeVar("K", bound=Hashable)
@@ -67,9 +67,13 @@ class PollPolicy:
 def group_interval(
     policy: PollPolicy, youngest_age: float, rng: random.Random | None = None
 ) -> float:
-    """Seconds until the next listing poll of a group whose youngest job is this old."""
-    floor = min(GROUP_FLOOR, policy.initial)
-    base = min(max(GROUP_FRACTION * youngest_age, floor), policy.cap)
+    """Seconds until the next listing poll of a group whose youngest job is this old.
+
+    It grows with the youngest job's age, between ``GROUP_FLOOR`` of the policy's first
+    interval and the longest interval the policy itself would use.
+    """
+    longest = policy.cap if policy.factor > 1 else min(policy.cap, policy.initial)
+    base = min(max(GROUP_FRACTION * youngest_age, GROUP_FLOOR * policy.initial), longest)
     if not policy.jitter:
         return base
     r = rng if rng is not None else random

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from carto_async._core.polling import PollPolicy, PollScheduler
+from carto_async._core.polling import PollPolicy, PollScheduler, group_interval
 
 
 def test_default_policy_is_1s_x1_5_capped_at_30s() -> None:
@@ -66,3 +66,13 @@ def test_scheduler_poll_now_and_policy_override() -> None:
     sched.add("x", now=0)
     sched.set_policy("x", PollPolicy(initial=0.1, jitter=0), now=0)
     assert sched.when("x") == pytest.approx(0.1)
+
+
+def test_group_listing_interval_grows_with_age_within_the_policy() -> None:
+    default = PollPolicy(jitter=0)
+    assert group_interval(default, 0.0) == 0.25  # a quarter of the first poll
+    assert group_interval(default, 50.0) == 5.0  # a tenth of the youngest job's age
+    assert group_interval(default, 10_000.0) == 30.0  # never past the policy's cap
+    fixed = PollPolicy(initial=5, factor=1, jitter=0)
+    assert group_interval(fixed, 0.0) == 1.25
+    assert group_interval(fixed, 1_000.0) == 5.0  # a fixed policy never waits longer than it
