@@ -280,8 +280,9 @@ def _run(args: argparse.Namespace, scratch: Path) -> str:
         )
     r = ratio(default_async, floor)
     lines.append(
-        f"      ({dlabel} poll policy, async: {r:.2f}x -> {verdict(r <= 1.25)}; its first poll "
-        f"comes after {default.initial:g} s, T is {t:g} s)"
+        f"      ({dlabel} poll policy, async: {r:.2f}x -> {verdict(r <= 1.25)}; running imports "
+        f"are watched through the listing, at most every {default.initial / 4:g} s; "
+        f"T is {t:g} s)"
     )
     for label, value in (("tuned", best_async), (dlabel, default_async)):
         s = ratio(documented, value)
