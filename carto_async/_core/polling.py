@@ -8,7 +8,7 @@ each interval spread by ±20 % so that hundreds of jobs never poll in lock-step.
 from __future__ import annotations
 
 import random
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 import attrs
@@ -17,8 +17,10 @@ __all__ = [
     "GROUP_FLOOR",
     "GROUP_FRACTION",
     "GROUP_MIN_JOBS",
+    "ListingWatch",
     "PollPolicy",
     "PollScheduler",
+    "Watched",
     "group_interval",
 ]
 
@@ -166,3 +168,83 @@ class PollScheduler(Generic[K]):
             if (e := self._entries.get(k)) is not None and e.next_at <= now
         ]
         return [k for _, _, k in sorted(ready, key=lambda t: (t[0], t[1]))]
+
+
+@attrs.frozen
+class Watched:
+    """What :class:`ListingWatch` needs to know of a pending job."""
+
+    id: str
+    kind: str  # jobs of one kind ("import") share a listing
+    listable: bool  # the kind's API lists its unfinished jobs in one request
+    created_at: float
+
+
+class ListingWatch:
+    """Which of many pending jobs to poll one by one, and which through one listing.
+
+    Few jobs are polled one by one, each at its own policy spacing (the shared
+    :class:`PollScheduler`). From ``min_group`` pending jobs of a kind whose API lists its
+    unfinished jobs, one listing request per round stands in for all of them: only the jobs
+    missing from it (finished) get a status request. The listing is polled at a fraction of the
+    youngest job's age (:func:`group_interval`), so every job is noticed soon after it ends at a
+    cost that does not grow with the number of jobs. A job missing from the listing yet still
+    pending (another account's, say) goes back to being polled on its own.
+    """
+
+    def __init__(self, scheduler: PollScheduler[str], *, min_group: int = GROUP_MIN_JOBS) -> None:
+        self._scheduler = scheduler
+        self._min_group = min_group
+        self._group_next: dict[str, float] = {}
+        self._unlisted: set[str] = set()
+        self._individual: list[str] = []
+        self._active: list[str] = []
+
+    def plan(
+        self, now: float, jobs: Sequence[Watched]
+    ) -> tuple[dict[str, list[Watched]], list[str]]:
+        """The listings due now (kind -> its pending jobs) and the ids due for a status request."""
+        groups: dict[str, list[Watched]] = {}
+        individual: list[str] = []
+        for job in jobs:
+            if job.listable and job.id not in self._unlisted:
+                groups.setdefault(job.kind, []).append(job)
+            else:
+                individual.append(job.id)
+        for kind in [k for k, members in groups.items() if len(members) < self._min_group]:
+            individual.extend(j.id for j in groups.pop(kind))
+        policy, rng = self._scheduler.policy, self._scheduler.rng
+        due_listings: dict[str, list[Watched]] = {}
+        for kind, members in groups.items():
+            first = min(j.created_at for j in members) + group_interval(policy, 0.0, rng)
+            if now >= self._group_next.setdefault(kind, first):
+                due_listings[kind] = members
+        self._individual = individual
+        self._active = list(groups)
+        return due_listings, self._scheduler.due(now, individual)
+
+    def listed(
+        self, kind: str, members: Sequence[Watched], listed: Iterable[str] | None, now: float
+    ) -> list[str]:
+        """Take a listing's answer (``None``: it failed); return the ids to poll now."""
+        if listed is None:
+            # The listing failed: these jobs fall back to their own schedule this round.
+            return self._scheduler.due(now, [j.id for j in members])
+        shown = {i.lower() for i in listed}
+        youngest = max(j.created_at for j in members)
+        self._group_next[kind] = now + group_interval(
+            self._scheduler.policy, now - youngest, self._scheduler.rng
+        )
+        return [j.id for j in members if j.id.lower() not in shown]
+
+    def not_listed_but_pending(self, ids: Iterable[str]) -> None:
+        """These jobs were missing from their listing yet are pending: poll them on their own."""
+        self._unlisted.update(ids)
+
+    def next_wake(self) -> float | None:
+        """When the next listing or status request is due, as of the last :meth:`plan`."""
+        times = [self._group_next[k] for k in self._active if k in self._group_next]
+        nxt = self._scheduler.next_due(self._individual)
+        if nxt is not None:
+            times.append(nxt)
+        return min(times) if times else None

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from carto_async._core.jobs import Outcome, classify, dump_token
-from carto_async._core.polling import GROUP_MIN_JOBS, PollPolicy, group_interval
+from carto_async._core.polling import GROUP_MIN_JOBS, ListingWatch, PollPolicy, Watched
 from carto_async._sync import _concurrency as cc
 from carto_async.errors import APIError, CartoError, JobFailed, JobTimeout
 
@@ -289,80 +289,45 @@ class Jobs:
 
 
 class _Rounds:
-    """The polling of one ``wait_all`` / ``as_completed`` call.
+    """The polling of one ``wait_all`` / ``as_completed`` call (or of the import-slot waiter).
 
-    Few jobs are polled one by one, each at its own policy spacing. From ``GROUP_MIN_JOBS``
-    pending jobs of a kind whose API lists its unfinished jobs, one listing request per round
-    stands in for all of them: only the jobs missing from it (finished) get a status request.
-    The listing is polled at a fraction of the youngest job's age, so every job is noticed soon
-    after it ends at a cost that does not grow with the number of jobs.
+    :class:`~carto_async._core.polling.ListingWatch` decides what is due; this sends it.
     """
 
     def __init__(self, jobs: Jobs, limit: int, *, min_group: int = GROUP_MIN_JOBS) -> None:
         self._jobs = jobs
         self._client = jobs._client
         self._limit = limit
-        self._min_group = min_group
-        self._group_next: dict[type[Any], float] = {}
-        self._unlisted: set[str] = set()  # pending, yet missing from the listing
-        self._individual: list[str] = []
-        self._active_groups: list[type[Any]] = []
-
-    def _partition(self, pending: list[Any]) -> tuple[dict[type[Any], list[Any]], list[Any]]:
-        groups: dict[type[Any], list[Any]] = {}
-        individual: list[Any] = []
-        for job in pending:
-            kind = type(job)
-            if kind._lists_pending and job.id not in self._unlisted:
-                groups.setdefault(kind, []).append(job)
-            else:
-                individual.append(job)
-        for kind in [k for k, js in groups.items() if len(js) < self._min_group]:
-            individual.extend(groups.pop(kind))
-        return groups, individual
+        self._watch = ListingWatch(self._client._scheduler, min_group=min_group)
 
     def poll(self, pending: list[Any]) -> list[tuple[Any, Exception]]:
         """Poll whatever is due; return the jobs whose status requests failed."""
-        scheduler = self._client._scheduler
-        now = cc.now()
-        groups, individual = self._partition(pending)
-        listed_out: list[Any] = []
-        for kind, members in groups.items():
-            youngest = max(j._created_at for j in members)
-            first = min(j._created_at for j in members) + group_interval(
-                scheduler.policy, 0.0, scheduler.rng
-            )
-            if now < self._group_next.setdefault(kind, first):
-                continue
+        by_id = {j.id: j for j in pending}
+        classes = {j.kind: type(j) for j in pending}
+        watched = [Watched(j.id, j.kind, j._lists_pending, j._created_at) for j in pending]
+        listings, due = self._watch.plan(cc.now(), watched)
+        missing: list[str] = []
+        for kind, members in listings.items():
+            listed: list[str] | None
             try:
-                listed = {i.lower() for i in kind._list_pending(self._client)}
+                listed = list(classes[kind]._list_pending(self._client))
             except APIError:
-                individual.extend(members)  # the listing failed: poll these one by one
-                continue
-            listed_out.extend(j for j in members if j.id.lower() not in listed)
-            self._group_next[kind] = cc.now() + group_interval(
-                scheduler.policy, cc.now() - youngest, scheduler.rng
-            )
-        due = set(scheduler.due(now, [j.id for j in individual]))
-        refresh = listed_out + [j for j in individual if j.id in due]
+                listed = None
+            ids = self._watch.listed(kind, members, listed, cc.now())
+            if listed is None:
+                due.extend(ids)
+            else:
+                missing.extend(ids)
+        refresh = [by_id[i] for i in dict.fromkeys(missing + due)]
         errors = self._jobs._refresh_all(refresh, self._limit) if refresh else []
-        for job in listed_out:
-            if not job.done:
-                self._unlisted.add(job.id)
-        self._individual = [j.id for j in individual]
-        self._active_groups = list(groups)
+        self._watch.not_listed_but_pending(i for i in missing if not by_id[i].done)
         return errors
 
     def next_wake(self, pending: list[Any]) -> float | None:
         """When the next poll of ``pending`` is due, as of the last :meth:`poll`."""
-        scheduler = self._client._scheduler
         for job in pending:
-            scheduler.add(job.id, cc.now())
-        times = [self._group_next[k] for k in self._active_groups if k in self._group_next]
-        nxt = scheduler.next_due(self._individual)
-        if nxt is not None:
-            times.append(nxt)
-        return min(times) if times else None
+            self._client._scheduler.add(job.id, cc.now())
+        return self._watch.next_wake()
 
     def sleep(self, pending: list[Any], deadline: float | None) -> None:
         """Sleep until the next poll is due (or the deadline)."""

@@ -6,7 +6,13 @@ import random
 
 import pytest
 
-from carto_async._core.polling import PollPolicy, PollScheduler, group_interval
+from carto_async._core.polling import (
+    ListingWatch,
+    PollPolicy,
+    PollScheduler,
+    Watched,
+    group_interval,
+)
 
 
 def test_default_policy_is_1s_x1_5_capped_at_30s() -> None:
@@ -76,3 +82,40 @@ def test_group_listing_interval_grows_with_age_within_the_policy() -> None:
     fixed = PollPolicy(initial=5, factor=1, jitter=0)
     assert group_interval(fixed, 0.0) == 1.25
     assert group_interval(fixed, 1_000.0) == 5.0  # a fixed policy never waits longer than it
+
+
+def _watched(n: int, created: float = 0.0) -> list[Watched]:
+    return [Watched(f"job-{i}", "import", True, created) for i in range(n)]
+
+
+def test_listing_watch_groups_four_or_more_listable_jobs() -> None:
+    sched: PollScheduler[str] = PollScheduler(PollPolicy(jitter=0))
+    watch = ListingWatch(sched)
+    jobs = _watched(4)
+    for job in jobs:
+        sched.add(job.id, 0.0)
+    listings, due = watch.plan(0.1, jobs)
+    assert (listings, due) == ({}, [])  # the first listing comes a quarter second in
+    assert watch.next_wake() == 0.25
+    listings, due = watch.plan(0.3, jobs)
+    assert list(listings) == ["import"]
+    assert due == []
+    missing = watch.listed("import", listings["import"], ["JOB-1", "job-2", "job-3"], now=0.3)
+    assert missing == ["job-0"]  # listed ids compare case-insensitively
+    assert watch.next_wake() == pytest.approx(0.55)
+
+
+def test_listing_watch_polls_few_or_unlisted_jobs_one_by_one() -> None:
+    sched: PollScheduler[str] = PollScheduler(PollPolicy(jitter=0))
+    watch = ListingWatch(sched)
+    jobs = _watched(3)
+    for job in jobs:
+        sched.add(job.id, 0.0)
+    listings, due = watch.plan(1.0, jobs)
+    assert listings == {}
+    assert due == ["job-0", "job-1", "job-2"]
+    five = _watched(5)
+    watch.not_listed_but_pending(["job-0", "job-1"])
+    listings, _ = watch.plan(1.0, five)
+    assert listings == {}  # three listable jobs left: too few for a listing
+    assert watch.listed("import", five, None, now=1.0) == ["job-0", "job-1", "job-2"]
