@@ -15,6 +15,7 @@ from carto_async._core.http import RateLimitInfo as RateLimitInfo
 from carto_async._core.jobs import Outcome as Outcome
 from carto_async._core.polling import PollPolicy as PollPolicy
 from carto_async._core.retry import RetryPolicy as RetryPolicy
+from carto_async._core.sql_template import Identifier as Identifier
 from carto_async._sync.client import Carto as Carto
 from carto_async._sync.imports import ImportJob as ImportJob
 from carto_async._sync.jobs import Job as Job
@@ -63,6 +64,7 @@ __all__ = [
     "ConflictError",
     "Credentials",
     "ExportFailed",
+    "Identifier",
     "ImportErrorText",
     "ImportFailed",
     "ImportJob",

@@ -1,0 +1,350 @@
+"""Safe SQL templating: ``{{name}}`` placeholders filled with quoted literals (sans-I/O).
+
+Values are quoted by their Python type, never pasted: a ``str`` becomes a string literal, an
+``int`` a number, a ``list`` a parenthesised list for ``IN``, ``None`` ``NULL``. Identifiers
+(table and column names) are only accepted through the explicit :class:`Identifier` wrapper,
+so a string can never become SQL syntax.
+
+Rules that keep this safe whatever the value holds:
+
+* a string with a backslash is written as an ``E'...'`` literal with backslashes doubled, so
+  it means the same with ``standard_conforming_strings`` on or off; quotes are always doubled;
+  ``$$``, ``--``, ``/*`` and ``;`` inside a literal are inert. NUL cannot be stored in
+  PostgreSQL text and is refused;
+* negative numbers are parenthesised: ``a -{{n}}`` with ``n=-1`` must not become ``a --1``
+  (a comment);
+* a placeholder inside a quoted string, a quoted identifier, a dollar-quoted body or a comment
+  of the template is refused (it would be quoted twice, or not at all); the template is read
+  with ``standard_conforming_strings`` both on and off, and a placeholder has to be outside
+  every literal either way;
+* every problem (an unknown placeholder, an unused value, a value of no SQL type) is reported
+  at once in one :class:`~carto_async.ValidationError`.
+
+Example::
+
+    render("select * from {{t}} where name = {{name}} and n in {{ns}}",
+           {"t": Identifier("public", "my table"), "name": "O'Brien", "ns": [1, 2]})
+    # select * from "public"."my table" where name = 'O''Brien' and n in (1, 2)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from carto_async.errors import ValidationError
+
+__all__ = ["Identifier", "find_placeholders", "quote_identifier", "quote_literal", "render"]
+
+#: PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes), silently naming another one.
+MAX_IDENTIFIER_BYTES = 63
+
+_PLACEHOLDER_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_DOLLAR_TAG_RE = re.compile(r"\$([A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*)?\$")
+
+
+class Identifier:
+    """A table, column or schema name to put in a query, quoted as an identifier.
+
+    Give the parts of a qualified name separately: ``Identifier("public", "my table")`` is
+    ``"public"."my table"``; ``Identifier("a.b")`` is the single name ``"a.b"``. Names are
+    always double-quoted, so they are case-sensitive (``Identifier("Stores")`` is not
+    ``stores``).
+    """
+
+    __slots__ = ("parts",)
+    __module__ = "carto_async"
+
+    parts: tuple[str, ...]
+
+    def __init__(self, *parts: str) -> None:
+        problems = _identifier_problems(parts)
+        if problems:
+            raise ValidationError("; ".join(problems), problems=problems)
+        self.parts = tuple(parts)
+
+    def __repr__(self) -> str:
+        return f"Identifier({', '.join(map(repr, self.parts))})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Identifier) and other.parts == self.parts
+
+    def __hash__(self) -> int:
+        return hash(("Identifier", self.parts))
+
+    def __str__(self) -> str:
+        return self.sql()
+
+    def sql(self) -> str:
+        """The quoted identifier, ready to put in a query."""
+        return ".".join(quote_identifier(part) for part in self.parts)
+
+
+def _identifier_problems(parts: tuple[Any, ...]) -> list[str]:
+    if not parts:
+        return ["an Identifier needs at least one name"]
+    problems = []
+    for part in parts:
+        if not isinstance(part, str):
+            problems.append(f"identifier parts must be strings, not {type(part).__name__}")
+        elif not part:
+            problems.append("an identifier cannot be empty")
+        elif "\x00" in part:
+            problems.append(f"identifier {part!r} contains a NUL character")
+        elif len(_utf8(part, problems)) > MAX_IDENTIFIER_BYTES:
+            problems.append(
+                f"identifier {part[:20]!r}... is longer than PostgreSQL's "
+                f"{MAX_IDENTIFIER_BYTES} bytes; it would be truncated to another name"
+            )
+    return problems
+
+
+def _utf8(text: str, problems: list[str]) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        problems.append(f"{text[:20]!r} is not valid Unicode (a lone surrogate)")
+        return b""
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as a double-quoted PostgreSQL identifier (inner quotes doubled)."""
+    problems = _identifier_problems((name,))
+    if problems:
+        raise ValidationError("; ".join(problems), problems=problems)
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_string(text: str) -> str:
+    problems: list[str] = []
+    _utf8(text, problems)
+    if "\x00" in text:
+        problems.append("PostgreSQL text cannot hold a NUL character (\\x00)")
+    if problems:
+        raise ValueError("; ".join(problems))
+    body = text.replace("'", "''")
+    if "\\" in text:
+        # E'' reads backslashes as escapes whatever standard_conforming_strings says.
+        return "E'" + body.replace("\\", "\\\\") + "'"
+    return "'" + body + "'"
+
+
+def _number(text: str, negative: bool) -> str:
+    return f"({text})" if negative else text
+
+
+def _quote_float(value: float) -> str:
+    if math.isnan(value):
+        return "'NaN'::float8"
+    if math.isinf(value):
+        return "'Infinity'::float8" if value > 0 else "'-Infinity'::float8"
+    return _number(repr(value), value < 0 or math.copysign(1.0, value) < 0)
+
+
+def _quote_decimal(value: decimal.Decimal) -> str:
+    if value.is_snan():
+        raise ValueError("a signalling NaN Decimal has no SQL value")
+    if value.is_nan():
+        return "'NaN'::numeric"
+    if value.is_infinite():
+        return "'Infinity'::numeric" if value > 0 else "'-Infinity'::numeric"
+    return _number(str(value), value.is_signed())
+
+
+def _quote_timedelta(value: dt.timedelta) -> str:
+    return (
+        f"'{value.days} days {value.seconds} seconds {value.microseconds} microseconds'::interval"
+    )
+
+
+def quote_literal(value: Any) -> str:
+    """``value`` as a PostgreSQL literal, chosen by its Python type.
+
+    ``None`` → ``NULL``; ``bool`` → ``TRUE``/``FALSE``; ``int``, ``float`` (``NaN`` and
+    infinities as ``'NaN'::float8`` ...) and :class:`~decimal.Decimal` → numbers; ``str`` →
+    a string literal; ``bytes`` → ``bytea``; ``datetime`` → ``timestamptz`` when aware, else
+    ``timestamp``; ``date``, ``time`` (``timetz`` when aware), ``timedelta`` → ``interval``;
+    ``UUID``; a ``list``/``tuple``/``set`` → ``(a, b, c)`` for ``IN``; an :class:`Identifier`
+    → the quoted name. Anything else raises :class:`ValueError` (``TypeError`` for types).
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, Identifier):
+        return value.sql()
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return _number(str(int(value)), value < 0)
+    if isinstance(value, float):
+        return _quote_float(float(value))
+    if isinstance(value, decimal.Decimal):
+        return _quote_decimal(value)
+    if isinstance(value, str):
+        return _quote_string(str(value))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"decode('{bytes(value).hex()}', 'hex')"
+    if isinstance(value, dt.datetime):
+        kind = "timestamp" if value.utcoffset() is None else "timestamptz"
+        return f"'{value.isoformat()}'::{kind}"
+    if isinstance(value, dt.date):
+        return f"'{value.isoformat()}'::date"
+    if isinstance(value, dt.time):
+        kind = "time" if value.utcoffset() is None else "timetz"
+        return f"'{value.isoformat()}'::{kind}"
+    if isinstance(value, dt.timedelta):
+        return _quote_timedelta(value)
+    if isinstance(value, uuid.UUID):
+        return f"'{value}'::uuid"
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else list(value)
+        if not items:
+            raise ValueError("an empty list has no SQL form (`x IN ()` is a syntax error)")
+        for item in items:
+            if isinstance(item, list | tuple | set | frozenset | Mapping):
+                raise TypeError("lists for IN hold single values, not nested collections")
+        return "(" + ", ".join(quote_literal(item) for item in items) + ")"
+    raise TypeError(
+        f"{type(value).__name__} values have no SQL literal form; "
+        "use str, int, float, Decimal, bool, None, date/time, bytes, UUID, a list, "
+        "or Identifier for names"
+    )
+
+
+def _skip_quoted(sql: str, i: int, quote: str, backslash_escapes: bool) -> int:
+    """Index just past the literal opened by ``sql[i]`` (or ``len(sql)`` when unclosed)."""
+    i += 1
+    n = len(sql)
+    while i < n:
+        ch = sql[i]
+        if backslash_escapes and ch == "\\":
+            i += 2
+            continue
+        if ch == quote:
+            if i + 1 < n and sql[i + 1] == quote:
+                i += 2
+                continue
+            return i + 1
+        i += 1
+    return n
+
+
+def _code_spans(sql: str, *, standard_strings: bool) -> list[tuple[int, int]]:
+    """The ``(start, end)`` spans of ``sql`` outside literals, quoted names and comments."""
+    spans: list[tuple[int, int]] = []
+    n = len(sql)
+    start = i = 0
+    while i < n:
+        ch = sql[i]
+        nxt = sql[i + 1] if i + 1 < n else ""
+        end = None
+        if ch == "'":
+            e_string = (
+                i > 0
+                and sql[i - 1] in "eE"
+                and not (i > 1 and (sql[i - 2].isalnum() or sql[i - 2] in "_$"))
+            )
+            escapes = e_string or not standard_strings
+            end = _skip_quoted(sql, i, "'", escapes)
+        elif ch == '"':
+            end = _skip_quoted(sql, i, '"', False)
+        elif ch == "-" and nxt == "-":
+            newline = sql.find("\n", i)
+            end = n if newline < 0 else newline + 1
+        elif ch == "/" and nxt == "*":
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if sql.startswith("/*", j):
+                    depth, j = depth + 1, j + 2
+                elif sql.startswith("*/", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            end = j
+        elif ch == "$" and not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] in "_$")):
+            tag = _DOLLAR_TAG_RE.match(sql, i)
+            if tag is not None:
+                close = sql.find(tag.group(0), tag.end())
+                end = n if close < 0 else close + len(tag.group(0))
+        if end is None:
+            i += 1
+            continue
+        spans.append((start, i))
+        start = i = end
+    spans.append((start, n))
+    return spans
+
+
+def find_placeholders(sql: str) -> list[tuple[str, int, int, bool]]:
+    """Every ``{{name}}`` of ``sql``: ``(name, start, end, in_code)``.
+
+    ``in_code`` is false for a placeholder inside a literal, quoted identifier or comment,
+    read with ``standard_conforming_strings`` on or off.
+    """
+    readings = [_code_spans(sql, standard_strings=on) for on in (True, False)]
+    found = []
+    for match in _PLACEHOLDER_RE.finditer(sql):
+        in_code = all(
+            any(start <= match.start() and match.end() <= end for start, end in spans)
+            for spans in readings
+        )
+        found.append((match.group(1), match.start(), match.end(), in_code))
+    return found
+
+
+def render(sql: str, params: Mapping[str, Any]) -> str:
+    """``sql`` with each ``{{name}}`` replaced by ``params[name]`` quoted as a literal.
+
+    Raises :class:`~carto_async.ValidationError` listing every problem: unknown or unused
+    names, placeholders inside literals or comments, values with no SQL form.
+    """
+    if not isinstance(params, Mapping):
+        raise ValidationError(f"params must be a mapping of names to values, not {type(params)}")
+    problems: list[str] = []
+    for name in params:
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            problems.append(f"parameter name {name!r} is not a valid name (letters, digits, _)")
+    placeholders = find_placeholders(sql)
+    used: set[str] = set()
+    quoted: dict[str, str] = {}
+    pieces: list[str] = []
+    last = 0
+    for name, start, end, in_code in placeholders:
+        pieces.append(sql[last:start])
+        last = end
+        if not _NAME_RE.match(name):
+            problems.append(f"placeholder {sql[start:end]!r} is not a valid name")
+            continue
+        if not in_code:
+            problems.append(
+                f"placeholder {{{{{name}}}}} is inside a quoted string, quoted name or comment;"
+                " write it bare: values are quoted for you"
+            )
+            continue
+        if name not in params:
+            problems.append(f"placeholder {{{{{name}}}}} has no value in params")
+            continue
+        used.add(name)
+        if name not in quoted:
+            try:
+                quoted[name] = quote_literal(params[name])
+            except (TypeError, ValueError, ValidationError) as exc:
+                problems.append(f"parameter {name!r}: {exc}")
+                continue
+        pieces.append(quoted[name])
+    pieces.append(sql[last:])
+    named = {p[0] for p in placeholders}
+    for name in params:
+        if isinstance(name, str) and _NAME_RE.match(name) and name not in named:
+            problems.append(f"parameter {name!r} is not used by any {{{{placeholder}}}}")
+    if problems:
+        problems = list(dict.fromkeys(problems))
+        raise ValidationError(
+            f"cannot fill the SQL template: {'; '.join(problems)}", problems=problems
+        )
+    return "".join(pieces)
