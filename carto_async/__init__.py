@@ -44,6 +44,7 @@ from carto_async.models.imports import CollisionStrategy as CollisionStrategy
 from carto_async.models.imports import ImportErrorText as ImportErrorText
 from carto_async.models.imports import ImportStatus as ImportStatus
 from carto_async.models.imports import Privacy as Privacy
+from carto_async.models.sql import Bounds as Bounds
 from carto_async.models.sql import SQLField as SQLField
 from carto_async.models.sql import SQLResult as SQLResult
 
@@ -58,6 +59,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchJobFailed",
+    "Bounds",
     "Carto",
     "CartoError",
     "CollisionStrategy",

@@ -1,12 +1,12 @@
-"""The SQL API (``carto.sql``): queries, for now; formats, Batch and COPY come later."""
+"""The SQL API (``carto.sql``): queries and bounds; formats, Batch and COPY come later."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from carto_async._core import sql as core
-from carto_async.models.sql import SQLResult
+from carto_async.models.sql import Bounds, SQLResult
 
 if TYPE_CHECKING:
     from carto_async._async.client import AsyncCarto
@@ -30,18 +30,69 @@ class AsyncSQL:
         self,
         q: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        skipfields: str | Sequence[str] | None = None,
+        dp: int | None = None,
+        page: int | None = None,
+        rows_per_page: int | None = None,
+        order_by: str | None = None,
+        sort_order: str | None = None,
         max_retries: int | None = None,
         timeout: float | None = None,
     ) -> SQLResult:
         """Run ``q`` and return its rows and field types.
 
+        ``params`` fills ``{{name}}`` placeholders with safely quoted literals (wrap table and
+        column names in :class:`~carto_async.Identifier`); ``skipfields`` drops columns, ``dp``
+        sets the decimal places of geometries, ``rows_per_page``/``page`` page the rows and
+        ``order_by``/``sort_order`` sort them. Bad options raise
+        :class:`~carto_async.ValidationError` before anything is sent.
+
         Short queries go as GET, long ones as a form POST. Read-only queries are retried on
         server errors; writes only where nothing could have been done twice. An ``error``
         member that arrives with HTTP 200 (a failure after rows began streaming) raises.
+
+        Example::
+
+            result = await carto.sql.query(
+                "select name from {{table}} where pop > {{min}}",
+                params={"table": Identifier("cities"), "min": 10_000},
+                order_by="name",
+                rows_per_page=50,
+            )
         """
-        spec = core.query_request(q, params=params, idempotent=core.is_read_only(q))
+        spec = core.query_request(
+            q,
+            params=params,
+            skipfields=skipfields,
+            dp=dp,
+            page=page,
+            rows_per_page=rows_per_page,
+            order_by=order_by,
+            sort_order=sort_order,
+        )
         response = await self._client._transport.request(
             spec, max_retries=max_retries, timeout=timeout
         )
         return core.parse_result(response.body())
+
+    async def bounds(
+        self,
+        q: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+    ) -> Bounds | None:
+        """The extent of ``q``'s ``the_geom`` column, or ``None`` when it has no geometry.
+
+        The same query CartoDB.js ``getBounds`` sends; ``params`` fills ``q``'s placeholders.
+
+        Example::
+
+            box = await carto.sql.bounds("select * from stores")
+        """
+        result = await self.query(
+            core.bounds_query(q, params), max_retries=max_retries, timeout=timeout
+        )
+        return core.parse_bounds(result)

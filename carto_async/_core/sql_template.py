@@ -39,7 +39,14 @@ from typing import Any
 
 from carto_async.errors import ValidationError
 
-__all__ = ["Identifier", "find_placeholders", "quote_identifier", "quote_literal", "render"]
+__all__ = [
+    "Identifier",
+    "find_placeholders",
+    "quote_identifier",
+    "quote_literal",
+    "render",
+    "skeleton",
+]
 
 #: PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes), silently naming another one.
 MAX_IDENTIFIER_BYTES = 63
@@ -310,7 +317,6 @@ def render(sql: str, params: Mapping[str, Any]) -> str:
         if not isinstance(name, str) or not _NAME_RE.match(name):
             problems.append(f"parameter name {name!r} is not a valid name (letters, digits, _)")
     placeholders = find_placeholders(sql)
-    used: set[str] = set()
     quoted: dict[str, str] = {}
     pieces: list[str] = []
     last = 0
@@ -329,7 +335,6 @@ def render(sql: str, params: Mapping[str, Any]) -> str:
         if name not in params:
             problems.append(f"placeholder {{{{{name}}}}} has no value in params")
             continue
-        used.add(name)
         if name not in quoted:
             try:
                 quoted[name] = quote_literal(params[name])
@@ -348,3 +353,15 @@ def render(sql: str, params: Mapping[str, Any]) -> str:
             f"cannot fill the SQL template: {'; '.join(problems)}", problems=problems
         )
     return "".join(pieces)
+
+
+def skeleton(sql: str, params: Mapping[str, Any]) -> str:
+    """``sql`` with literal values as ``NULL`` and identifiers filled in: what the statement
+    does, without the data. Used to tell reads from writes, since a quoted value cannot
+    change that but a name (a function's) can."""
+
+    def fill(match: re.Match[str]) -> str:
+        value = params.get(match.group(1))
+        return value.sql() if isinstance(value, Identifier) else "NULL"
+
+    return _PLACEHOLDER_RE.sub(fill, sql)

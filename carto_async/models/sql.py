@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["SQLField", "SQLResult"]
+__all__ = ["Bounds", "SQLField", "SQLResult"]
 
 
 @attrs.frozen
@@ -45,3 +45,60 @@ class SQLResult:
 
     def __iter__(self) -> Any:
         return iter(self.rows)
+
+
+#: The latitudes and longitudes CartoDB.js clamps a bounding box to (Web Mercator's range).
+_MERCATOR_LAT = 85.0511
+_MERCATOR_LON = 179.0
+
+
+def _clamp(x: float, low: float, high: float) -> float:
+    return min(max(x, low), high)
+
+
+@attrs.frozen
+class Bounds:
+    """The extent of a query's ``the_geom``, in the geometries' own units (degrees for 4326).
+
+    Example::
+
+        box = await carto.sql.bounds(
+            "select * from stores where city = {{c}}", params={"c": "Oslo"}
+        )
+        if box is not None:
+            (south, west), (north, east) = box.clamped().latlng()
+    """
+
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+
+    @property
+    def width(self) -> float:
+        """``maxx - minx``."""
+        return self.maxx - self.minx
+
+    @property
+    def height(self) -> float:
+        """``maxy - miny``."""
+        return self.maxy - self.miny
+
+    @property
+    def center(self) -> tuple[float, float]:
+        """``(x, y)`` of the middle of the box."""
+        return ((self.minx + self.maxx) / 2, (self.miny + self.maxy) / 2)
+
+    def clamped(self) -> Bounds:
+        """The box clamped to what a Web Mercator map shows, as CartoDB.js ``getBounds`` does
+        (longitudes to ±179, latitudes to ±85.0511)."""
+        return Bounds(
+            minx=_clamp(self.minx, -_MERCATOR_LON, _MERCATOR_LON),
+            miny=_clamp(self.miny, -_MERCATOR_LAT, _MERCATOR_LAT),
+            maxx=_clamp(self.maxx, -_MERCATOR_LON, _MERCATOR_LON),
+            maxy=_clamp(self.maxy, -_MERCATOR_LAT, _MERCATOR_LAT),
+        )
+
+    def latlng(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """``((south, west), (north, east))``, the order map libraries such as Leaflet take."""
+        return ((self.miny, self.minx), (self.maxy, self.maxx))

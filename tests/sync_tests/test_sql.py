@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 
-from carto_async import APIError, BadRequestError, Carto
+from carto_async import APIError, BadRequestError, Bounds, Carto, Identifier, ValidationError
 from tests.helpers import KEY, SQL_URL, fixture
 
 
@@ -87,3 +87,103 @@ def test_writes_are_not_retried_after_a_server_error(
     with pytest.raises(APIError):
         carto.sql.query("select 1")
     assert route.call_count == 1 + 3
+
+
+def test_query_options_and_params_go_on_the_wire(
+    carto: Carto, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.get(SQL_URL).mock(
+        return_value=httpx.Response(
+            200, json={"rows": [], "time": 0, "fields": {}, "total_rows": 0}
+        )
+    )
+    carto.sql.query(
+        "select * from {{t}} where name = {{name}}",
+        params={"t": Identifier("public", "my stores"), "name": "O'Brien"},
+        skipfields=["the_geom", "the_geom_webmercator"],
+        dp=3,
+        page=2,
+        rows_per_page=25,
+        order_by="name",
+        sort_order="DESC",
+    )
+    sent = route.calls.last.request.url.params
+    assert sent["q"] == "select * from \"public\".\"my stores\" where name = 'O''Brien'"
+    assert sent["skipfields"] == "the_geom,the_geom_webmercator"
+    assert sent["dp"] == "3"
+    assert (sent["page"], sent["rows_per_page"]) == ("2", "25")
+    assert (sent["order_by"], sent["sort_order"]) == ("name", "desc")
+
+
+def test_bad_options_raise_before_anything_is_sent(
+    carto: Carto, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.get(SQL_URL).mock(return_value=httpx.Response(500))
+    with pytest.raises(ValidationError) as info:
+        carto.sql.query("select {{a}}", params={"b": 1}, sort_order="sideways", rows_per_page=0)
+    assert len(info.value.problems) == 4
+    assert route.call_count == 0
+
+
+def test_bounds_sends_the_getbounds_query_and_parses_the_extent(
+    carto: Carto, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.get(SQL_URL).mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "rows": [{"minx": -3.5, "miny": 2, "maxx": 1, "maxy": 5.25}],
+                "time": 0.01,
+                "fields": {k: {"type": "number", "pgtype": "float8"} for k in ("minx",)},
+                "total_rows": 1,
+            },
+        )
+    )
+    box = carto.sql.bounds("select * from stores where city = {{c}}", params={"c": "Oslo"})
+    assert box == Bounds(minx=-3.5, miny=2.0, maxx=1.0, maxy=5.25)
+    q = route.calls.last.request.url.params["q"]
+    assert q.startswith("SELECT ST_XMin(ST_Extent(the_geom)) as minx")
+    assert "FROM (\nselect * from stores where city = 'Oslo'\n) as subq" in q
+
+
+def test_bounds_of_a_query_without_geometries_is_none(
+    carto: Carto, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.get(SQL_URL).mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "rows": [{"minx": None, "miny": None, "maxx": None, "maxy": None}],
+                "time": 0.01,
+                "fields": {},
+                "total_rows": 1,
+            },
+        )
+    )
+    assert carto.sql.bounds("select * from stores where false") is None
+
+
+@pytest.mark.integration
+def test_templating_and_query_options_against_localcarto(local: Carto) -> None:
+    local.sql.query("create table people (name text, n integer)")
+    local.sql.query(
+        "insert into people values ({{a}}, 1), ({{b}}, 2), ({{c}}, 3), ({{d}}, 4)",
+        params={"a": "O'Brien", "b": "back\\slash", "c": "$$; drop table people; --", "d": None},
+    )
+    found = local.sql.query(
+        "select name, n from {{t}} where name = {{name}} or n in {{ns}}",
+        params={"t": Identifier("people"), "name": "O'Brien", "ns": [2, 3]},
+        order_by="n",
+        sort_order="desc",
+    )
+    assert found.rows == [
+        {"name": "$$; drop table people; --", "n": 3},
+        {"name": "back\\slash", "n": 2},
+        {"name": "O'Brien", "n": 1},
+    ]
+    paged = local.sql.query(
+        "select * from people", order_by="n", rows_per_page=2, page=1, skipfields="name"
+    )
+    assert paged.rows == [{"n": 3}, {"n": 4}]
+    assert "name" not in paged.fields
+    assert (local.sql.query("select count(*) as c from people")).rows == [{"c": 4}]
