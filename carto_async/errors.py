@@ -292,9 +292,27 @@ class ExportFailed(JobFailed):
 
 
 class BatchJobFailed(JobFailed):
-    """A SQL Batch job ended ``failed``, ``cancelled`` or ``unknown``."""
+    """A SQL Batch job ended ``failed``, ``cancelled`` or ``unknown``.
+
+    ``failed_reason`` is the server's error; ``query_index`` (from 0) and ``query`` name the
+    query that failed, when one did.
+    """
 
     __module__ = "carto_async"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed_reason: str | None = None,
+        query_index: int | None = None,
+        query: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.failed_reason = failed_reason
+        self.query_index = query_index
+        self.query = query
 
 
 class JobTimeout(JobError, TimeoutError):
