@@ -28,13 +28,21 @@ from carto_async.errors import BadRequestError as BadRequestError
 from carto_async.errors import BatchJobFailed as BatchJobFailed
 from carto_async.errors import CartoError as CartoError
 from carto_async.errors import ConflictError as ConflictError
+from carto_async.errors import CopyError as CopyError
+from carto_async.errors import CopyFailedError as CopyFailedError
+from carto_async.errors import CopyGzipError as CopyGzipError
+from carto_async.errors import CopyInputTooSlowError as CopyInputTooSlowError
+from carto_async.errors import CopyInterruptedError as CopyInterruptedError
+from carto_async.errors import CopySizeLimitError as CopySizeLimitError
 from carto_async.errors import ExportFailed as ExportFailed
 from carto_async.errors import ImportFailed as ImportFailed
 from carto_async.errors import JobError as JobError
 from carto_async.errors import JobFailed as JobFailed
 from carto_async.errors import JobTimeout as JobTimeout
+from carto_async.errors import NoRowsCopiedError as NoRowsCopiedError
 from carto_async.errors import NotFoundError as NotFoundError
 from carto_async.errors import PermissionDeniedError as PermissionDeniedError
+from carto_async.errors import QuotaExceededError as QuotaExceededError
 from carto_async.errors import RateLimitError as RateLimitError
 from carto_async.errors import ServerError as ServerError
 from carto_async.errors import SyncFailed as SyncFailed
@@ -45,6 +53,7 @@ from carto_async.models.imports import ImportErrorText as ImportErrorText
 from carto_async.models.imports import ImportStatus as ImportStatus
 from carto_async.models.imports import Privacy as Privacy
 from carto_async.models.sql import Bounds as Bounds
+from carto_async.models.sql import CopyResult as CopyResult
 from carto_async.models.sql import SQLField as SQLField
 from carto_async.models.sql import SQLResult as SQLResult
 
@@ -64,6 +73,13 @@ __all__ = [
     "CartoError",
     "CollisionStrategy",
     "ConflictError",
+    "CopyError",
+    "CopyFailedError",
+    "CopyGzipError",
+    "CopyInputTooSlowError",
+    "CopyInterruptedError",
+    "CopyResult",
+    "CopySizeLimitError",
     "Credentials",
     "ExportFailed",
     "Identifier",
@@ -75,11 +91,13 @@ __all__ = [
     "JobError",
     "JobFailed",
     "JobTimeout",
+    "NoRowsCopiedError",
     "NotFoundError",
     "Outcome",
     "PermissionDeniedError",
     "PollPolicy",
     "Privacy",
+    "QuotaExceededError",
     "RateLimitError",
     "RateLimitInfo",
     "RetryPolicy",

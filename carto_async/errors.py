@@ -7,8 +7,16 @@ Every exception the SDK raises on purpose derives from :class:`CartoError`::
     ├── APIError                        something went wrong talking to CARTO
     │   ├── APIConnectionError          no response (DNS, refused, reset, TLS)
     │   │   └── APITimeoutError         connect/read/write/pool timeout
+    │   ├── CopyError                   a COPY FROM / COPY TO failed (any of the below)
+    │   │   └── CopyInterruptedError    an error appended to a 200 COPY TO body
     │   └── APIStatusError              the server answered with an error status
     │       ├── BadRequestError             400
+    │       │   └── CopyFailedError         400 from the COPY endpoints (also a CopyError)
+    │       │       ├── NoRowsCopiedError
+    │       │       ├── CopyGzipError
+    │       │       ├── QuotaExceededError
+    │       │       ├── CopySizeLimitError
+    │       │       └── CopyInputTooSlowError
     │       ├── AuthenticationError         401
     │       ├── PermissionDeniedError       403
     │       ├── NotFoundError               404
@@ -54,13 +62,21 @@ __all__ = [
     "BatchJobFailed",
     "CartoError",
     "ConflictError",
+    "CopyError",
+    "CopyFailedError",
+    "CopyGzipError",
+    "CopyInputTooSlowError",
+    "CopyInterruptedError",
+    "CopySizeLimitError",
     "ExportFailed",
     "ImportFailed",
     "JobError",
     "JobFailed",
     "JobTimeout",
+    "NoRowsCopiedError",
     "NotFoundError",
     "PermissionDeniedError",
+    "QuotaExceededError",
     "RateLimitError",
     "ServerError",
     "SyncFailed",
@@ -233,6 +249,73 @@ class ServerError(APIStatusError):
     """5xx: the server failed."""
 
     __module__ = "carto_async"
+
+
+class CopyError(APIError):
+    """A COPY FROM or COPY TO failed: catch this for every COPY problem the server reports."""
+
+    __module__ = "carto_async"
+
+
+class CopyFailedError(BadRequestError, CopyError):
+    """400 from ``/sql/copyfrom`` or ``/sql/copyto``: the statement or the data was refused
+    (PostgreSQL's words, e.g. ``missing data for column "name"``)."""
+
+    __module__ = "carto_async"
+
+
+class NoRowsCopiedError(CopyFailedError):
+    """``No rows copied``: the COPY FROM body held no rows (empty, or only a header)."""
+
+    __module__ = "carto_async"
+
+
+class CopyGzipError(CopyFailedError):
+    """``Error while gunzipping``: the body was sent as gzip but is not valid gzip."""
+
+    __module__ = "carto_async"
+
+
+class QuotaExceededError(CopyFailedError):
+    """``DB Quota exceeded``: the account's database storage quota is full."""
+
+    __module__ = "carto_async"
+
+
+class CopySizeLimitError(CopyFailedError):
+    """The COPY FROM body passed the server's maximum size (2 GB by default)."""
+
+    __module__ = "carto_async"
+
+
+class CopyInputTooSlowError(CopyFailedError):
+    """The server closed a COPY FROM whose data arrived too slowly (less than its minimum
+    bytes per interval, 15 s by default)."""
+
+    __module__ = "carto_async"
+
+
+class CopyInterruptedError(CopyError):
+    """A COPY TO failed after its 200 response began: the server appended an error object
+    to the data. ``body`` is that object, ``error_codes`` its ``context``/``detail``,
+    ``kind`` is ``"timeout"`` for a statement timeout, else ``"error"``."""
+
+    __module__ = "carto_async"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: Any = None,
+        error_codes: tuple[str, ...] = (),
+        kind: str = "error",
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.body = body
+        self.error_codes = error_codes
+        self.kind = kind
 
 
 class JobError(CartoError):

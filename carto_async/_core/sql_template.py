@@ -41,6 +41,7 @@ from carto_async.errors import ValidationError
 
 __all__ = [
     "Identifier",
+    "code_only",
     "find_placeholders",
     "quote_identifier",
     "quote_literal",
@@ -285,6 +286,15 @@ def _code_spans(sql: str, *, standard_strings: bool) -> list[tuple[int, int]]:
         start = i = end
     spans.append((start, n))
     return spans
+
+
+def code_only(sql: str) -> str:
+    """``sql`` with its literals, quoted names and comments blanked out (same length), to
+    search for keywords (standard_conforming_strings on, as on CARTO)."""
+    out = [" "] * len(sql)
+    for start, end in _code_spans(sql, standard_strings=True):
+        out[start:end] = sql[start:end]
+    return "".join(out)
 
 
 def find_placeholders(sql: str) -> list[tuple[str, int, int, bool]]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Bounds", "SQLField", "SQLResult"]
+__all__ = ["Bounds", "CopyResult", "SQLField", "SQLResult"]
 
 
 @attrs.frozen
@@ -102,3 +102,11 @@ class Bounds:
     def latlng(self) -> tuple[tuple[float, float], tuple[float, float]]:
         """``((south, west), (north, east))``, the order map libraries such as Leaflet take."""
         return ((self.miny, self.minx), (self.maxy, self.maxx))
+
+
+@attrs.frozen
+class CopyResult:
+    """What a COPY FROM loaded: ``total_rows`` rows in ``time`` seconds (server side)."""
+
+    total_rows: int
+    time: float = 0.0
