@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import numbers
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -507,12 +508,15 @@ class CsvRowEncoder:
         """One value as a CSV field."""
         if value is None:
             return ""
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, int | float | decimal.Decimal):
-            text = str(value) if not isinstance(value, float) else repr(value)
-            if text in ("nan", "inf", "-inf"):
-                text = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[text]
+        if isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b":
+            text = "true" if value else "false"  # numpy booleans too
+        elif isinstance(value, int | numbers.Integral):
+            text = str(int(value))
+        elif isinstance(value, decimal.Decimal):
+            text = str(value)
+        elif isinstance(value, float | numbers.Real):
+            text = repr(float(value))
+            text = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}.get(text, text)
         elif isinstance(value, str):
             text = value
         elif isinstance(value, bytes | bytearray | memoryview):

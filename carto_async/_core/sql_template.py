@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
+import numbers
 import re
 import uuid
 from collections.abc import Mapping
@@ -185,14 +186,14 @@ def quote_literal(value: Any) -> str:
         return "NULL"
     if isinstance(value, Identifier):
         return value.sql()
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return _number(str(int(value)), value < 0)
-    if isinstance(value, float):
-        return _quote_float(float(value))
+    if isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b":
+        return "TRUE" if value else "FALSE"  # numpy booleans too
+    if isinstance(value, int | numbers.Integral):
+        return _number(str(int(value)), int(value) < 0)
     if isinstance(value, decimal.Decimal):
         return _quote_decimal(value)
+    if isinstance(value, float | numbers.Real):
+        return _quote_float(float(value))
     if isinstance(value, str):
         return _quote_string(str(value))
     if isinstance(value, bytes | bytearray | memoryview):

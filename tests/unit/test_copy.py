@@ -416,6 +416,16 @@ def test_csv_fields(value: Any, field: str) -> None:
     assert core.CsvRowEncoder().field(value) == field
 
 
+def test_csv_fields_of_numpy_scalars() -> None:
+    np = pytest.importorskip("numpy")
+    encoder = core.CsvRowEncoder()
+    assert [encoder.field(v) for v in (np.int32(-3), np.float32(0.5), np.bool_(False))] == [
+        "-3",
+        "0.5",
+        "false",
+    ]
+
+
 def test_csv_rows_and_bad_values() -> None:
     encoder = core.CsvRowEncoder()
     assert encoder.encode([(1, None, ""), ("x", "y,z", True)]) == b'1,,""\nx,"y,z",true\n'

@@ -108,6 +108,15 @@ def test_str_and_int_subclasses_are_quoted_as_their_values() -> None:
     assert quote_literal(Size.BIG) == "3"
 
 
+def test_numpy_scalars_are_quoted_as_numbers() -> None:
+    np = pytest.importorskip("numpy")
+    assert quote_literal(np.int64(-4)) == "(-4)"
+    assert quote_literal(np.uint8(7)) == "7"
+    assert quote_literal(np.float64(0.5)) == "0.5"
+    assert quote_literal(np.float32(float("nan"))) == "'NaN'::float8"
+    assert quote_literal(np.bool_(True)) == "TRUE"
+
+
 @pytest.mark.parametrize(
     "value",
     [
