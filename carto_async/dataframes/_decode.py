@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import shapely
 
+from carto_async.dataframes._ewkb import points_from_hex_ewkb
 from carto_async.dataframes._schema import Column, arrow_type
 from carto_async.errors import APIError, ValidationError
 
@@ -155,6 +156,20 @@ class CopyCsvReader:
             frames.append(self._frame(head))
         return frames
 
+    @staticmethod
+    def _geometries(values: pa.ChunkedArray, column: Column) -> tuple[Any, int | None]:
+        """Shapely geometries from hex EWKB, and the SRID they carry (``None`` if none)."""
+        fast = points_from_hex_ewkb(values)
+        if fast is not None:
+            return fast
+        array = np.array(values.to_pylist(), dtype=object)
+        try:
+            geoms = shapely.from_wkb(array)
+        except shapely.errors.GEOSException as exc:
+            raise APIError(f"column {column.name!r} is not hex EWKB: {exc}") from None
+        found = shapely.get_srid(geoms[pd.notna(geoms)][:1])
+        return geoms, (int(found[0]) if len(found) and found[0] > 0 else None)
+
     def _frame(self, table: pa.Table) -> pd.DataFrame:
         df = table.to_pandas(types_mapper=_PANDAS_TYPES.get, date_as_object=False)
         df.columns = [c.name for c in self.columns]
@@ -163,18 +178,10 @@ class CopyCsvReader:
             return df
         import geopandas  # noqa: PLC0415 - only frames with geometries need it
 
-        srids: dict[str, int | None] = {}
+        srids: dict[str, int] = {}
         for column in geometry:
-            values = df[column.name].to_numpy(dtype=object, copy=True)
-            values[pd.isna(values)] = None
-            try:
-                geoms = shapely.from_wkb(values)
-            except shapely.errors.GEOSException as exc:
-                raise APIError(f"column {column.name!r} is not hex EWKB: {exc}") from None
-            srid = column.srid
-            if srid is None:
-                found = shapely.get_srid(geoms[pd.notna(geoms)][:1])
-                srid = int(found[0]) if len(found) and found[0] > 0 else 4326
+            geoms, found = self._geometries(table.column(self.columns.index(column)), column)
+            srid = column.srid or found or 4326
             srids[column.name] = srid
             df[column.name] = geopandas.GeoSeries(geoms, index=df.index, crs=f"EPSG:{srid}")
         active = "the_geom" if "the_geom" in srids else geometry[0].name

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import shapely
 
+from carto_async.dataframes._ewkb import points_to_hex_ewkb
 from carto_async.dataframes._schema import Column
 from carto_async.errors import ValidationError
 
@@ -28,8 +29,9 @@ __all__ = ["encode_csv", "geometry_to_ewkb", "iter_csv"]
 _WRITE_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed", delimiter=",")
 
 
-def geometry_to_ewkb(series: pd.Series) -> np.ndarray[Any, Any]:
-    """Hex EWKB (``SRID=4326``) strings of a geometry column, ``None`` where missing.
+def geometry_to_ewkb(series: pd.Series) -> np.ndarray[Any, Any] | pa.Array:
+    """Hex EWKB (``SRID=4326``) strings of a geometry column, ``None`` where missing
+    (an Arrow array for a column of points, built in numpy).
 
     A GeoSeries with a CRS other than EPSG:4326 is reprojected; one without a CRS, or plain
     shapely objects, are taken to be in EPSG:4326 already.
@@ -41,15 +43,23 @@ def geometry_to_ewkb(series: pd.Series) -> np.ndarray[Any, Any]:
     values = np.array(series.array if hasattr(series, "crs") else series.to_numpy(), dtype=object)
     values[pd.isna(values)] = None
     try:
+        fast = points_to_hex_ewkb(values, 4326)
+    except (TypeError, shapely.errors.GEOSException) as exc:
+        raise ValidationError(
+            f"column {series.name!r} holds values that are not geometries"
+        ) from exc
+    if fast is not None:
+        return fast
+    try:
         geoms = shapely.set_srid(values, 4326)
     except (TypeError, shapely.errors.GEOSException) as exc:
         raise ValidationError(
             f"column {series.name!r} holds values that are not geometries"
         ) from exc
-    return shapely.to_wkb(geoms, hex=True, include_srid=True)  # type: ignore[no-any-return]
+    return shapely.to_wkb(geoms, hex=True, include_srid=True)
 
 
-def _as_text(series: pd.Series, column: Column) -> pd.Series | np.ndarray[Any, Any]:
+def _as_text(series: pd.Series, column: Column) -> pd.Series | np.ndarray[Any, Any] | pa.Array:
     """The column ready for Arrow: geometries, JSON, bytes and intervals as text."""
     if column.geometry:
         return geometry_to_ewkb(series)
@@ -81,7 +91,9 @@ def encode_csv(df: pd.DataFrame, columns: Sequence[Column]) -> bytes:
     for index, column in enumerate(columns):
         values = _as_text(df[column.source], column)
         try:
-            arrays[f"c{index}"] = pa.array(values, from_pandas=True)
+            arrays[f"c{index}"] = (
+                values if isinstance(values, pa.Array) else pa.array(values, from_pandas=True)
+            )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise ValidationError(f"column {column.source!r} cannot be written: {exc}") from None
     for key, array in arrays.items():

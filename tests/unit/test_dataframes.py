@@ -14,9 +14,13 @@ pd = pytest.importorskip("pandas")
 np = pytest.importorskip("numpy")
 gpd = pytest.importorskip("geopandas")
 shapely = pytest.importorskip("shapely")
-pytest.importorskip("pyarrow")
+pa = pytest.importorskip("pyarrow")
 
 from carto_async import dataframes as cdf  # noqa: E402 - after the extra's imports are checked
+from carto_async.dataframes._ewkb import (  # noqa: E402
+    points_from_hex_ewkb,
+    points_to_hex_ewkb,
+)
 
 
 def frame() -> Any:
@@ -353,3 +357,91 @@ def test_bad_reader_options() -> None:
         cdf.CopyCsvReader([cdf.Column("n", "int4")], rows=0)
     with pytest.raises(ValidationError, match="no columns"):
         cdf.CopyCsvReader([])
+
+
+# --------------------------------------------------------------------------- point fast paths
+
+
+def test_point_ewkb_is_byte_for_byte_what_shapely_writes() -> None:
+    rng = np.random.default_rng(7)
+    points = shapely.points(rng.uniform(-180, 180, 500), rng.uniform(-90, 90, 500))
+    values = np.array(points, dtype=object)
+    values[[3, 77]] = None
+    fast = points_to_hex_ewkb(values, 4326)
+    assert fast is not None
+    present = values != None  # noqa: E711
+    expected = shapely.to_wkb(shapely.set_srid(values[present], 4326), hex=True, include_srid=True)
+    assert [v for v in fast.to_pylist() if v is not None] == list(expected)
+    assert fast.to_pylist()[3] is None
+    back, srid = points_from_hex_ewkb(fast)  # type: ignore[misc]
+    assert srid == 4326
+    assert back[77] is None
+    assert shapely.equals(back[present], values[present]).all()
+
+
+def test_lower_case_hex_and_other_srids_decode() -> None:
+    ewkb = shapely.to_wkb(shapely.set_srid(shapely.Point(5, 6), 3857), hex=True, include_srid=True)
+    result = points_from_hex_ewkb(pa.array([ewkb.lower(), None], type=pa.string()))
+    assert result is not None
+    points, srid = result
+    assert srid == 3857
+    assert points[0].equals(shapely.Point(5, 6))
+
+
+@pytest.mark.parametrize(
+    "geoms",
+    [
+        [shapely.LineString([(0, 0), (1, 1)])],
+        [shapely.Point(0, 0), shapely.Polygon([(0, 0), (1, 0), (1, 1)])],
+        [shapely.Point(1, 2, 3)],
+        [shapely.Point()],
+        [None, None],
+    ],
+)
+def test_other_geometries_take_shapelys_path_and_round_trip(geoms: list[Any]) -> None:
+    values = np.array(geoms, dtype=object)
+    assert points_to_hex_ewkb(values, 4326) is None
+    df = pd.DataFrame({"g": pd.Series(values, dtype=object), "n": range(len(geoms))})
+    columns = [
+        cdf.Column("g", cdf.GEOMETRY_TYPE, True, "g", 4326),
+        cdf.Column("n", "bigint", False, "n"),
+    ]
+    body = b"g,n\n" + cdf.encode_csv(df, columns)
+    (back,) = list(
+        cdf.read_copy_csv(
+            [body], [cdf.Column("g", "geometry", True, "g", None), cdf.Column("n", "int8")]
+        )
+    )
+    for original, decoded in zip(geoms, back.geometry, strict=True):
+        if original is None:
+            assert decoded is None
+        else:
+            assert decoded.equals(original) or (original.is_empty and decoded.is_empty)
+
+
+def test_a_mixed_length_hex_column_is_not_taken_for_points() -> None:
+    assert points_from_hex_ewkb(pa.array(["0101", "zz"])) is None
+    line = shapely.to_wkb(shapely.LineString([(0, 0), (1, 1)]), hex=True)
+    assert points_from_hex_ewkb(pa.array([line])) is None
+    assert points_from_hex_ewkb(pa.array([None], type=pa.string())) is None
+    assert points_from_hex_ewkb(pa.array(["G" * 50])) is None
+
+
+def test_floats_round_trip_exactly() -> None:
+    rng = np.random.default_rng(3)
+    values = np.concatenate(
+        [
+            rng.random(2000) * 10.0 ** rng.integers(-300, 300, 2000),
+            [5e-324, 1.7976931348623157e308, 0.1],
+        ]
+    )
+    df = pd.DataFrame({"v": values, "f32": rng.random(len(values)).astype("float32")})
+    columns = cdf.table_columns(df)
+    (back,) = list(
+        cdf.read_copy_csv(
+            [b"v,f32\n" + cdf.encode_csv(df, columns)],
+            [cdf.Column("v", "float8"), cdf.Column("f32", "float4")],
+        )
+    )
+    assert (back["v"].to_numpy() == values).all()
+    assert (back["f32"].to_numpy() == df["f32"].to_numpy()).all()
