@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import decimal
 import math
@@ -225,67 +226,45 @@ def quote_literal(value: Any) -> str:
     )
 
 
-def _skip_quoted(sql: str, i: int, quote: str, backslash_escapes: bool) -> int:
-    """Index just past the literal opened by ``sql[i]`` (or ``len(sql)`` when unclosed)."""
-    i += 1
-    n = len(sql)
-    while i < n:
-        ch = sql[i]
-        if backslash_escapes and ch == "\\":
-            i += 2
-            continue
-        if ch == quote:
-            if i + 1 < n and sql[i + 1] == quote:
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    return n
+def _noncode_re(backslash_escapes: bool) -> re.Pattern[str]:
+    plain = r"'(?:[^'\\]|\\.|'')*(?:'|\Z)" if backslash_escapes else r"'(?:[^']|'')*(?:'|\Z)"
+    return re.compile(
+        r"(?<![\w$])[eE]'(?:[^'\\]|\\.|'')*(?:'|\Z)"  # E'' string: backslash escapes
+        + "|"
+        + plain  # '' string
+        + r'|"(?:[^"]|"")*(?:"|\Z)'  # quoted identifier
+        + r"|--[^\n]*(?:\n|\Z)"  # line comment
+        + r"|/\*"  # block comment: nested in PostgreSQL, skipped by hand
+        + r"|(?<![\w$])\$(?P<tag>(?:[^\W\d]\w*)?)\$(?:.*?\$(?P=tag)\$|.*\Z)",  # $tag$ ... $tag$
+        re.DOTALL,
+    )
+
+
+#: Literals, quoted names and comments, as read with standard_conforming_strings on / off.
+_NONCODE_RE = {True: _noncode_re(False), False: _noncode_re(True)}
+_COMMENT_MARK_RE = re.compile(r"/\*|\*/")
+
+
+def _skip_block_comment(sql: str, i: int) -> int:
+    """Index just past the (nested, as in PostgreSQL) ``/* */`` comment opened at ``i``."""
+    depth = 1
+    for mark in _COMMENT_MARK_RE.finditer(sql, i + 2):
+        depth += 1 if mark.group(0) == "/*" else -1
+        if depth == 0:
+            return mark.end()
+    return len(sql)
 
 
 def _code_spans(sql: str, *, standard_strings: bool) -> list[tuple[int, int]]:
     """The ``(start, end)`` spans of ``sql`` outside literals, quoted names and comments."""
+    pattern = _NONCODE_RE[standard_strings]
     spans: list[tuple[int, int]] = []
-    n = len(sql)
-    start = i = 0
-    while i < n:
-        ch = sql[i]
-        nxt = sql[i + 1] if i + 1 < n else ""
-        end = None
-        if ch == "'":
-            e_string = (
-                i > 0
-                and sql[i - 1] in "eE"
-                and not (i > 1 and (sql[i - 2].isalnum() or sql[i - 2] in "_$"))
-            )
-            escapes = e_string or not standard_strings
-            end = _skip_quoted(sql, i, "'", escapes)
-        elif ch == '"':
-            end = _skip_quoted(sql, i, '"', False)
-        elif ch == "-" and nxt == "-":
-            newline = sql.find("\n", i)
-            end = n if newline < 0 else newline + 1
-        elif ch == "/" and nxt == "*":
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if sql.startswith("/*", j):
-                    depth, j = depth + 1, j + 2
-                elif sql.startswith("*/", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            end = j
-        elif ch == "$" and not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] in "_$")):
-            tag = _DOLLAR_TAG_RE.match(sql, i)
-            if tag is not None:
-                close = sql.find(tag.group(0), tag.end())
-                end = n if close < 0 else close + len(tag.group(0))
-        if end is None:
-            i += 1
-            continue
-        spans.append((start, i))
-        start = i = end
-    spans.append((start, n))
+    start = 0
+    while (match := pattern.search(sql, start)) is not None:
+        end = _skip_block_comment(sql, match.start()) if match.group(0) == "/*" else match.end()
+        spans.append((start, match.start()))
+        start = end
+    spans.append((start, len(sql)))
     return spans
 
 
@@ -304,15 +283,23 @@ def find_placeholders(sql: str) -> list[tuple[str, int, int, bool]]:
     ``in_code`` is false for a placeholder inside a literal, quoted identifier or comment,
     read with ``standard_conforming_strings`` on or off.
     """
-    readings = [_code_spans(sql, standard_strings=on) for on in (True, False)]
+    matches = list(_PLACEHOLDER_RE.finditer(sql))
+    if not matches:
+        return []
+    # Without a backslash both readings are the same: scan once.
+    settings = (True, False) if "\\" in sql else (True,)
+    readings = [_code_spans(sql, standard_strings=on) for on in settings]
     found = []
-    for match in _PLACEHOLDER_RE.finditer(sql):
-        in_code = all(
-            any(start <= match.start() and match.end() <= end for start, end in spans)
-            for spans in readings
-        )
+    for match in matches:
+        in_code = all(_inside(spans, match.start(), match.end()) for spans in readings)
         found.append((match.group(1), match.start(), match.end(), in_code))
     return found
+
+
+def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    """True when ``[start, end)`` lies within one of the sorted, disjoint ``spans``."""
+    index = bisect.bisect_right(spans, start, key=lambda span: span[0]) - 1
+    return index >= 0 and spans[index][0] <= start and end <= spans[index][1]
 
 
 def render(sql: str, params: Mapping[str, Any]) -> str:
