@@ -3,10 +3,12 @@
 A Batch job's ``query`` takes three forms on the wire (reference §9.2): one statement, a list of
 statements run in order, or a *fallback* job whose queries each may carry an ``onsuccess`` /
 ``onerror`` statement, with a job-level pair run after all of them. Fallback statements may use
-the templates ``<%= job_id %>`` (everywhere) and ``<%= error_message %>`` (in ``onerror`` only).
+the templates ``<%= job_id %>`` (in ``onsuccess``/``onerror``) and ``<%= error_message %>``
+(in ``onerror`` only); the server fills nothing in the queries themselves.
 
 Example::
 
+    log_error = f"INSERT INTO job_log VALUES ('{JOB_ID}', {error_message_literal()})"
     job = (
         FallbackJob.builder()
         .query("UPDATE stores SET checked = true", onerror=log_error)
