@@ -77,7 +77,10 @@ class Identifier:
         problems = _identifier_problems(parts)
         if problems:
             raise ValidationError("; ".join(problems), problems=problems)
-        self.parts = tuple(parts)
+        object.__setattr__(self, "parts", tuple(parts))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Identifier is immutable")
 
     def __repr__(self) -> str:
         return f"Identifier({', '.join(map(repr, self.parts))})"

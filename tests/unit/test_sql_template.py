@@ -220,6 +220,8 @@ def test_identifier_repr_equality_and_quote_helper() -> None:
     assert hash(ident) == hash(Identifier("public", "t"))
     assert str(Identifier("public.t")) == '"public.t"'
     assert quote_identifier('a"b') == '"a""b"'
+    with pytest.raises(AttributeError, match="immutable"):
+        ident.parts = ("x",)  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
