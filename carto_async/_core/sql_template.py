@@ -82,6 +82,9 @@ class Identifier:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Identifier is immutable")
 
+    def __reduce__(self) -> tuple[type[Identifier], tuple[str, ...]]:
+        return (Identifier, self.parts)  # copy, deepcopy and pickle rebuild it
+
     def __repr__(self) -> str:
         return f"Identifier({', '.join(map(repr, self.parts))})"
 

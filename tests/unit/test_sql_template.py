@@ -6,9 +6,11 @@ back unchanged as the one column of the one row was quoted as data, not as synta
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import decimal
 import enum
+import pickle
 import uuid
 from typing import Any
 
@@ -222,6 +224,8 @@ def test_identifier_repr_equality_and_quote_helper() -> None:
     assert quote_identifier('a"b') == '"a""b"'
     with pytest.raises(AttributeError, match="immutable"):
         ident.parts = ("x",)  # type: ignore[misc]
+    assert copy.deepcopy({"t": ident}) == {"t": ident}
+    assert pickle.loads(pickle.dumps(ident)) == ident
 
 
 @pytest.mark.parametrize(
