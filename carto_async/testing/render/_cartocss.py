@@ -188,6 +188,20 @@ def _strip_comments(text: str) -> str:
     return "".join(out)
 
 
+def _closing_bracket(text: str) -> int:
+    """The index of the ``]`` closing the filter ``text`` starts with (quotes skipped), or -1."""
+    quote: str | None = None
+    for index, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "]":
+            return index
+    return -1
+
+
 # (filters, attachment, specificity as (ids, classes, filters), is the Map block)
 _Context = tuple[tuple[Filter, ...], str, tuple[int, int, int], bool]
 
@@ -210,7 +224,6 @@ class _Parser:
     def read_until(self, stops: str) -> tuple[str, str]:
         start = self.pos
         quote: str | None = None
-        depth = 0
         while self.pos < len(self.text):
             ch = self.text[self.pos]
             if quote:
@@ -218,11 +231,7 @@ class _Parser:
                     quote = None
             elif ch in "'\"":
                 quote = ch
-            elif ch in "[(":
-                depth += 1
-            elif ch in "])":
-                depth -= 1
-            elif depth <= 0 and ch in stops:
+            elif ch in stops:
                 self.pos += 1
                 return self.text[start : self.pos - 1], ch
             self.pos += 1
@@ -325,7 +334,7 @@ class _Parser:
             if not rest:
                 break
             if rest.startswith("["):
-                end = rest.find("]")
+                end = _closing_bracket(rest)
                 if end < 0:
                     self.problems.append(f"unclosed filter in {text!r}")
                     return None
