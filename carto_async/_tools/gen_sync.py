@@ -38,6 +38,8 @@ REPLACEMENTS = {
     "AsyncJob": "Job",
     "AsyncJobs": "Jobs",
     "AsyncSQL": "SQL",
+    "AsyncMaps": "Maps",
+    "AsyncNamedMaps": "NamedMaps",
     "AsyncTransport": "Transport",
     "AsyncBody": "Body",
     "AsyncClient": "Client",
