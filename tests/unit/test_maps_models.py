@@ -390,3 +390,75 @@ def test_error_context_reads_layer_details() -> None:
     assert context.layer is not None
     assert (context.type, context.subtype, context.layer.index) == ("layer", "query", 1)
     assert MapErrorContext.from_json({}).type == "unknown"
+
+
+def test_layer_ids_follow_the_servers_naming() -> None:
+    config = MapConfig(
+        layers=[
+            MapnikLayer(sql="a"),
+            TorqueLayer(sql="b", cartocss="c"),
+            MapnikLayer(sql="c", type="cartodb"),
+            MapnikLayer(sql="d", id="mine"),
+            PlainLayer(color="red"),
+            TorqueLayer(sql="e", cartocss="c"),
+        ]
+    )
+    assert config.layer_ids() == [
+        "layer0",
+        "torque-layer0",
+        "layer1",
+        "mine",
+        "plain-layer0",
+        "torque-layer1",
+    ]
+
+
+def substitution_template() -> Template:
+    return Template(
+        name="subst",
+        layergroup=MapConfig(
+            layers=[
+                MapnikLayer(
+                    sql="select * from \"<%= tbl %>\" where kind = '<%=kind%>' and n > <%= n %>",
+                    cartocss="#l { marker-fill: <%= color %>; marker-width: <%= n %>; }",
+                ),
+                MapnikLayer(sql="select 2", cartocss="#l { line-color: <%= color %>; }"),
+            ],
+            buffersize={"png": "<%= n %>", "mvt": 0},
+        ),
+        placeholders={
+            "tbl": Placeholder("sql_ident", "stores"),
+            "kind": Placeholder("sql_literal", "shop"),
+            "n": Placeholder("number", 4),
+            "color": Placeholder("css_color", "red"),
+        },
+    )
+
+
+def test_instantiation_substitutes_defaults_and_params_escaped_by_type() -> None:
+    template = substitution_template()
+    defaults = template.instantiate()
+    first = defaults.layers[0]
+    assert isinstance(first, MapnikLayer)
+    assert first.sql == "select * from \"stores\" where kind = 'shop' and n > 4"
+    assert first.cartocss == "#l { marker-fill: red; marker-width: 4; }"
+    assert defaults.buffersize == {"png": 4, "mvt": 0}
+    given = template.instantiate(
+        {"tbl": 'we"ird', "kind": "o'brien", "n": 10.0, "color": "#0f0", "styles": [None, "#x{}"]}
+    )
+    first, second = given.layers
+    assert isinstance(first, MapnikLayer)
+    assert isinstance(second, MapnikLayer)
+    assert first.sql == "select * from \"we\"\"ird\" where kind = 'o''brien' and n > 10"
+    assert first.cartocss == "#l { marker-fill: #0f0; marker-width: 10; }"
+    assert second.cartocss == "#x{}"  # params.styles[i] replaces a layer's CartoCSS
+
+
+def test_instantiation_reports_every_refused_value() -> None:
+    with pytest.raises(ValidationError) as info:
+        substitution_template().instantiate({"n": "ten", "color": "rgb(1,2,3)", "kind": 5})
+    assert info.value.problems == [
+        "Invalid sql_literal value for template parameter 'kind': 5 is not a string",
+        "Invalid number value for template parameter 'n': 'ten'",
+        "Invalid css_color value for template parameter 'color': 'rgb(1,2,3)'",
+    ]
