@@ -2,7 +2,8 @@
 
 The Maps handlers query a layer's features (geometry as WKB in EPSG:3857, plus attributes),
 then call :func:`render_image` or :func:`render_grid` with the tile's box from
-:func:`tile_bbox`. Mapnik (the renderer CARTO's Windshaft uses) is imported on first use; without
+:func:`tile_bbox` (or, for static images, the box :func:`static_view` picks with the server's
+precedence). Mapnik (the renderer CARTO's Windshaft uses) is imported on first use; without
 it these functions raise :class:`RendererUnavailable`, naming the ``render`` extra.
 
 Example::
@@ -41,6 +42,9 @@ from carto_async.testing.render._mapnik import cartocss_problems as cartocss_pro
 from carto_async.testing.render._mapnik import load_mapnik as load_mapnik
 from carto_async.testing.render._mapnik import render_grid as render_grid
 from carto_async.testing.render._mapnik import render_image as render_image
+from carto_async.testing.render._static import StaticView as StaticView
+from carto_async.testing.render._static import static_view as static_view
+from carto_async.testing.render._static import visible_layers as visible_layers
 from carto_async.testing.render._tiles import Bbox as Bbox
 from carto_async.testing.render._tiles import bbox_around as bbox_around
 from carto_async.testing.render._tiles import lnglat_bbox_to_mercator as lnglat_bbox_to_mercator
@@ -58,6 +62,7 @@ __all__ = [
     "CartoCSSError",
     "RenderLayer",
     "RendererUnavailable",
+    "StaticView",
     "Stylesheet",
     "WKBError",
     "bbox_around",
@@ -68,8 +73,10 @@ __all__ = [
     "parse_cartocss",
     "render_grid",
     "render_image",
+    "static_view",
     "tile_bbox",
     "to_2d_wkb",
+    "visible_layers",
     "wrap_tile_x",
     "zoom_for_resolution",
 ]
