@@ -3,8 +3,10 @@
 The Maps handlers query a layer's features (geometry as WKB in EPSG:3857, plus attributes),
 then call :func:`render_image` or :func:`render_grid` with the tile's box from
 :func:`tile_bbox` (or, for static images, the box :func:`static_view` picks with the server's
-precedence). Mapnik (the renderer CARTO's Windshaft uses) is imported on first use; without
-it these functions raise :class:`RendererUnavailable`, naming the ``render`` extra.
+precedence); Torque layers go through :func:`torque_settings`, :func:`torque_steps` and
+:func:`torque_tile`, which aggregate points as Windshaft's torque renderer does (no Mapnik
+needed). Mapnik, the renderer CARTO's Windshaft uses, is imported on first use; without it the
+image and grid functions raise :class:`RendererUnavailable`, naming the ``render`` extra.
 
 Example::
 
@@ -52,6 +54,11 @@ from carto_async.testing.render._tiles import lnglat_to_mercator as lnglat_to_me
 from carto_async.testing.render._tiles import tile_bbox as tile_bbox
 from carto_async.testing.render._tiles import wrap_tile_x as wrap_tile_x
 from carto_async.testing.render._tiles import zoom_for_resolution as zoom_for_resolution
+from carto_async.testing.render._torque import TorqueSettings as TorqueSettings
+from carto_async.testing.render._torque import TorqueSteps as TorqueSteps
+from carto_async.testing.render._torque import torque_settings as torque_settings
+from carto_async.testing.render._torque import torque_steps as torque_steps
+from carto_async.testing.render._torque import torque_tile as torque_tile
 from carto_async.testing.render._wkb import WKBError as WKBError
 from carto_async.testing.render._wkb import to_2d_wkb as to_2d_wkb
 
@@ -64,6 +71,8 @@ __all__ = [
     "RendererUnavailable",
     "StaticView",
     "Stylesheet",
+    "TorqueSettings",
+    "TorqueSteps",
     "WKBError",
     "bbox_around",
     "cartocss_problems",
@@ -76,6 +85,9 @@ __all__ = [
     "static_view",
     "tile_bbox",
     "to_2d_wkb",
+    "torque_settings",
+    "torque_steps",
+    "torque_tile",
     "visible_layers",
     "wrap_tile_x",
     "zoom_for_resolution",
