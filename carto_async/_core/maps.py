@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 from carto_async._core.credentials import redact
 from carto_async._core.http import KeyPlacement, RequestSpec, Service
 from carto_async.errors import APIError, ValidationError
-from carto_async.models.maps import CdnUrl, Layergroup, MapConfig, Template
+from carto_async.models.maps import CdnUrl, Layergroup, MapConfig, Template, UTFGrid
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -41,6 +41,7 @@ __all__ = [
     "named_instantiate_request",
     "named_list_request",
     "named_update_request",
+    "parse_grid",
     "parse_layergroup",
     "parse_template",
     "parse_template_id",
@@ -48,6 +49,7 @@ __all__ = [
     "static_bbox_path",
     "static_center_path",
     "static_named_path",
+    "tile_content",
     "tile_path",
     "tile_url",
 ]
@@ -100,6 +102,19 @@ def parse_layergroup(body: Any) -> Layergroup:
         return Layergroup.from_json(body)
     except ValueError as exc:
         raise APIError(f"unexpected Maps API response ({exc}): {str(body)[:200]}") from None
+
+
+def parse_grid(body: Any) -> UTFGrid:
+    """A :class:`UTFGrid` from a ``grid.json`` tile body."""
+    try:
+        return UTFGrid.from_json(body)
+    except ValueError as exc:
+        raise APIError(f"unexpected Maps API response ({exc}): {str(body)[:200]}") from None
+
+
+def tile_content(status_code: int, content: bytes) -> bytes:
+    """The bytes of a tile answer: an empty MVT comes as 204 and is an empty tile."""
+    return b"" if status_code == 204 else content
 
 
 # --- layer filters, tiles, attributes -------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from carto_async.models.maps import UTFGrid
 from carto_async.testing.render import (
     CartoCSSError,
     RendererUnavailable,
@@ -214,6 +215,11 @@ def test_the_utfgrid_keys_features_by_cartodb_id_with_interactivity_columns() ->
     assert grid_key(grid, 32, 32) == "2"
     assert grid_key(grid, 16, 48) == "5"  # the north-east point, at pixel (192, 64)
     assert grid_key(grid, 0, 0) == ""
+    # The SDK's reader agrees with the renderer's writer.
+    parsed = UTFGrid.from_json(grid)
+    assert parsed.data_at(128, 128) == {"cartodb_id": 2, "name": "centre"}
+    assert parsed.key_at(192, 64) == "5"
+    assert parsed.key_at(5, 5) is None
 
 
 def test_the_grid_fixture_shape_is_reproduced() -> None:

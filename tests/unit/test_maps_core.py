@@ -396,3 +396,20 @@ def test_other_services_have_no_map_context() -> None:
         service=Service.SQL,
     )
     assert error.errors_with_context == ()
+
+
+def test_the_grid_fixture_is_parsed() -> None:
+    grid = core.parse_grid(load("grid_utfgrid_layer0.json"))
+    assert len(grid.grid) == 64
+    # Row 24 of the fixture has '!' from column 36 to 44: pixels (4 * 40, 4 * 24).
+    assert grid.key_at(160, 96) == "2"
+    assert grid.data_at(160, 96) == {"cartodb_id": 2}
+    assert grid.key_at(0, 0) is None
+    assert grid.data_at(300, 10) is None
+    with pytest.raises(APIError, match="unexpected Maps API response"):
+        core.parse_grid({"grid": "nope"})
+
+
+def test_an_empty_mvt_answer_is_an_empty_tile() -> None:
+    assert core.tile_content(204, b"") == b""
+    assert core.tile_content(200, b"\x1a\x00") == b"\x1a\x00"

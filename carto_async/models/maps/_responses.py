@@ -10,7 +10,14 @@ import attrs
 
 from carto_async.models._converter import parse_datetime
 
-__all__ = ["CdnUrl", "LayerMetadata", "Layergroup", "MapErrorContext", "MapErrorLayer"]
+__all__ = [
+    "CdnUrl",
+    "LayerMetadata",
+    "Layergroup",
+    "MapErrorContext",
+    "MapErrorLayer",
+    "UTFGrid",
+]
 
 
 @attrs.frozen
@@ -139,3 +146,61 @@ class MapErrorContext:
             ),
             analysis=data.get("analysis") if isinstance(data.get("analysis"), Mapping) else None,
         )
+
+
+def _decode_utfgrid_char(char: str) -> int:
+    # UTFGrid skips the code points of '"' (34) and '\\' (92) when encoding key indexes.
+    code = ord(char)
+    if code >= 93:
+        code -= 1
+    if code >= 35:
+        code -= 1
+    return code - 32
+
+
+@attrs.frozen
+class UTFGrid:
+    """A ``grid.json`` tile: rows of characters naming, for each cell, the feature under it.
+
+    Example::
+
+        grid = UTFGrid.from_json(body)
+        grid.data_at(128, 128)        # {"cartodb_id": 2} or None
+    """
+
+    grid: tuple[str, ...]
+    keys: tuple[str, ...]
+    data: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> UTFGrid:
+        """Read a UTFGrid body; raises :class:`ValueError` when it is not one."""
+        if not isinstance(body, Mapping):
+            raise ValueError("a UTFGrid is an object with grid, keys and data")
+        grid, keys, data = body.get("grid"), body.get("keys"), body.get("data") or {}
+        if (
+            not isinstance(grid, list)
+            or not all(isinstance(row, str) for row in grid)
+            or not isinstance(keys, list)
+            or not isinstance(data, Mapping)
+        ):
+            raise ValueError("a UTFGrid is an object with grid, keys and data")
+        return cls(tuple(grid), tuple(str(k) for k in keys), dict(data))
+
+    def key_at(self, x: float, y: float, tile_size: int = 256) -> str | None:
+        """The key of the feature at pixel (x, y) of the tile, or ``None`` over nothing."""
+        if not self.grid or not 0 <= x < tile_size or not 0 <= y < tile_size:
+            return None
+        scale = tile_size / len(self.grid)
+        row = self.grid[int(y / scale)]
+        column = int(x / scale)
+        if column >= len(row):
+            return None
+        index = _decode_utfgrid_char(row[column])
+        key = self.keys[index] if 0 <= index < len(self.keys) else ""
+        return key or None
+
+    def data_at(self, x: float, y: float, tile_size: int = 256) -> Mapping[str, Any] | None:
+        """The interactivity columns of the feature at pixel (x, y), or ``None``."""
+        key = self.key_at(x, y, tile_size)
+        return self.data.get(key) if key is not None else None
