@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -284,3 +285,28 @@ def test_without_mapnik_the_error_names_the_render_extra(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "mapnik", None)
     with pytest.raises(RendererUnavailable, match=r"carto-async\[render\]"):
         draw(MARKER, [(point(0, 0), {})])
+
+
+def test_geometries_as_the_engines_give_them() -> None:
+    """Hex EWKB text (as the SQL API prints it) and DuckDB's ST_AsWKB blobs both draw."""
+    ewkb_hex = struct.pack("<BIIdd", 1, 0x20000001, 3857, 0.0, 0.0).hex().upper()
+    assert pixel(draw(MARKER, [(ewkb_hex, {})]), 128, 128) == RED
+    duckdb = pytest.importorskip("duckdb")
+    spatial = pytest.importorskip("duckdb_extension_spatial")
+    found = sorted(Path(spatial.__file__).parent.glob("extensions/**/spatial.duckdb_extension"))
+    if not found:
+        pytest.skip("no spatial extension file")
+    connection = duckdb.connect(config={"allow_unsigned_extensions": True})
+    try:
+        connection.execute(f"LOAD '{found[0]}'")
+        row = connection.execute(
+            "select ST_AsWKB(ST_GeomFromText('POINT Z (0 0 5)')), "
+            "ST_AsWKB(ST_GeomFromText('POLYGON ((0 0, 1e7 0, 1e7 1e7, 0 1e7, 0 0))'))"
+        ).fetchone()
+    finally:
+        connection.close()
+    assert row is not None
+    css = MARKER + " #l { polygon-fill: #00ff00; }"
+    png = draw(css, [(row[1], {}), (row[0], {})])
+    assert pixel(png, 128, 128) == RED
+    assert pixel(png, 150, 100) == GREEN

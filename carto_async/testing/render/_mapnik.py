@@ -104,11 +104,12 @@ def load_mapnik() -> Any:
 
 @attrs.frozen
 class RenderLayer:
-    """One layer to draw: its ``cartocss`` and ``features`` as (WKB geometry in EPSG:3857,
-    attributes) rows. ``interactivity`` names the columns a UTFGrid carries."""
+    """One layer to draw: its ``cartocss`` and ``features`` as (geometry in EPSG:3857 as WKB or
+    EWKB, bytes or hex text; attributes) rows. ``interactivity`` names the columns a UTFGrid
+    carries."""
 
     cartocss: str
-    features: Sequence[tuple[bytes | bytearray | memoryview | None, Mapping[str, Any]]]
+    features: Sequence[tuple[bytes | bytearray | memoryview | str | None, Mapping[str, Any]]]
     interactivity: Sequence[str] = ()
 
 

@@ -78,8 +78,14 @@ def _geometry(reader: _Reader, out: bytearray, depth: int) -> None:
             _geometry(reader, out, depth + 1)
 
 
-def to_2d_wkb(data: bytes | bytearray | memoryview) -> bytes:
-    """``data`` (WKB, ISO WKB with Z/M, or PostGIS EWKB, any byte order) as 2D ISO WKB."""
+def to_2d_wkb(data: bytes | bytearray | memoryview | str) -> bytes:
+    """``data`` (WKB, ISO WKB with Z/M, or PostGIS EWKB, any byte order; bytes or hex text as
+    the SQL API prints it) as 2D ISO WKB."""
+    if isinstance(data, str):
+        try:
+            data = bytes.fromhex(data)
+        except ValueError:
+            raise WKBError("geometry text is not hex WKB") from None
     reader = _Reader(bytes(data))
     out = bytearray()
     _geometry(reader, out, 0)
