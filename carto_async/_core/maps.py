@@ -78,19 +78,33 @@ LayerFilter = int | str | Sequence[int | str]
 # --- anonymous maps ------------------------------------------------------------------------
 
 
-def create_request(config: MapConfig | Mapping[str, Any]) -> RequestSpec:
+def _contains(body: Any, secret: str | None) -> bool:
+    text = json.dumps(body)
+    return bool(secret) and redact(text, secret) != text
+
+
+def create_request(
+    config: MapConfig | Mapping[str, Any], *, secret: str | None = None
+) -> RequestSpec:
     """``POST /api/v1/map`` with the MapConfig; every problem is reported before sending.
 
     The same MapConfig always gives the same layergroup, so the request is safe to repeat.
+    ``secret`` (the API key) must not appear in the body: it travels in a header.
     """
     if not isinstance(config, MapConfig):
         config = MapConfig.from_json(config)
     config.validate()
+    body = config.to_json()
+    if _contains(body, secret):
+        raise ValidationError(
+            "the MapConfig contains your API key; the SDK sends the key in a header and never "
+            "inside a request body"
+        )
     return RequestSpec(
         "POST",
         MAP_PATH,
         Service.MAPS,
-        json=config.to_json(),
+        json=body,
         key=KeyPlacement.BASIC,
         idempotent=True,
     )
@@ -393,7 +407,7 @@ def _template_body(template: Template | Mapping[str, Any], secret: str | None) -
         template = Template.from_json(template)
     template.validate()
     body = template.to_json()
-    if secret and redact(json.dumps(body), secret) != json.dumps(body):
+    if _contains(body, secret):
         # The server keeps templates verbatim and shows them to every master-key holder.
         raise ValidationError(
             "the template contains your API key; named maps are stored as written, so the SDK "

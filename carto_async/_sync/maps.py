@@ -109,7 +109,8 @@ class Maps:
         The key goes in a header, never into the body. Anonymous layergroups expire 2 hours
         after their last use: then their tiles raise an error saying to create them again.
         """
-        response = self._client._transport.request(core.create_request(config))
+        spec = core.create_request(config, secret=self._client.credentials.api_key)
+        response = self._client._transport.request(spec)
         return core.parse_layergroup(response.body())
 
     def attributes(

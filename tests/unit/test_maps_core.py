@@ -413,3 +413,11 @@ def test_the_grid_fixture_is_parsed() -> None:
 def test_an_empty_mvt_answer_is_an_empty_tile() -> None:
     assert core.tile_content(204, b"") == b""
     assert core.tile_content(200, b"\x1a\x00") == b"\x1a\x00"
+
+
+def test_the_key_is_never_put_into_a_mapconfig_body() -> None:
+    leaky = MapConfig(layers=[MapnikLayer(sql=f"select '{SECRET}'", cartocss="c")])
+    with pytest.raises(ValidationError, match="contains your API key") as info:
+        core.create_request(leaky, secret=SECRET)
+    assert SECRET not in str(info.value)
+    assert core.create_request(config(), secret=SECRET).json == config().to_json()

@@ -305,6 +305,7 @@ def test_missing_layer_options_are_all_reported_when_reading() -> None:
         (MapConfig(layers=[MapnikLayer(sql="s", minzoom=5, maxzoom=3)]), "minzoom 5 is above"),
         (MapConfig(layers=[MapnikLayer(sql="s")], minzoom=9, maxzoom=2), "minzoom 9 is above"),
         (MapConfig(layers=[MapnikLayer(sql="s")], extent=(1, 2, 3)), "`extent` must be four"),
+        (MapConfig(layers=[MapnikLayer(sql="s", type="raster")]), "type is 'mapnik' or 'cartodb'"),  # type: ignore[arg-type]
     ],
 )
 def test_mapconfig_problems(config: MapConfig, problem: str) -> None:

@@ -128,6 +128,10 @@ class MapnikLayer(_LayerBase):
     def problems(self, where: str) -> list[str]:
         """What the server would reject in this layer."""
         out: list[str] = []
+        if self.type not in ("mapnik", "cartodb", None):
+            out.append(
+                f"{where}: a mapnik layer's type is 'mapnik' or 'cartodb', got {self.type!r}"
+            )
         _check_str(out, where, "sql", self.sql, required=True)
         _check_str(out, where, "cartocss", self.cartocss, required=False)
         for column in self.interactivity_columns:
