@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import attrs
+
 from carto_async._core.credentials import redact
 from carto_async._core.http import KeyPlacement, RequestSpec, Service
 from carto_async.errors import APIError, ValidationError
@@ -28,6 +30,7 @@ __all__ = [
     "NAMED_PATH",
     "STATIC_SIZE_LIMIT",
     "TILE_FORMATS",
+    "ImageOptions",
     "LayerFilter",
     "attributes_path",
     "attributes_request",
@@ -387,6 +390,102 @@ def static_named_path(
         query["auth_token"] = auth_token
     path = f"{NAMED_PATH.replace('/named', '/static/named')}/{name}/{width}/{height}.{fmt}"
     return _query(path, query)
+
+
+@attrs.frozen
+class ImageOptions:
+    """What a static image shows, as CartoDB.js's ``cartodb.Image`` builds it: ``size``,
+    ``center`` (lat, lng) with ``zoom``, or ``bbox`` (west, south, east, north), the image
+    ``fmt`` and a ``layer`` selection. Each setter returns a new value."""
+
+    width: int = 320
+    height: int = 240
+    fmt: str = "png"
+    zoom: int | None = None
+    center: tuple[float, float] | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    layer: LayerFilter | None = None
+
+    def with_size(self, width: int, height: int) -> ImageOptions:
+        """The image size in pixels (at most 8192 per side)."""
+        check_image_size(width, height, self.fmt)
+        return attrs.evolve(self, width=width, height=height)
+
+    def with_center(self, lat: float, lng: float) -> ImageOptions:
+        """Centre the image on (lat, lng); replaces a bbox."""
+        _number("lat", lat, -90, 90)
+        _number("lng", lng, -180, 180)
+        return attrs.evolve(self, center=(lat, lng), bbox=None)
+
+    def with_zoom(self, zoom: int) -> ImageOptions:
+        """The zoom of a centred image."""
+        if not isinstance(zoom, int) or isinstance(zoom, bool) or not 0 <= zoom <= 30:
+            raise ValidationError(f"zoom must be an integer from 0 to 30, got {zoom!r}")
+        return attrs.evolve(self, zoom=zoom, bbox=None)
+
+    def with_bbox(self, west: float, south: float, east: float, north: float) -> ImageOptions:
+        """Show this box (degrees); replaces a centre and zoom."""
+        _bbox((west, south, east, north))
+        return attrs.evolve(self, bbox=(west, south, east, north), center=None, zoom=None)
+
+    def with_format(self, fmt: str) -> ImageOptions:
+        """``png`` or ``jpg``."""
+        check_image_size(self.width, self.height, fmt)
+        return attrs.evolve(self, fmt=fmt)
+
+    def with_layers(self, layer: LayerFilter | None) -> ImageOptions:
+        """Draw only these layers (indexes or ids); ``None`` draws them all."""
+        if layer is not None:
+            layer_filter(layer)
+        return attrs.evolve(self, layer=layer)
+
+    def layergroup_path(self, layergroupid: str) -> str:
+        """The static image path of a layergroup: by bbox, else by centre and zoom."""
+        if self.bbox is not None:
+            return static_bbox_path(
+                layergroupid,
+                bbox=self.bbox,
+                width=self.width,
+                height=self.height,
+                fmt=self.fmt,
+                layer=self.layer,
+            )
+        if self.center is None or self.zoom is None:
+            raise ValidationError(
+                "an image of a map needs a centre and a zoom, or a bbox "
+                "(a named map can fall back on its template's view)"
+            )
+        lat, lng = self.center
+        return static_center_path(
+            layergroupid,
+            zoom=self.zoom,
+            lat=lat,
+            lng=lng,
+            width=self.width,
+            height=self.height,
+            fmt=self.fmt,
+            layer=self.layer,
+        )
+
+    def named_path(
+        self, name: str, params: Mapping[str, Any] | None = None, auth_token: str | None = None
+    ) -> str:
+        """The static image path of a named map; without a view here the server uses the
+        template's view, then the extent of its data."""
+        if (self.zoom is None) != (self.center is None):
+            raise ValidationError("give the centre and the zoom together (or neither)")
+        return static_named_path(
+            name,
+            width=self.width,
+            height=self.height,
+            fmt=self.fmt,
+            zoom=self.zoom,
+            center=self.center,
+            bbox=self.bbox,
+            layer=self.layer,
+            params=params,
+            auth_token=auth_token,
+        )
 
 
 # --- named maps -------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from carto_async.models.maps import Layergroup, MapConfig, Template
 if TYPE_CHECKING:
     from carto_async._sync.client import Carto
 
-__all__ = ["Maps", "NamedMaps"]
+__all__ = ["Image", "Maps", "NamedMaps"]
 
 
 def _layergroup_id(layergroup: Layergroup | str) -> str:
@@ -85,6 +85,88 @@ class NamedMaps:
         )
         response = self._client._transport.request(spec)
         return core.parse_layergroup(response.body())
+
+
+class Image:
+    """A static image of a map, built like CartoDB.js's ``cartodb.Image(source)``.
+
+    The source is a MapConfig (created as an anonymous map when the URL is first needed), a
+    :class:`Layergroup`, or a named map (with its params and auth token). Each setter returns
+    a new image; sizes and formats are checked as they are set.
+
+    Example::
+
+        image = carto.maps.image(config).size(600, 400).center(40.4, -3.7).zoom(6)
+        url = image.url()
+    """
+
+    def __init__(
+        self,
+        maps: Maps,
+        source: MapConfig | Mapping[str, Any] | Layergroup | None = None,
+        *,
+        named: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        auth_token: str | None = None,
+        options: core.ImageOptions | None = None,
+    ) -> None:
+        if (source is None) == (named is None):
+            raise ValidationError("give an image either a map source or named=")
+        if named is not None:
+            core.check_template_name(named)
+        self._maps = maps
+        self._source = source
+        self._named = named
+        self._params = dict(params) if params is not None else None
+        self._auth_token = auth_token
+        self.options = options or core.ImageOptions()
+
+    def _with(self, options: core.ImageOptions) -> Image:
+        return Image(
+            self._maps,
+            self._source,
+            named=self._named,
+            params=self._params,
+            auth_token=self._auth_token,
+            options=options,
+        )
+
+    def size(self, width: int, height: int) -> Image:
+        """The image size in pixels (at most 8192 per side; default 320 x 240)."""
+        return self._with(self.options.with_size(width, height))
+
+    def center(self, lat: float, lng: float) -> Image:
+        """Centre the image on (lat, lng) in degrees."""
+        return self._with(self.options.with_center(lat, lng))
+
+    def zoom(self, zoom: int) -> Image:
+        """The zoom of a centred image."""
+        return self._with(self.options.with_zoom(zoom))
+
+    def bbox(self, west: float, south: float, east: float, north: float) -> Image:
+        """Show this bounding box (degrees) instead of a centre and zoom."""
+        return self._with(self.options.with_bbox(west, south, east, north))
+
+    def format(self, fmt: str) -> Image:
+        """``png`` (default) or ``jpg``."""
+        return self._with(self.options.with_format(fmt))
+
+    def layers(self, layer: core.LayerFilter | None) -> Image:
+        """Draw only these layers (indexes or ids)."""
+        return self._with(self.options.with_layers(layer))
+
+    def url(self) -> str:
+        """The image URL (no key in it). A MapConfig source is created as an anonymous map
+        the first time, and the layergroup is reused after that."""
+        if self._named is not None:
+            path = self.options.named_path(self._named, self._params, self._auth_token)
+            return self._maps._client.credentials.url(path)
+        source = self._source
+        if not isinstance(source, Layergroup):
+            assert source is not None
+            source = self._maps.create(source)
+            self._source = source
+        return self._maps._client.credentials.url(self.options.layergroup_path(source.layergroupid))
 
 
 class Maps:
@@ -187,6 +269,20 @@ class Maps:
                 group, bbox=bbox, width=width, height=height, fmt=fmt, layer=layer
             )
         return self._client.credentials.url(path)
+
+    def image(self, source: MapConfig | Mapping[str, Any] | Layergroup) -> Image:
+        """A static image builder for a MapConfig or a layergroup (see :class:`Image`)."""
+        return Image(self, source)
+
+    def named_image(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        auth_token: str | None = None,
+    ) -> Image:
+        """A static image builder for a named map, with its params and auth token."""
+        return Image(self, named=name, params=params, auth_token=auth_token)
 
     def named_static_url(
         self,

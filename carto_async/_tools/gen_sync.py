@@ -40,6 +40,7 @@ REPLACEMENTS = {
     "AsyncSQL": "SQL",
     "AsyncMaps": "Maps",
     "AsyncNamedMaps": "NamedMaps",
+    "AsyncImage": "Image",
     "AsyncTransport": "Transport",
     "AsyncBody": "Body",
     "AsyncClient": "Client",

@@ -280,3 +280,51 @@ def test_tile_and_static_urls_carry_no_key(carto: Carto) -> None:
         carto.maps.static_url(group, width=10, height=10)
     with pytest.raises(ValidationError, match="needs zoom"):
         carto.maps.static_url(group, center=(0, 0), width=10, height=10)
+
+
+def test_an_image_of_a_mapconfig_creates_the_map_once(
+    carto: Carto, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.post(MAP_URL).mock(return_value=httpx.Response(200, json=LAYERGROUP))
+    image = carto.maps.image(config()).size(600, 400).center(40.5, -3.5).zoom(6)
+    assert image.url() == f"{MAP_URL}/static/center/{TOKEN}/6/40.5/-3.5/600/400.png"
+    assert image.url() == f"{MAP_URL}/static/center/{TOKEN}/6/40.5/-3.5/600/400.png"
+    assert route.call_count == 1
+    boxed = image.bbox(-10, 35, 5, 44).format("jpg").layers([0])
+    assert boxed.url() == f"{MAP_URL}/static/bbox/{TOKEN}/-10,35,5,44/600/400.jpg?layer=0"
+    assert KEY not in boxed.url()
+
+
+def test_images_of_layergroups_and_named_maps(carto: Carto) -> None:
+    group = Layergroup.from_json(LAYERGROUP)
+    assert (
+        carto.maps.image(group).bbox(-1, -1, 1, 1).url()
+        == f"{MAP_URL}/static/bbox/{TOKEN}/-1,-1,1,1/320/240.png"
+    )
+    named = carto.maps.named_image("stores", {"color": "red"}, auth_token="t")
+    assert named.url() == (
+        f"{MAP_URL}/static/named/stores/320/240.png?config=%7B%22color%22%3A%22red%22%7D&auth_token=t"
+    )
+    assert named.center(1, 2).zoom(3).url() == (
+        f"{MAP_URL}/static/named/stores/320/240.png?zoom=3&lat=1&lon=2"
+        "&config=%7B%22color%22%3A%22red%22%7D&auth_token=t"
+    )
+
+
+def test_image_settings_are_checked_as_they_are_set(carto: Carto) -> None:
+    group = Layergroup.from_json(LAYERGROUP)
+    image = carto.maps.image(group)
+    with pytest.raises(ValidationError, match="8192"):
+        image.size(10000, 10)
+    with pytest.raises(ValidationError, match="Unsupported image format"):
+        image.format("gif")
+    with pytest.raises(ValidationError, match="zoom"):
+        image.zoom(40)
+    with pytest.raises(ValidationError, match="lat"):
+        image.center(100, 0)
+    with pytest.raises(ValidationError, match="needs a centre and a zoom, or a bbox"):
+        image.center(1, 2).url()
+    with pytest.raises(ValidationError, match="together"):
+        carto.maps.named_image("stores").zoom(3).url()
+    with pytest.raises(ValidationError, match="Invalid characters"):
+        carto.maps.named_image("no way")

@@ -421,3 +421,16 @@ def test_the_key_is_never_put_into_a_mapconfig_body() -> None:
         core.create_request(leaky, secret=SECRET)
     assert SECRET not in str(info.value)
     assert core.create_request(config(), secret=SECRET).json == config().to_json()
+
+
+def test_image_options_are_immutable_and_replace_each_other() -> None:
+    base = core.ImageOptions()
+    centred = base.with_center(1, 2).with_zoom(3)
+    assert (base.center, base.zoom) == (None, None)
+    assert (centred.center, centred.zoom, centred.bbox) == ((1, 2), 3, None)
+    boxed = centred.with_bbox(-1, -1, 1, 1)
+    assert (boxed.center, boxed.zoom, boxed.bbox) == (None, None, (-1, -1, 1, 1))
+    assert boxed.with_center(5, 6).bbox is None
+    assert boxed.with_size(10, 20).with_format("jpg").layergroup_path(TOKEN) == (
+        f"/api/v1/map/static/bbox/{TOKEN}/-1,-1,1,1/10/20.jpg"
+    )

@@ -7,8 +7,8 @@ import inspect
 import pytest
 
 from carto_async import AsyncCarto, Carto
-from carto_async._async.maps import AsyncMaps, AsyncNamedMaps
-from carto_async._sync.maps import Maps, NamedMaps
+from carto_async._async.maps import AsyncImage, AsyncMaps, AsyncNamedMaps
+from carto_async._sync.maps import Image, Maps, NamedMaps
 
 
 def _methods(cls: type) -> dict[str, object]:
@@ -20,7 +20,7 @@ def _methods(cls: type) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    ("async_cls", "sync_cls"), [(AsyncMaps, Maps), (AsyncNamedMaps, NamedMaps)]
+    ("async_cls", "sync_cls"), [(AsyncMaps, Maps), (AsyncNamedMaps, NamedMaps), (AsyncImage, Image)]
 )
 def test_every_async_maps_method_has_a_blocking_twin(async_cls: type, sync_cls: type) -> None:
     async_methods = _methods(async_cls)
