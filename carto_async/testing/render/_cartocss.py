@@ -14,8 +14,10 @@ colour functions (``lighten(...)``), ``@variable`` arithmetic, ``when`` / instan
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -130,7 +132,7 @@ class Definition:
         return all(f.matches(attributes, zoom) for f in self.filters)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # slots off so that filter_fields can be cached on the instance
 class Stylesheet:
     """A parsed stylesheet: ``map_properties`` (the ``Map`` block), the definitions, the
     attachments in drawing order, and the properties the renderer ignored."""
@@ -138,6 +140,12 @@ class Stylesheet:
     map_properties: Mapping[str, str]
     definitions: tuple[Definition, ...]
     attachments: tuple[str, ...]
+
+    @functools.cached_property
+    def filter_fields(self) -> tuple[str, ...]:
+        """The attribute columns the filters read: features that agree on them share a style."""
+        fields = {f.field for d in self.definitions for f in d.filters if f.field != "zoom"}
+        return tuple(sorted(fields))
 
     def resolve(self, attributes: Mapping[str, Any], zoom: int) -> dict[str, dict[str, str]]:
         """The cascaded properties of each attachment for one feature at ``zoom``."""
@@ -387,15 +395,28 @@ class _Parser:
 
 
 def parse_cartocss(text: str) -> Stylesheet:
-    """Parse ``text``; raises :class:`CartoCSSError` listing every problem."""
+    """Parse ``text``; raises :class:`CartoCSSError` listing every problem.
+
+    Stylesheets are cached: every tile of a layer shares its CartoCSS.
+    """
     if not isinstance(text, str):
         raise CartoCSSError([f"CartoCSS must be a string, got {type(text).__name__}"])
+    sheet, problems = _parse_cached(text)
+    if problems:
+        raise CartoCSSError(list(problems))
+    assert sheet is not None
+    return sheet
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(text: str) -> tuple[Stylesheet | None, tuple[str, ...]]:
     parser = _Parser(_strip_comments(text))
     parser.block([])
     if parser.problems:
-        raise CartoCSSError(parser.problems)
-    return Stylesheet(
-        map_properties=dict(parser.map_properties),
+        return None, tuple(parser.problems)
+    sheet = Stylesheet(
+        map_properties=types.MappingProxyType(dict(parser.map_properties)),
         definitions=tuple(parser.definitions),
         attachments=tuple(parser.attachments),
     )
+    return sheet, ()

@@ -11,6 +11,7 @@ _EWKB_Z = 0x80000000
 _EWKB_M = 0x40000000
 _EWKB_SRID = 0x20000000
 _MAX_DEPTH = 32
+_POINT_2D_LE = b"\x01\x01\x00\x00\x00"
 
 
 class WKBError(ValueError):
@@ -86,7 +87,10 @@ def to_2d_wkb(data: bytes | bytearray | memoryview | str) -> bytes:
             data = bytes.fromhex(data)
         except ValueError:
             raise WKBError("geometry text is not hex WKB") from None
-    reader = _Reader(bytes(data))
+    data = bytes(data)
+    if len(data) == 21 and data[:5] == _POINT_2D_LE:
+        return data  # the common case, a 2D little-endian point, is already what Mapnik reads
+    reader = _Reader(data)
     out = bytearray()
     _geometry(reader, out, 0)
     return bytes(out)
