@@ -52,6 +52,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from carto_async.models.maps import MapErrorContext
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -152,6 +154,8 @@ class APIStatusError(APIError):
     ``status_code``, ``body`` (parsed JSON when it was JSON, else text), ``headers`` and
     ``error_codes`` (service-specific codes or subtypes, when the body carried any) describe
     the response; ``request`` is the :class:`httpx.Request` whose URL has the key redacted.
+    ``errors_with_context`` holds the Maps API's per-error context (type, subtype, layer) as
+    :class:`~carto_async.models.maps.MapErrorContext` entries.
     """
 
     __module__ = "carto_async"
@@ -167,8 +171,10 @@ class APIStatusError(APIError):
         method: str | None = None,
         url: str | None = None,
         error_codes: tuple[str, ...] = (),
+        errors_with_context: tuple[MapErrorContext, ...] = (),
     ) -> None:
         super().__init__(message, method=method, url=url)
+        self.errors_with_context = errors_with_context
         self.status_code = status_code
         self.body = body
         self.headers: Mapping[str, str] = headers if headers is not None else {}

@@ -10,6 +10,7 @@ import httpx
 
 from carto_async._async.imports import AsyncImports
 from carto_async._async.jobs import AsyncJobs
+from carto_async._async.maps import AsyncMaps
 from carto_async._async.sql import AsyncSQL
 from carto_async._async.transport import DEFAULT_TIMEOUT, AsyncTransport
 from carto_async._core.credentials import Credentials
@@ -97,6 +98,7 @@ class AsyncCarto:
         )
         self.sql = AsyncSQL(self)
         self.jobs = AsyncJobs(self)
+        self.maps = AsyncMaps(self)
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncCarto:

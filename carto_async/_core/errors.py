@@ -19,8 +19,15 @@ from carto_async.errors import (
     ServerError,
     UnprocessableEntityError,
 )
+from carto_async.models.maps import MapErrorContext
 
-__all__ = ["decode_body", "error_from_response", "import_slots_exhausted", "messages_from_body"]
+__all__ = [
+    "EXPIRED_LAYERGROUP_HINT",
+    "decode_body",
+    "error_from_response",
+    "import_slots_exhausted",
+    "messages_from_body",
+]
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
@@ -33,6 +40,12 @@ _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
 }
 
 _IMPORT_SLOTS_RE = re.compile(r"allowed (\d+) import slots")
+# Windshaft's MapStore, for a layergroup token it no longer (or never) had.
+_EXPIRED_LAYERGROUP_RE = re.compile(r"Invalid or nonexistent map configuration token")
+EXPIRED_LAYERGROUP_HINT = (
+    "the layergroup has expired or never existed (anonymous maps live 2 hours after their "
+    "last use): create the map again with maps.create(), or instantiate the named map again"
+)
 _HTML_TITLE_RE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAG_RE = re.compile(r"<[^>]+>")
 
@@ -148,6 +161,16 @@ def error_from_response(
     message = "; ".join(messages) if messages else _default_message(status_code, service)
     if status_code == 401 and service in (Service.IMPORTS, Service.RAILS) and not messages:
         message = _default_message(401, service)
+    contexts: tuple[MapErrorContext, ...] = ()
+    if isinstance(body, Mapping) and isinstance(body.get("errors_with_context"), list):
+        contexts = tuple(
+            MapErrorContext.from_json(item)
+            for item in body["errors_with_context"]
+            if isinstance(item, Mapping)
+        )
+    if service is Service.MAPS and any(_EXPIRED_LAYERGROUP_RE.search(m) for m in messages):
+        message = f"{message} ({EXPIRED_LAYERGROUP_HINT})"
+        codes.append("layergroup-expired")
     common: dict[str, Any] = {
         "status_code": status_code,
         "body": body,
@@ -156,6 +179,7 @@ def error_from_response(
         "method": method,
         "url": url,
         "error_codes": tuple(codes),
+        "errors_with_context": contexts,
     }
     if status_code == 429:
         limits = parse_rate_limit(headers)

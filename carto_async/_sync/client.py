@@ -16,6 +16,7 @@ from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
 from carto_async._sync.imports import Imports
 from carto_async._sync.jobs import Jobs
+from carto_async._sync.maps import Maps
 from carto_async._sync.sql import SQL
 from carto_async._sync.transport import DEFAULT_TIMEOUT, Transport
 from carto_async.errors import ValidationError
@@ -99,6 +100,7 @@ class Carto:
         )
         self.sql = SQL(self)
         self.jobs = Jobs(self)
+        self.maps = Maps(self)
 
     @classmethod
     def from_env(cls, **options: Any) -> Carto:
