@@ -35,22 +35,34 @@ Where LocalCarto knowingly differs from CARTO:
 * Only the SQL API query endpoint is served: no Batch, COPY, Maps, sync tables or exports.
 """
 
+from carto_async.testing._clock import Clock as Clock
 from carto_async.testing._faults import Counters as Counters
 from carto_async.testing._faults import CountersSnapshot as CountersSnapshot
 from carto_async.testing._faults import Fault as Fault
 from carto_async.testing._faults import Faults as Faults
 from carto_async.testing._faults import RateLimit as RateLimit
-from carto_async.testing._jobs import ImportInfo as ImportInfo
+from carto_async.testing._jobclock import ImportInfo as ImportInfo
+from carto_async.testing._jobclock import JobEnd as JobEnd
+from carto_async.testing._jobclock import JobInfo as JobInfo
+from carto_async.testing._jobclock import JobKind as JobKind
+from carto_async.testing._jobclock import JobRecord as JobRecord
 from carto_async.testing._server import LocalCarto as LocalCarto
+from carto_async.testing._server import SeedError as SeedError
 from carto_async.testing._server import serve as serve
 
 __all__ = [
+    "Clock",
     "Counters",
     "CountersSnapshot",
     "Fault",
     "Faults",
     "ImportInfo",
+    "JobEnd",
+    "JobInfo",
+    "JobKind",
+    "JobRecord",
     "LocalCarto",
     "RateLimit",
+    "SeedError",
     "serve",
 ]

@@ -148,6 +148,11 @@ class Sources:
         with self._lock:
             self._items.pop((service_name, item_id), None)
 
+    def clear(self) -> None:
+        """Forget every registered source."""
+        with self._lock:
+            self._items.clear()
+
     def fetch(self, service_name: str, item_id: str, directory: str) -> Fetched:
         """Write the registered data to ``directory`` or fail as the real connector would.
 

@@ -95,7 +95,7 @@ def test_drop_after_processing_leaves_the_job_without_an_answer(
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
         upload(http, server.api_key, "ghost.csv", CSV)
     assert server.counters.jobs_created == 1
-    (job,) = server.jobs.all()
+    (job,) = server.jobs()
     body = wait_final(http, job.id, server.api_key)
     assert (body["state"], body["table_name"]) == ("complete", "ghost")
 
@@ -140,7 +140,7 @@ def test_rate_limit_headers_on_allowed_and_429_when_blocked() -> None:
 def test_gcra_matches_redis_cell() -> None:
     now = [100.0]
     faults = Faults(rate_limits={"*": RateLimit(30, period=60.0, burst=15)})
-    faults._clock = lambda: now[0]
+    faults.clock = lambda: now[0]
     first = faults.throttle("sql.query")
     assert first is not None
     assert (first.allowed, first.limit, first.remaining, int(first.reset_after)) == (

@@ -1,0 +1,76 @@
+"""LocalCarto's time: the machine's clocks plus the jumps a test makes with ``advance``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+__all__ = ["Clock"]
+
+
+class Clock:
+    """The time every LocalCarto part reads: job states, stale jobs, rate limits, listings.
+
+    By default it follows the machine's clocks; :meth:`advance` moves it forward at once, so a
+    test sees a 900 s sync interval or a 5 minute stale threshold pass in microseconds. A
+    ``frozen`` clock moves only when advanced, which makes job states fully deterministic::
+
+        clock = Clock(frozen=True)
+        with LocalCarto(clock=clock, import_processing_time=10) as server:
+            ...  # the import stays "pending" however long the test takes
+            server.advance(10)  # now it completes (once its data is loaded)
+
+    ``monotonic()`` is for durations and ``time()`` for dates (seconds since the epoch); both
+    move together.
+    """
+
+    def __init__(
+        self,
+        *,
+        frozen: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._frozen = frozen
+        self._monotonic = monotonic
+        self._wall = wall
+        # A frozen clock keeps the readings of its creation and adds only the jumps.
+        self._mono_base = monotonic()
+        self._wall_base = wall()
+        self._offset = 0.0
+
+    def __repr__(self) -> str:
+        mode = "frozen" if self._frozen else "running"
+        return f"<Clock {mode} advanced={self._offset:g}s>"
+
+    @property
+    def frozen(self) -> bool:
+        """True when only :meth:`advance` moves this clock."""
+        return self._frozen
+
+    @property
+    def advanced(self) -> float:
+        """Seconds added by :meth:`advance` so far."""
+        with self._lock:
+            return self._offset
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back (for durations)."""
+        with self._lock:
+            offset = self._offset
+        return (self._mono_base if self._frozen else self._monotonic()) + offset
+
+    def time(self) -> float:
+        """Seconds since the epoch (for creation dates and the 24 h windows)."""
+        with self._lock:
+            offset = self._offset
+        return (self._wall_base if self._frozen else self._wall()) + offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds`` (never back)."""
+        if not seconds >= 0:
+            raise ValueError(f"a clock only moves forward; got {seconds!r} seconds")
+        with self._lock:
+            self._offset += seconds
