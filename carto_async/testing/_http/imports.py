@@ -82,24 +82,28 @@ def _authorized(ctx: Context, match: RouteMatch, basic: tuple[str, str] | None, 
     return isinstance(key, str) and bool(key) and ctx.keys.kind(key) is KeyKind.MASTER
 
 
-async def _rails_params(request: Request, ctx: Context) -> dict[str, Any] | None:
-    """Query and body parameters of a GET; ``None`` when the body cannot be parsed."""
+def _bad_body(exc: BadBody) -> Response:
+    # Rails answers an unparsable body with a bare 400; the reason, in plain text, is what a
+    # developer needs when it happens.
+    return Response(str(exc).encode(), status_code=400, media_type="text/plain; charset=utf-8")
+
+
+async def _rails_params(request: Request, ctx: Context) -> dict[str, Any]:
+    """Query and body parameters of a GET; :class:`BadBody` when the body cannot be parsed."""
     query = rails_params(request.query_params.multi_items())
-    try:
-        body = await read_import_body(
-            request, directory=ctx.upload_dir, store_limit=0, raw_filename=None
-        )
-    except BadBody:
-        return None
+    body = await read_import_body(
+        request, directory=ctx.upload_dir, store_limit=0, raw_filename=None
+    )
     body.discard()
     return {**body.params, **query}
 
 
 async def show(request: Request, ctx: Context, match: RouteMatch) -> Response:
     """``GET /api/v1/imports/:id``: the import's state, or 404 with an empty body."""
-    params = await _rails_params(request, ctx)
-    if params is None:
-        return rails_empty(400)
+    try:
+        params = await _rails_params(request, ctx)
+    except BadBody as exc:
+        return _bad_body(exc)
     basic = rails_basic_credentials(request.headers.get("authorization"))
     if not _authorized(ctx, match, basic, params.get("api_key")):
         return rails_empty(401)
@@ -113,9 +117,10 @@ async def show(request: Request, ctx: Context, match: RouteMatch) -> Response:
 
 async def list_unfinished(request: Request, ctx: Context, match: RouteMatch) -> Response:
     """``GET /api/v1/imports``: ids of the user's unfinished imports of the last 24 hours."""
-    params = await _rails_params(request, ctx)
-    if params is None:
-        return rails_empty(400)
+    try:
+        params = await _rails_params(request, ctx)
+    except BadBody as exc:
+        return _bad_body(exc)
     basic = rails_basic_credentials(request.headers.get("authorization"))
     if not _authorized(ctx, match, basic, params.get("api_key")):
         return rails_empty(401)
@@ -140,8 +145,8 @@ async def create(request: Request, ctx: Context, match: RouteMatch) -> Response:
             store_limit=ctx.max_file_size + 1,
             raw_filename=raw_filename,
         )
-    except BadBody:
-        return rails_empty(400)
+    except BadBody as exc:
+        return _bad_body(exc)
     params = {**body.params, **query}
     consumed = False
     try:
