@@ -251,6 +251,14 @@ class LocalCarto:
         """The state a client would see for ``job`` now."""
         return self._running().jobs.state(job)
 
+    def wait_for_work(self, job: JobRecord, timeout: float | None = 30.0) -> None:
+        """Block until ``job``'s work (its data load) has run, whatever the clock says.
+
+        On a frozen clock this separates the two things a final state waits for: advance the
+        clock, then wait for the work, and the next read is final.
+        """
+        self._running().jobs.wait_for_work(job, timeout)
+
     def tables(self) -> list[str]:
         """The user's tables, sorted by name."""
         return self.db.list_tables()
