@@ -68,7 +68,7 @@ class _Uvicorn(uvicorn.Server):
                 loop.call_soon_threadsafe(wakeup.set)
 
 
-class SeedError(Exception):
+class SeedError(ValueError):
     """A file of ``seed_dir`` could not be imported; names the file and the import error."""
 
     def __init__(self, path: str, code: int, message: str) -> None:
