@@ -143,3 +143,16 @@ def test_the_plugin_module_imports_nothing_of_localcarto() -> None:
     top_level = [line for line in source.splitlines() if re.match(r"^(import|from) ", line)]
     assert top_level
     assert all("testing" not in line for line in top_level), top_level
+
+
+def test_the_readme_plugin_example_passes(pytester: pytest.Pytester) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```$", readme, re.MULTILINE | re.DOTALL)
+    (example,) = [b for b in blocks if "def local_carto_options" in b]
+    rows = "".join(f"store {i},{40 + i / 10},{-3 - i / 10}\n" for i in range(10))
+    data = pytester.mkdir("data")
+    for name in ("shops", "depots"):
+        (data / f"{name}.csv").write_text("name,lat,lon\n" + rows)
+    (pytester.path / "stores.csv").write_text("name,latitude,longitude\n" + rows)
+    pytester.makepyfile(test_stores=example)
+    pytester.runpytest(*PLUGIN).assert_outcomes(passed=2)
