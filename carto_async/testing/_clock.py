@@ -53,20 +53,18 @@ class Clock:
     @property
     def advanced(self) -> float:
         """Seconds added by :meth:`advance` so far."""
-        with self._lock:
-            return self._offset
+        return self._offset
+
+    # Readers take no lock: reading one float attribute is atomic, and these run for every
+    # job on every listing.
 
     def monotonic(self) -> float:
         """Seconds on a clock that never goes back (for durations)."""
-        with self._lock:
-            offset = self._offset
-        return (self._mono_base if self._frozen else self._monotonic()) + offset
+        return (self._mono_base if self._frozen else self._monotonic()) + self._offset
 
     def time(self) -> float:
         """Seconds since the epoch (for creation dates and the 24 h windows)."""
-        with self._lock:
-            offset = self._offset
-        return (self._wall_base if self._frozen else self._wall()) + offset
+        return (self._wall_base if self._frozen else self._wall()) + self._offset
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward by ``seconds`` (never back)."""
