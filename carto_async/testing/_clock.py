@@ -22,7 +22,9 @@ class Clock:
             server.advance(10)  # now it completes (once its data is loaded)
 
     ``monotonic()`` is for durations and ``time()`` for dates (seconds since the epoch); both
-    move together.
+    move together. Job states are computed from the clock when read, so nothing needs waking
+    when it jumps; a part that must act on time passing (a scheduler starting due sync runs)
+    registers with :meth:`add_listener` and is called after every jump.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class Clock:
         self._mono_base = monotonic()
         self._wall_base = wall()
         self._offset = 0.0
+        self._listeners: list[Callable[[float], None]] = []
 
     def __repr__(self) -> str:
         mode = "frozen" if self._frozen else "running"
@@ -67,8 +70,22 @@ class Clock:
         return (self._wall_base if self._frozen else self._wall()) + self._offset
 
     def advance(self, seconds: float) -> None:
-        """Move the clock forward by ``seconds`` (never back)."""
+        """Move the clock forward by ``seconds`` (never back), then call the listeners."""
         if not seconds >= 0:
             raise ValueError(f"a clock only moves forward; got {seconds!r} seconds")
         with self._lock:
             self._offset += seconds
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(seconds)
+
+    def add_listener(self, listener: Callable[[float], None]) -> None:
+        """Call ``listener(seconds)`` after every :meth:`advance`, in the advancing thread."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[float], None]) -> None:
+        """Stop calling ``listener`` (no error if it is not registered)."""
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)

@@ -233,12 +233,15 @@ class JobClock:
         service_name: str = "",
         size: int | None = None,
         params: Mapping[str, Any] | None = None,
+        started: float | None = None,
     ) -> JobRecord:
         """Create a job of ``kind`` and start its ``work`` (unless a fault stalls or fails it).
 
         ``duration`` is the processing time in seconds, or a callable of the job's
         :class:`JobInfo`. ``discard`` releases what the work would have consumed (an upload)
-        when a fault means the work never runs.
+        when a fault means the work never runs. ``started`` (a ``clock.monotonic()`` reading,
+        default now) backdates a job that should have started earlier, such as a scheduled
+        run noticed only after the clock jumped past its time.
         """
         job_id = str(uuid.uuid4())
         info = JobInfo(
@@ -251,13 +254,15 @@ class JobClock:
             params=params or {},
         )
         seconds = float(duration(info) if callable(duration) else duration)
+        now = self.clock.monotonic()
+        began = now if started is None else min(started, now)
         job = JobRecord(
             id=job_id,
             kind=kind,
             user=user,
             info=info,
-            created_at=self.clock.time(),
-            started=self.clock.monotonic(),
+            created_at=self.clock.time() - (now - began),
+            started=began,
             duration=max(seconds, 0.0),
             payload=payload,
         )

@@ -248,3 +248,17 @@ def test_counters_by_route_status_and_jobs_and_reset(
     assert server.counters.snapshot().requests == {}
     assert server.counters.jobs_created == 0
     assert "requests=0" in repr(server.counters)
+
+
+def test_advancing_the_running_clock_makes_a_stuck_import_stale(
+    server: LocalCarto, http: httpx.Client
+) -> None:
+    server.faults.stuck_imports(count=1)
+    import_id = upload(http, server.api_key, "late.csv", CSV).json()["item_queue_id"]
+    server.advance(1.0)
+    show = http.get(f"/api/v1/imports/{import_id}", params={"api_key": server.api_key})
+    assert show.json()["state"] == "unpacking"
+    server.advance(300.0)
+    body = wait_final(http, import_id, server.api_key)
+    assert (body["state"], body["error_code"]) == ("failure", 6671)
+    assert server.clock.advanced == 301.0

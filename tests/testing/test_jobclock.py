@@ -275,3 +275,27 @@ def test_docstring_examples_run(module: object) -> None:
     failures, tried = doctest.testmod(module, raise_on_error=False)  # type: ignore[arg-type]
     assert tried > 0
     assert failures == 0
+
+
+def test_listeners_hear_every_jump_until_removed() -> None:
+    clock = Clock(frozen=True)
+    heard: list[float] = []
+    clock.add_listener(heard.append)
+    clock.advance(900.0)
+    clock.advance(0.5)
+    clock.remove_listener(heard.append)
+    clock.remove_listener(heard.append)
+    clock.advance(1.0)
+    assert heard == [900.0, 0.5]
+
+
+def test_a_job_can_be_backdated_to_when_it_was_due(jobs: JobClock, clock: Clock) -> None:
+    # A scheduler noticing, after a 900 s jump, a sync run due 600 s ago starts it then.
+    due = clock.monotonic()
+    created = clock.time()
+    clock.advance(600.0)
+    run = jobs.start(SYNC_RUN, "demo", duration=100.0, started=due)
+    assert (run.started, run.created_at) == (due, created)
+    assert jobs.state(run) == "success"
+    future = jobs.start(SYNC_RUN, "demo", duration=100.0, started=due + 1e6)
+    assert future.started == clock.monotonic()
