@@ -9,7 +9,7 @@ make any kind of job stall (``stuck``) or end in failure (``fail``) instead of w
     >>> from carto_async.testing._faults import Counters, Faults
     >>> clock = Clock(frozen=True)
     >>> jobs = JobClock(clock=clock, faults=Faults(), counters=Counters(), workers=1)
-    >>> job = jobs.start(BATCH_QUERY, "demo", display_name="q", duration=2, work=JobEnd.done)
+    >>> job = jobs.start(BATCH_QUERY, "demo", duration=2, work=lambda: JobEnd("done"))
     >>> jobs.state(job)
     'pending'
     >>> clock.advance(2)
@@ -163,11 +163,6 @@ class JobEnd:
     def failed(cls, kind: JobKind, code: int, **result: Any) -> JobEnd:
         """A failure of a ``kind`` job with ``code``."""
         return cls(kind.failed, code, result)
-
-    @classmethod
-    def done(cls) -> JobEnd:
-        """A Batch query that succeeded (a handy ``work`` for tests)."""
-        return cls(BATCH_QUERY.succeeded)
 
 
 @attrs.define(eq=False)

@@ -285,17 +285,17 @@ def _request(ctx: Context, params: dict[str, Any], body: ImportBody) -> ImportRe
 
 def present(job: JobRecord, state: str, end: JobEnd | None) -> dict[str, Any]:
     """The body of ``GET /api/v1/imports/:id``, keys in the server's order (reference §4.2)."""
-    spec: ImportRequest = job.payload
+    asked: ImportRequest = job.payload
     result = end.result if end is not None else {}
     complete = state == "complete"
     error_code = end.error_code if end is not None else None
     if state == "failure" and error_code is None:
         error_code = 99999
-    if complete and spec.flags["create_visualization"] and "visualization_id" not in job.extra:
+    if complete and asked.flags["create_visualization"] and "visualization_id" not in job.extra:
         job.extra["visualization_id"] = str(uuid.uuid4())
     visualization_id = job.extra.get("visualization_id")
     table_name = (
-        spec.target_table if spec.kind in ("query", "copy") else spec.params.get("table_name")
+        asked.target_table if asked.kind in ("query", "copy") else asked.params.get("table_name")
     )
     if complete and end is not None:
         table_name = result.get("table_name")
@@ -303,25 +303,25 @@ def present(job: JobRecord, state: str, end: JobEnd | None) -> dict[str, Any]:
         "id": job.id,
         "user_id": user_id_of(job.user),
         "table_id": result.get("table_id") if complete else None,
-        "data_type": spec.data_type,
+        "data_type": asked.data_type,
         "table_name": table_name if _present(table_name) else None,
         "state": state,
         "error_code": error_code,
         "queue_id": job.id,
         "tables_created_count": result.get("tables_created_count") if end is not None else None,
         "synchronization_id": None,
-        "type_guessing": spec.flags["type_guessing"],
-        "quoted_fields_guessing": spec.flags["quoted_fields_guessing"],
-        "content_guessing": spec.flags["content_guessing"],
-        "create_visualization": spec.flags["create_visualization"],
+        "type_guessing": asked.flags["type_guessing"],
+        "quoted_fields_guessing": asked.flags["quoted_fields_guessing"],
+        "content_guessing": asked.flags["content_guessing"],
+        "create_visualization": asked.flags["create_visualization"],
         "visualization_id": visualization_id,
-        "user_defined_limits": spec.user_defined_limits,
+        "user_defined_limits": asked.user_defined_limits,
         "get_error_text": error_text(error_code),
         "display_name": job.info.display_name,
     }
     if state in FINAL_STATES:
         data["success"] = complete
-    data["original_url"] = spec.url if spec.kind == "url" else None
+    data["original_url"] = asked.url if asked.kind == "url" else None
     data["warnings"] = None
     data["is_raster"] = False
     code = result.get("http_response_code")
