@@ -134,3 +134,11 @@ def test_serve_never_logs_the_key() -> None:
     assert "/api/v1/imports?api_key=*** HTTP/1.1" in stderr
     assert "map_key=***" in stderr
     assert "s3cr3t-key" not in stderr
+
+
+def test_no_repr_of_the_server_or_its_state_shows_a_key() -> None:
+    with LocalCarto(api_key="s3cr3t-key") as server:
+        ctx = server._running()
+        shown = " ".join(repr(x) for x in (server, ctx, ctx.keys, ctx.importer, server.clock))
+    assert "s3cr3t-key" not in shown
+    assert server.regular_api_key not in shown
