@@ -176,7 +176,7 @@ def measure(strategy: Strategy, paths: Sequence[Path], durations: dict[str, floa
     ) as srv:
         wall, observer = anyio.run(_one, strategy, srv, paths)
         counters = srv.counters()
-        records = {j.id: j for j in srv.server.jobs.all()}
+        records = {j.id: j for j in srv.server.jobs()}
     polls, delays, fractions = [], [], []
     # Listing requests serve every job: share them out.
     share = counters.lists / max(len(observer.polls), 1)

@@ -74,6 +74,11 @@ def _announce(server: LocalCarto, key_given: bool) -> None:
     "--db", type=click.Path(dir_okay=False), help="SQLite file to keep tables in (default: memory)."
 )
 @click.option(
+    "--seed-dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Import every file of this folder at start, one table each.",
+)
+@click.option(
     "--processing-time",
     type=click.FloatRange(min=0),
     default=0.5,
@@ -114,6 +119,7 @@ def local_server_command(
     user: str,
     api_key: str | None,
     db: str | None,
+    seed_dir: str | None,
     processing_time: float,
     import_slots: int,
     latency: float,
@@ -143,6 +149,7 @@ def local_server_command(
             username=user,
             api_key=api_key,
             db=db,
+            seed_dir=seed_dir,
             faults=faults,
             ready=lambda server: _announce(server, api_key is not None),
             log_level="warning",

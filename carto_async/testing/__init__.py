@@ -1,9 +1,11 @@
 """LocalCarto: a local CARTO-compatible server for tests, benchmarks and offline work.
 
 It speaks the real wire format of the Import API and of the SQL API query endpoint, stores
-tables in SQLite, walks import jobs through the real states on a fast clock, and injects
-faults (latency, 5xx, dropped connections, slow bodies, rate limits, stuck or failing imports)
-from a seed so failures are reproducible. Installed with the ``[local]`` extra::
+tables in SQLite, walks jobs through the real states on a :class:`Clock` tests can advance, and
+injects faults (latency, 5xx, dropped connections, slow bodies, rate limits, stuck or failing
+jobs) from a seed so failures are reproducible. ``seed_dir`` imports a folder at start;
+``tables()``, ``jobs()`` and ``reset()`` inspect and clean up; the ``local_carto``, ``carto``
+and ``async_carto`` pytest fixtures come with it. Installed with the ``[local]`` extra::
 
     import httpx
     from carto_async.testing import Faults, LocalCarto, RateLimit
@@ -19,7 +21,8 @@ Where LocalCarto knowingly differs from CARTO:
   user gets the SQL API's 404, and 401 (empty) from the Import API.
 * URL imports download from loopback hosts only, on any port (CARTO's validator allows ports
   21/80/443 only and blocks loopback); any other host fails with 1102 as if it did not
-  resolve, and ``ftp://`` with 1001. Datasources and connectors are fakes registered with
+  resolve, and ``ftp://`` with 1001. Every redirect hop is held to the same rules, and more
+  than 10 redirects fail with 1001. Datasources and connectors are fakes registered with
   :meth:`LocalCarto.register_datasource`; unregistered ones fail with 1012 (ArcGIS URLs 1011),
   connectors with 1501 (disabled).
 * Keys: the master key does everything; the regular key and the public user read every
@@ -28,29 +31,45 @@ Where LocalCarto knowingly differs from CARTO:
 * Job states come from a clock, not workers: ``enqueued`` and ``geocoding`` never appear, a
   loaded table exists before its job reports ``complete``, only fault-injected stuck imports
   go stale (6671), and ``visualization_id``/``table_id`` are fresh UUIDs with no map behind
-  them. ``warnings`` is always null.
+  them. ``warnings`` is always null. The clock is the machine's plus whatever a test adds
+  with :meth:`LocalCarto.advance`; a ``Clock(frozen=True)`` moves only then.
+* Request bodies: JSON nested more than 100 levels deep is refused with 400 (the SQL API's
+  error body; the Import API's 400 says why in plain text, as it does for any body it cannot
+  parse, where Rails answers a bare 400).
 * Rate limits may be set on any route group; CARTO's Rails APIs have none, and LocalCarto
   answers their 429 with the SQL API body. Injected 5xx bodies imitate nginx (502/503/504),
   Rails (500) or the SQL API (500).
 * Only the SQL API query endpoint is served: no Batch, COPY, Maps, sync tables or exports.
 """
 
+from carto_async.testing._clock import Clock as Clock
 from carto_async.testing._faults import Counters as Counters
 from carto_async.testing._faults import CountersSnapshot as CountersSnapshot
 from carto_async.testing._faults import Fault as Fault
 from carto_async.testing._faults import Faults as Faults
 from carto_async.testing._faults import RateLimit as RateLimit
-from carto_async.testing._jobs import ImportInfo as ImportInfo
+from carto_async.testing._jobclock import ImportInfo as ImportInfo
+from carto_async.testing._jobclock import JobEnd as JobEnd
+from carto_async.testing._jobclock import JobInfo as JobInfo
+from carto_async.testing._jobclock import JobKind as JobKind
+from carto_async.testing._jobclock import JobRecord as JobRecord
 from carto_async.testing._server import LocalCarto as LocalCarto
+from carto_async.testing._server import SeedError as SeedError
 from carto_async.testing._server import serve as serve
 
 __all__ = [
+    "Clock",
     "Counters",
     "CountersSnapshot",
     "Fault",
     "Faults",
     "ImportInfo",
+    "JobEnd",
+    "JobInfo",
+    "JobKind",
+    "JobRecord",
     "LocalCarto",
     "RateLimit",
+    "SeedError",
     "serve",
 ]

@@ -1,9 +1,11 @@
 """Fault injection, rate limiting and request counters for LocalCarto.
 
-Faults are rules matched against *route groups*: ``imports.create``, ``imports.show``,
-``imports.list`` and ``sql.query``. A rule for ``imports`` matches every ``imports.*`` group and
-``*`` matches all of them. Every rule draws from its own random generator seeded from the
-:class:`Faults` seed, so a sequential client sees the same faults on every run.
+Request faults are rules matched against *route groups*: ``imports.create``, ``imports.show``,
+``imports.list`` and ``sql.query`` (the route table in ``_http/app.py`` names them). A rule for
+``imports`` matches every ``imports.*`` group and ``*`` matches all of them. Job faults
+(``stuck``, ``fail``) match *job groups*: ``jobs.import``, ``jobs.sync``, ``jobs.export`` and
+``jobs.batch``, or ``jobs`` for every kind. Every rule draws from its own random generator
+seeded from the :class:`Faults` seed, so a sequential client sees the same faults on every run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 if TYPE_CHECKING:
-    from carto_async.testing._jobs import ImportInfo
+    from carto_async.testing._jobclock import JobInfo
 
 __all__ = [
     "Counters",
@@ -37,6 +39,16 @@ _FAULT_KINDS = ("latency", "error", "drop_before", "drop_after", "slow_body", "s
 def group_matches(pattern: str, group: str) -> bool:
     """True when a rule for ``pattern`` applies to a request of route group ``group``."""
     return pattern in ("*", group) or group.startswith(pattern + ".")
+
+
+def _job_group(kind: str) -> str:
+    from carto_async.testing._jobclock import JOB_KINDS  # noqa: PLC0415 - import cycle
+
+    if kind == "*":
+        return "jobs"
+    if kind not in JOB_KINDS:
+        raise ValueError(f"unknown job kind {kind!r}; expected one of {sorted(JOB_KINDS)} or '*'")
+    return JOB_KINDS[kind].fault_group
 
 
 @attrs.frozen
@@ -126,7 +138,7 @@ class Fault:
     seconds: float = 0.0
     jitter: float = 0.0
     error_code: int | None = None
-    predicate: Callable[[ImportInfo], bool] | None = None
+    predicate: Callable[[JobInfo], bool] | None = None
     fired: int = 0
     _rng: random.Random = attrs.field(factory=random.Random, repr=False)
 
@@ -158,7 +170,8 @@ class Faults:
         self._rules: list[Fault] = []
         self._buckets: dict[str, _Bucket] = {}
         self._made = 0
-        self._clock: Callable[[], float] = time.monotonic
+        # The rate limits' clock; LocalCarto points it at its own, which tests can advance.
+        self.clock: Callable[[], float] = time.monotonic
         if latency:
             self.latency(latency)
         for group, rate in (error_rates or {}).items():
@@ -233,30 +246,56 @@ class Faults:
             else:
                 self._buckets[group] = _Bucket(limit)
 
+    def stuck_jobs(
+        self,
+        kind: str = "*",
+        *,
+        rate: float = 1.0,
+        predicate: Callable[[JobInfo], bool] | None = None,
+        count: int | None = None,
+    ) -> Fault:
+        """Make new jobs of ``kind`` stall as if their worker died (``"*"``: every kind).
+
+        Kinds are ``"import"``, ``"sync"``, ``"export"`` and ``"batch"``. A stuck job stops in
+        its kind's working state (imports: ``unpacking``) and never does its work; a stuck
+        import keeps its slot until it is older than the server's stale threshold, then
+        reading it flips it to failure 6671, as the real server does.
+        """
+        return self._add("stuck", _job_group(kind), rate, count, predicate=predicate)
+
+    def fail_jobs(
+        self,
+        error_code: int,
+        kind: str = "*",
+        *,
+        rate: float = 1.0,
+        predicate: Callable[[JobInfo], bool] | None = None,
+        count: int | None = None,
+    ) -> Fault:
+        """Make new jobs of ``kind`` end in failure with ``error_code`` instead of working."""
+        group = _job_group(kind)
+        return self._add("fail", group, rate, count, error_code=error_code, predicate=predicate)
+
     def stuck_imports(
         self,
         *,
         rate: float = 1.0,
-        predicate: Callable[[ImportInfo], bool] | None = None,
+        predicate: Callable[[JobInfo], bool] | None = None,
         count: int | None = None,
     ) -> Fault:
-        """Make new imports stall in ``unpacking`` as if their worker died.
-
-        A stuck import keeps its slot until it is older than the server's stale threshold;
-        then reading it flips it to failure 6671, as the real server does.
-        """
-        return self._add("stuck", "imports", rate, count, predicate=predicate)
+        """:meth:`stuck_jobs` for imports: they stall in ``unpacking``."""
+        return self.stuck_jobs("import", rate=rate, predicate=predicate, count=count)
 
     def fail_imports(
         self,
         error_code: int,
         *,
         rate: float = 1.0,
-        predicate: Callable[[ImportInfo], bool] | None = None,
+        predicate: Callable[[JobInfo], bool] | None = None,
         count: int | None = None,
     ) -> Fault:
-        """Make new imports end in ``failure`` with ``error_code`` instead of loading."""
-        return self._add("fail", "imports", rate, count, error_code=error_code, predicate=predicate)
+        """:meth:`fail_jobs` for imports: they end in ``failure`` with ``error_code``."""
+        return self.fail_jobs(error_code, "import", rate=rate, predicate=predicate, count=count)
 
     def remove(self, rule: Fault) -> None:
         """Remove one rule (no error if it is already gone)."""
@@ -283,7 +322,7 @@ class Faults:
 
     # -- decisions (called by the server) --------------------------------------------------
 
-    def fire(self, kind: str, group: str, info: ImportInfo | None = None) -> Fault | None:
+    def fire(self, kind: str, group: str, info: JobInfo | None = None) -> Fault | None:
         """The first rule of ``kind`` that fires for this request, counting it as fired."""
         assert kind in _FAULT_KINDS
         with self._lock:
@@ -322,7 +361,7 @@ class Faults:
             if not patterns:
                 return None
             pattern = max(patterns, key=lambda p: (p != "*", len(p)))
-            return self._buckets[pattern].take(self._clock())
+            return self._buckets[pattern].take(self.clock())
 
 
 @attrs.frozen
@@ -333,6 +372,7 @@ class CountersSnapshot:
     responses: dict[int, int]
     jobs_created: int
     connections_dropped: int
+    jobs_by_kind: dict[str, int] = attrs.Factory(dict)
 
 
 class Counters:
@@ -340,8 +380,9 @@ class Counters:
 
     ``requests`` is keyed by method and route template (``"POST /api/v1/imports"``; paths no
     route matches count as ``"GET (unmatched)"``), ``responses`` by HTTP status sent.
-    ``jobs_created`` counts import jobs; ``connections_dropped`` counts injected drops, whose
-    requests have no entry in ``responses``.
+    ``jobs_created`` counts the jobs of every kind (``jobs_by_kind`` each kind's, e.g.
+    ``{"import": 3}``); ``connections_dropped`` counts injected drops, whose requests have no
+    entry in ``responses``.
 
     >>> counters = Counters()
     >>> counters.requests
@@ -352,7 +393,7 @@ class Counters:
         self._lock = threading.Lock()
         self._requests: collections.Counter[str] = collections.Counter()
         self._responses: collections.Counter[int] = collections.Counter()
-        self._jobs = 0
+        self._jobs: collections.Counter[str] = collections.Counter()
         self._dropped = 0
 
     def __repr__(self) -> str:
@@ -372,10 +413,10 @@ class Counters:
         with self._lock:
             self._responses[status] += 1
 
-    def count_job(self) -> None:
-        """Count one import job created."""
+    def count_job(self, kind: str = "import") -> None:
+        """Count one job of ``kind`` created."""
         with self._lock:
-            self._jobs += 1
+            self._jobs[kind] += 1
 
     def count_drop(self) -> None:
         """Count one connection dropped on purpose."""
@@ -396,9 +437,15 @@ class Counters:
 
     @property
     def jobs_created(self) -> int:
-        """Import jobs created."""
+        """Jobs created, of every kind."""
         with self._lock:
-            return self._jobs
+            return sum(self._jobs.values())
+
+    @property
+    def jobs_by_kind(self) -> dict[str, int]:
+        """Jobs created per kind (``"import"``, ``"sync"``, ``"export"``, ``"batch"``)."""
+        with self._lock:
+            return dict(self._jobs)
 
     @property
     def connections_dropped(self) -> int:
@@ -412,8 +459,9 @@ class Counters:
             return CountersSnapshot(
                 requests=dict(self._requests),
                 responses=dict(self._responses),
-                jobs_created=self._jobs,
+                jobs_created=sum(self._jobs.values()),
                 connections_dropped=self._dropped,
+                jobs_by_kind=dict(self._jobs),
             )
 
     def reset(self) -> None:
@@ -421,5 +469,5 @@ class Counters:
         with self._lock:
             self._requests.clear()
             self._responses.clear()
-            self._jobs = 0
+            self._jobs.clear()
             self._dropped = 0

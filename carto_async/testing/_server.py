@@ -18,18 +18,22 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import uvicorn
 
-from carto_async.testing._app import create_app
-from carto_async.testing._auth import Keys, new_key
+from carto_async.testing._clock import Clock
 from carto_async.testing._context import Context
 from carto_async.testing._db import Database
 from carto_async.testing._faults import Counters, Faults
-from carto_async.testing._jobs import ImportInfo, ImportJobs
+from carto_async.testing._http.accesslog import install_access_log_masking
+from carto_async.testing._http.app import create_app
+from carto_async.testing._http.auth import Keys, new_key
+from carto_async.testing._importing import Importer
+from carto_async.testing._jobclock import JobClock, JobInfo, JobRecord
 from carto_async.testing._sources import Sources
+from carto_async.testing._staging import ImportFailure, LoadOptions
 
 if TYPE_CHECKING:
     from carto_async import AsyncCarto, Carto
 
-__all__ = ["LocalCarto", "serve"]
+__all__ = ["LocalCarto", "SeedError", "serve"]
 
 _START_TIMEOUT = 10.0
 
@@ -64,6 +68,15 @@ class _Uvicorn(uvicorn.Server):
                 loop.call_soon_threadsafe(wakeup.set)
 
 
+class SeedError(ValueError):
+    """A file of ``seed_dir`` could not be imported; names the file and the import error."""
+
+    def __init__(self, path: str, code: int, message: str) -> None:
+        super().__init__(f"cannot seed LocalCarto from {path}: error {code}: {message}")
+        self.path = path
+        self.code = code
+
+
 class LocalCarto:
     """A local CARTO: Import API and SQL API over real HTTP, backed by SQLite.
 
@@ -83,8 +96,13 @@ class LocalCarto:
     * ``username`` (``"demo"``) and ``api_key`` (the master key; random if not given). A
       read-only ``regular_api_key`` and the ``default_public`` key exist too.
     * ``db``: a SQLite path, an open :class:`Database`, or ``None`` for an in-memory database.
+    * ``seed_dir``: a folder whose files are imported at start (and again by :meth:`reset`),
+      each into a table named after it, replacing a table of that name; a file that fails
+      raises :class:`SeedError`. Hidden files and sub-folders are skipped.
+    * ``clock``: the :class:`Clock` jobs, stale thresholds and rate limits read; a
+      ``Clock(frozen=True)`` moves only with :meth:`advance`. Default: a running clock.
     * ``import_processing_time``: seconds an import takes to walk its states, or a callable
-      taking an :class:`ImportInfo`; the final state also waits for the data load to finish.
+      taking a :class:`JobInfo`; the final state also waits for the data load to finish.
     * ``import_slots``: imports in progress per user before creates answer 429 (CARTO: 3).
     * ``max_file_size``, ``max_rows``, ``max_columns``: import limits (failures 6666, 6668,
       2004), CARTO's defaults.
@@ -105,7 +123,9 @@ class LocalCarto:
         username: str = "demo",
         api_key: str | None = None,
         db: str | os.PathLike[str] | Database | None = None,
-        import_processing_time: float | Callable[[ImportInfo], float] = 0.05,
+        seed_dir: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+        import_processing_time: float | Callable[[JobInfo], float] = 0.05,
         import_slots: int = 3,
         max_file_size: int = 157_286_400,
         max_rows: int = 500_000,
@@ -132,17 +152,22 @@ class LocalCarto:
         self._db_path = None if db is None or isinstance(db, Database) else os.fspath(db)
         self._db: Database | None = db if isinstance(db, Database) else None
         self._tmp: str | None = None
+        self._seed_dir = None if seed_dir is None else os.fspath(seed_dir)
+        if self._seed_dir is not None and not os.path.isdir(self._seed_dir):
+            raise ValueError(f"seed_dir is not a folder: {self._seed_dir}")
+        self.clock = clock if clock is not None else Clock()
         self.counters = Counters()
         self.sources = Sources()
-        self._job_options: dict[str, Any] = {
+        self._import_options: dict[str, Any] = {
             "processing_time": import_processing_time,
             "slots": import_slots,
             "stale_after": stale_import_after,
             "stale_list_after": stale_list_after,
-            "workers": workers,
         }
+        self._workers = workers
         self._limits = (max_file_size, max_rows, max_columns)
         self._faults = faults if faults is not None else Faults()
+        self._faults.clock = self.clock.monotonic
         self._host_based = host_based
         self._private_tables = private_tables
         self._sql_timeout = sql_statement_timeout
@@ -208,12 +233,55 @@ class LocalCarto:
         """The fault configuration; change it while the server runs to inject faults."""
         return self._faults
 
-    @property
-    def jobs(self) -> ImportJobs:
-        """The import jobs, for inspection."""
+    def _running(self) -> Context:
         if self._ctx is None:
             raise RuntimeError("LocalCarto is not running")
-        return self._ctx.jobs
+        return self._ctx
+
+    def jobs(self, kind: str | None = None) -> list[JobRecord]:
+        """The server's jobs (of ``kind``: ``"import"``, ...), oldest first, for inspection.
+
+        Each has its ``id``, ``kind``, ``info`` (a :class:`JobInfo`), creation time, processing
+        time and, once done, its ``end()``; ``server.job_state(job)`` is what a client sees now.
+        """
+        ctx = self._running()
+        return [j for j in ctx.jobs.all() if kind is None or j.kind.name == kind]
+
+    def job_state(self, job: JobRecord) -> str:
+        """The state a client would see for ``job`` now."""
+        return self._running().jobs.state(job)
+
+    def wait_for_work(self, job: JobRecord, timeout: float | None = 30.0) -> None:
+        """Block until ``job``'s work (its data load) has run, whatever the clock says.
+
+        On a frozen clock this separates the two things a final state waits for: advance the
+        clock, then wait for the work, and the next read is final.
+        """
+        self._running().jobs.wait_for_work(job, timeout)
+
+    def tables(self) -> list[str]:
+        """The user's tables, sorted by name."""
+        return self.db.list_tables()
+
+    def advance(self, seconds: float) -> None:
+        """Move the server's clock forward: jobs, stale thresholds and rate limits see it."""
+        self.clock.advance(seconds)
+
+    def reset(self) -> None:
+        """Back to a fresh server without restarting: for a server shared by many tests.
+
+        Forgets every job (waiting for loads under way), drops every table, clears faults,
+        rate limits, registered datasources and counters, then imports ``seed_dir`` again.
+        Keys, port and clock stay (a clock never goes back).
+        """
+        ctx = self._running()
+        ctx.jobs.reset()
+        for table in self.db.list_tables():
+            self.db.drop_table(table)
+        self._faults.clear()
+        self.sources.clear()
+        self.counters.reset()
+        self._seed()
 
     def register_datasource(
         self,
@@ -251,24 +319,49 @@ class LocalCarto:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    def _seed(self) -> None:
+        if self._seed_dir is None:
+            return
+        _, max_rows, max_columns = self._limits
+        # A seed is the server's starting data, not an upload: no size limit, and a restart
+        # on a persistent database replaces the tables instead of adding copies.
+        options = LoadOptions(
+            collision_strategy="overwrite",
+            max_file_size=2**62,
+            max_rows=max_rows,
+            max_columns=max_columns,
+        )
+        importer = self._running().importer
+        for entry in sorted(os.scandir(self._seed_dir), key=lambda e: e.name):
+            if entry.name.startswith(".") or not entry.is_file():
+                continue
+            try:
+                importer.load_now(entry.name, entry.path, options)
+            except ImportFailure as exc:
+                raise SeedError(entry.path, exc.code, exc.message) from None
+
     def _prepare(self) -> _Uvicorn:
         self._tmp = tempfile.mkdtemp(prefix="localcarto-")
         if self._db is None:
             self._db = Database(self._db_path)
         max_file_size, max_rows, max_columns = self._limits
-        jobs = ImportJobs(
+        jobs = JobClock(
+            clock=self.clock, faults=self._faults, counters=self.counters, workers=self._workers
+        )
+        importer = Importer(
+            jobs=jobs,
             db=self._db,
             sources=self.sources,
-            counters=self.counters,
-            faults=self._faults,
             download_dir=self._tmp,
-            **self._job_options,
+            **self._import_options,
         )
         self._ctx = Context(
             username=self.username,
             keys=self._keys,
             db=self._db,
+            clock=self.clock,
             jobs=jobs,
+            importer=importer,
             counters=self.counters,
             faults=self._faults,
             sql_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="localcarto-sql"),
@@ -280,7 +373,9 @@ class LocalCarto:
             private_tables=self._private_tables,
             sql_timeout=self._sql_timeout,
         )
+        self._seed()
         app = create_app(self._ctx)
+        install_access_log_masking()
         config = uvicorn.Config(
             app,
             log_config=None,
@@ -401,6 +496,7 @@ def serve(
     username: str = "demo",
     api_key: str | None = None,
     db: str | os.PathLike[str] | None = None,
+    seed_dir: str | os.PathLike[str] | None = None,
     faults: Faults | None = None,
     ready: Callable[[LocalCarto], None] | None = None,
     log_level: str = "info",
@@ -409,7 +505,8 @@ def serve(
     """Run LocalCarto in the foreground until Ctrl-C (``carto-async local-server``).
 
     ``ready`` is called with the server once its socket is bound, e.g. to print the base URL
-    and keys; ``options`` are the other :class:`LocalCarto` options.
+    and keys; ``options`` are the other :class:`LocalCarto` options. The access log masks
+    ``api_key``/``map_key`` values.
 
     >>> serve(port=8765, username="demo", api_key="secret", db="demo.sqlite")  # doctest: +SKIP
     """
@@ -417,6 +514,7 @@ def serve(
         username=username,
         api_key=api_key,
         db=db,
+        seed_dir=seed_dir,
         faults=faults,
         host=host,
         port=port,

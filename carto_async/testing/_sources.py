@@ -14,7 +14,15 @@ import httpx
 
 from carto_async._core.credentials import is_loopback_host
 
-__all__ = ["Fetched", "SourceUnavailable", "Sources", "basename_of", "download"]
+__all__ = [
+    "MAX_REDIRECTS",
+    "Fetched",
+    "SourceUnavailable",
+    "Sources",
+    "basename_of",
+    "check_fetchable",
+    "download",
+]
 
 _DISPOSITION_FILENAME_RE = re.compile(r"""filename\*?=(?:UTF-8'')?["']?([^"';]+)""", re.I)
 _EXTENSIONS_BY_TYPE = {
@@ -65,26 +73,53 @@ def _filename_for(response: httpx.Response) -> str:
     return name.replace(" ", "_")
 
 
-def download(url: str, directory: str, limit: int) -> Fetched:
-    """Download ``url`` into ``directory``, keeping at most ``limit`` bytes.
+#: Redirects followed before a download fails (1001), as a browser-like client would.
+MAX_REDIRECTS = 10
 
-    Only loopback hosts are fetched: LocalCarto never reaches the network. Failures raise
-    :class:`SourceUnavailable` with the code the real downloader reports: any other host is
-    treated as unresolvable (1102), a 404 is 1100, 401/403 are 1101, other
-    statuses and refused connections 1001, timeouts 1020 and truncated bodies 1103.
+
+def check_fetchable(url: str | httpx.URL) -> None:
+    """Refuse a URL LocalCarto will not fetch: not http(s) (1001), not a loopback host (1102).
+
+    Applied to the first URL and to every redirect hop alike, so a loopback server cannot
+    send the downloader anywhere the first URL could not go.
     """
-    parts = urlsplit(url)
+    parts = urlsplit(str(url))
     if parts.scheme not in ("http", "https"):
         raise SourceUnavailable(1001)
     if not parts.hostname or not is_loopback_host(parts.hostname):
         raise SourceUnavailable(1102)
+
+
+def _open(client: httpx.Client, url: str) -> httpx.Response:
+    """The final response of ``url``, each redirect hop checked before it is followed."""
+    request = client.build_request("GET", url)
+    for _ in range(MAX_REDIRECTS + 1):
+        check_fetchable(request.url)
+        response = client.send(request, stream=True, follow_redirects=False)
+        if response.next_request is None:
+            return response
+        response.close()
+        request = response.next_request
+    raise SourceUnavailable(1001)
+
+
+def download(url: str, directory: str, limit: int) -> Fetched:
+    """Download ``url`` into ``directory``, keeping at most ``limit`` bytes.
+
+    Only loopback hosts are fetched, redirects included: LocalCarto never reaches the network.
+    Failures raise :class:`SourceUnavailable` with the code the real downloader reports: any
+    other host is treated as unresolvable (1102), a 404 is 1100, 401/403 are 1101, other
+    statuses, refused connections and endless redirects 1001, timeouts 1020 and truncated
+    bodies 1103.
+    """
+    check_fetchable(url)
     fd, path = tempfile.mkstemp(prefix="download-", dir=directory)
     size = 0
     try:
         with (
             os.fdopen(fd, "wb") as out,
-            httpx.Client(timeout=30.0, follow_redirects=True, trust_env=False) as client,
-            client.stream("GET", url) as response,
+            httpx.Client(timeout=30.0, follow_redirects=False, trust_env=False) as client,
+            contextlib.closing(_open(client, url)) as response,
         ):
             status = response.status_code
             if status >= 300:
@@ -147,6 +182,11 @@ class Sources:
         """Forget a registered source."""
         with self._lock:
             self._items.pop((service_name, item_id), None)
+
+    def clear(self) -> None:
+        """Forget every registered source."""
+        with self._lock:
+            self._items.clear()
 
     def fetch(self, service_name: str, item_id: str, directory: str) -> Fetched:
         """Write the registered data to ``directory`` or fail as the real connector would.

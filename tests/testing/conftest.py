@@ -16,6 +16,10 @@ import pytest
 
 from carto_async.testing import LocalCarto
 
+# The plugin tests run small user test files in a pytester sandbox. This conftest is loaded
+# before collection starts (pytest only allows pytest_plugins in those).
+pytest_plugins = ["pytester"]
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FINAL = ("complete", "failure")
 

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from carto_async.testing import Faults, LocalCarto, RateLimit
+from carto_async.testing import Clock, Faults, LocalCarto, RateLimit
 from tests.testing.conftest import fixture, serving, upload, wait_final
 
 CSV = "name,value\na,1\n"
@@ -23,14 +23,15 @@ def _statuses(server: LocalCarto, n: int) -> list[int]:
 
 def test_latency_applies_to_the_matching_group_only() -> None:
     faults = Faults()
-    faults.latency(0.2, group="sql")
+    rule = faults.latency(0.2, group="sql")
     with serving(faults=faults) as (server, http):
         started = time.perf_counter()
         http.get("/api/v2/sql", params={"q": "select 1"})
         assert time.perf_counter() - started >= 0.2
-        started = time.perf_counter()
+        assert rule.fired == 1
         http.get("/api/v1/imports", params={"api_key": server.api_key})
-        assert time.perf_counter() - started < 0.2
+        # Not delayed: the rule did not apply (a duration bound would race a busy machine).
+        assert rule.fired == 1
 
 
 def test_injected_5xx_have_realistic_bodies(server: LocalCarto, http: httpx.Client) -> None:
@@ -63,11 +64,12 @@ def test_slow_body_sends_headers_then_trickles_the_body(
     server.faults.slow_body("sql", seconds=0.4)
     started = time.perf_counter()
     with http.stream("GET", "/api/v2/sql", params={"q": "select 1 as a"}) as response:
-        headers_after = time.perf_counter() - started
-        body = response.read()
-    assert headers_after < 0.3
+        assert response.status_code == 200
+        # The headers came first: the body was still on its way, a piece every 0.1 s.
+        pieces = list(response.iter_raw())
     assert time.perf_counter() - started >= 0.4
-    assert b'"a"' in body
+    assert len(pieces) > 1
+    assert b'"a"' in b"".join(pieces)
     with pytest.raises(httpx.ReadTimeout):
         http.get("/api/v2/sql", params={"q": "select 1"}, timeout=httpx.Timeout(5.0, read=0.05))
 
@@ -95,7 +97,7 @@ def test_drop_after_processing_leaves_the_job_without_an_answer(
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
         upload(http, server.api_key, "ghost.csv", CSV)
     assert server.counters.jobs_created == 1
-    (job,) = server.jobs.all()
+    (job,) = server.jobs()
     body = wait_final(http, job.id, server.api_key)
     assert (body["state"], body["table_name"]) == ("complete", "ghost")
 
@@ -115,8 +117,9 @@ def test_drop_on_sql_reads_are_transport_errors_not_timeouts(
 
 
 def test_rate_limit_headers_on_allowed_and_429_when_blocked() -> None:
+    # The buckets read the server's clock: frozen, the three requests are simultaneous.
     faults = Faults(rate_limits={"sql": RateLimit(1, period=0.3, burst=1)})
-    with serving(faults=faults) as (server, http):
+    with serving(faults=faults, clock=Clock(frozen=True)) as (server, http):
         first, second, third = (http.get("/api/v2/sql", params={"q": "select 1"}) for _ in range(3))
         assert first.status_code == second.status_code == 200
         assert first.headers["carto-rate-limit-limit"] == "2"
@@ -133,14 +136,14 @@ def test_rate_limit_headers_on_allowed_and_429_when_blocked() -> None:
         assert third.headers["access-control-allow-origin"] == "*"
         imports = http.get("/api/v1/imports", params={"api_key": server.api_key})
         assert "carto-rate-limit-limit" not in imports.headers
-        time.sleep(0.35)
+        server.advance(0.3)
         assert http.get("/api/v2/sql", params={"q": "select 1"}).status_code == 200
 
 
 def test_gcra_matches_redis_cell() -> None:
     now = [100.0]
     faults = Faults(rate_limits={"*": RateLimit(30, period=60.0, burst=15)})
-    faults._clock = lambda: now[0]
+    faults.clock = lambda: now[0]
     first = faults.throttle("sql.query")
     assert first is not None
     assert (first.allowed, first.limit, first.remaining, int(first.reset_after)) == (
@@ -202,17 +205,17 @@ def test_invalid_fault_settings_are_refused() -> None:
         faults.error("sql", status=404)
 
 
-def test_stuck_imports_by_predicate(server: LocalCarto, http: httpx.Client) -> None:
-    server.faults.stuck_imports(predicate=lambda info: info.display_name.startswith("stuck"))
-    stuck = upload(http, server.api_key, "stuck_one.csv", CSV).json()["item_queue_id"]
-    fine = upload(http, server.api_key, "fine.csv", CSV).json()["item_queue_id"]
-    assert wait_final(http, fine, server.api_key)["state"] == "complete"
-    time.sleep(0.1)
-    show = http.get(f"/api/v1/imports/{stuck}", params={"api_key": server.api_key}).json()
-    assert show["state"] == "unpacking"
-    assert http.get("/api/v1/imports", params={"api_key": server.api_key}).json()["imports"] == [
-        stuck
-    ]
+def test_stuck_imports_by_predicate() -> None:
+    with serving(clock=Clock(frozen=True)) as (server, http):
+        server.faults.stuck_imports(predicate=lambda info: info.display_name.startswith("stuck"))
+        stuck = upload(http, server.api_key, "stuck_one.csv", CSV).json()["item_queue_id"]
+        fine = upload(http, server.api_key, "fine.csv", CSV).json()["item_queue_id"]
+        server.advance(1.0)
+        assert wait_final(http, fine, server.api_key)["state"] == "complete"
+        show = http.get(f"/api/v1/imports/{stuck}", params={"api_key": server.api_key}).json()
+        assert show["state"] == "unpacking"
+        listing = http.get("/api/v1/imports", params={"api_key": server.api_key}).json()
+        assert listing["imports"] == [stuck]
 
 
 def test_stuck_imports_hold_slots() -> None:
@@ -245,3 +248,17 @@ def test_counters_by_route_status_and_jobs_and_reset(
     assert server.counters.snapshot().requests == {}
     assert server.counters.jobs_created == 0
     assert "requests=0" in repr(server.counters)
+
+
+def test_advancing_the_running_clock_makes_a_stuck_import_stale(
+    server: LocalCarto, http: httpx.Client
+) -> None:
+    server.faults.stuck_imports(count=1)
+    import_id = upload(http, server.api_key, "late.csv", CSV).json()["item_queue_id"]
+    server.advance(1.0)
+    show = http.get(f"/api/v1/imports/{import_id}", params={"api_key": server.api_key})
+    assert show.json()["state"] == "unpacking"
+    server.advance(300.0)
+    body = wait_final(http, import_id, server.api_key)
+    assert (body["state"], body["error_code"]) == ("failure", 6671)
+    assert server.clock.advanced == 301.0

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 import tracemalloc
 from typing import Any
 
 import httpx
 import pytest
 
-from carto_async.testing import Faults, LocalCarto
+from carto_async.testing import Clock, Faults, LocalCarto
 from tests.testing.conftest import fixture, import_file, serving, sql, upload, wait_final
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -341,12 +340,17 @@ def test_code_without_text_has_null_error_text(server: LocalCarto, http: httpx.C
 def test_stuck_import_flips_to_6671_once_stale() -> None:
     faults = Faults()
     faults.stuck_imports(count=1)
-    with serving(faults=faults, stale_import_after=0.3) as (server, http):
+    # CARTO's real threshold (5 minutes), passed in no time on the server's clock.
+    with serving(faults=faults, clock=Clock(frozen=True)) as (server, http):
         import_id = _created(upload(http, server.api_key, "stuck.csv", CSV))
-        time.sleep(0.1)
+        server.advance(1.0)
         show = http.get(f"/api/v1/imports/{import_id}", params={"api_key": server.api_key})
         assert show.json()["state"] == "unpacking"
         assert "success" not in show.json()
+        server.advance(299.0)
+        again = http.get(f"/api/v1/imports/{import_id}", params={"api_key": server.api_key})
+        assert again.json()["state"] == "unpacking"
+        server.advance(1.0)
         body = wait_final(http, import_id, server.api_key)
         assert (body["state"], body["error_code"]) == ("failure", 6671)
         assert body["get_error_text"]["title"] == "Stuck import job"
@@ -357,17 +361,21 @@ def test_stuck_import_flips_to_6671_once_stale() -> None:
 
 
 def test_states_walk_in_order_and_success_only_when_final() -> None:
-    with serving(import_processing_time=0.5) as (server, http):
+    with serving(import_processing_time=5.0, clock=Clock(frozen=True)) as (server, http):
         import_id = _created(upload(http, server.api_key, "walk.csv", CSV))
+        (job,) = server.jobs()
         seen: list[str] = []
-        while not seen or seen[-1] != "complete":
+        for _ in range(5):
             body = http.get(
                 f"/api/v1/imports/{import_id}", params={"api_key": server.api_key}
             ).json()
-            assert ("success" in body) is (body["state"] == "complete")
-            if not seen or seen[-1] != body["state"]:
-                seen.append(body["state"])
-            time.sleep(0.01)
+            assert "success" not in body
+            seen.append(body["state"])
+            server.advance(1.0)
+        server.wait_for_work(job)
+        body = http.get(f"/api/v1/imports/{import_id}", params={"api_key": server.api_key}).json()
+        assert body["success"] is True
+        seen.append(body["state"])
         assert seen == STATES
 
 
@@ -426,12 +434,13 @@ def test_show_is_case_insensitive_on_the_uuid(server: LocalCarto, http: httpx.Cl
 
 
 def test_list_shows_only_unfinished_imports_newest_first() -> None:
-    with serving(import_processing_time=0.4) as (server, http):
+    with serving(import_processing_time=10.0, clock=Clock(frozen=True)) as (server, http):
         first = _created(upload(http, server.api_key, "l1.csv", CSV))
-        time.sleep(0.01)
+        server.advance(1.0)
         second = _created(upload(http, server.api_key, "l2.csv", CSV))
         listing = http.get("/api/v1/imports", params={"api_key": server.api_key})
         assert listing.json() == {"imports": [second, first], "success": True}
+        server.advance(10.0)
         wait_final(http, first, server.api_key)
         wait_final(http, second, server.api_key)
         assert http.get("/api/v1/imports", params={"api_key": server.api_key}).json() == {
@@ -443,12 +452,13 @@ def test_list_shows_only_unfinished_imports_newest_first() -> None:
 def test_list_drops_old_stuck_imports_and_fails_them() -> None:
     faults = Faults()
     faults.stuck_imports()
-    with serving(faults=faults, stale_list_after=0.2) as (server, http):
+    with serving(faults=faults, clock=Clock(frozen=True)) as (server, http):
         import_id = _created(upload(http, server.api_key, "old.csv", CSV))
+        server.advance(3600.0)
         assert http.get("/api/v1/imports", params={"api_key": server.api_key}).json()[
             "imports"
         ] == [import_id]
-        time.sleep(0.3)
+        server.advance(1.0)
         assert (
             http.get("/api/v1/imports", params={"api_key": server.api_key}).json()["imports"] == []
         )
@@ -457,7 +467,8 @@ def test_list_drops_old_stuck_imports_and_fails_them() -> None:
 
 
 def test_slots_limit_answers_429_until_an_import_finishes() -> None:
-    with serving(import_processing_time=0.3, import_slots=2) as (server, http):
+    clock = Clock(frozen=True)
+    with serving(import_processing_time=10.0, import_slots=2, clock=clock) as (server, http):
         ids = [_created(upload(http, server.api_key, f"s{i}.csv", CSV)) for i in range(2)]
         refused = upload(http, server.api_key, "s2.csv", CSV)
         assert refused.status_code == 429
@@ -470,6 +481,7 @@ def test_slots_limit_answers_429_until_an_import_finishes() -> None:
             h.lower().startswith(("retry-after", "carto-rate-limit")) for h in refused.headers
         )
         assert server.counters.jobs_created == 2
+        server.advance(10.0)
         for import_id in ids:
             wait_final(http, import_id, server.api_key)
         _created(upload(http, server.api_key, "s2.csv", CSV))
@@ -477,14 +489,16 @@ def test_slots_limit_answers_429_until_an_import_finishes() -> None:
 
 def test_processing_time_can_depend_on_the_import() -> None:
     def seconds(info: Any) -> float:
-        return 0.5 if info.display_name == "slow.csv" else 0.0
+        return 5.0 if info.display_name == "slow.csv" else 0.0
 
-    with serving(import_processing_time=seconds) as (server, http):
+    with serving(import_processing_time=seconds, clock=Clock(frozen=True)) as (server, http):
         slow = _created(upload(http, server.api_key, "slow.csv", CSV))
         fast = import_file(http, server.api_key, "fast.csv", CSV)
         assert fast["state"] == "complete"
         show = http.get(f"/api/v1/imports/{slow}", params={"api_key": server.api_key})
-        assert show.json()["state"] != "complete"
+        assert show.json()["state"] == "pending"
+        server.advance(5.0)
+        assert wait_final(http, slow, server.api_key)["state"] == "complete"
 
 
 def test_large_upload_streams_through_without_being_held_in_memory() -> None:

@@ -144,3 +144,51 @@ def test_registered_source_can_fail_with_a_chosen_code(
 def test_request_with_nothing_to_import_fails(server: LocalCarto, http: httpx.Client) -> None:
     body = _import(http, server.api_key)
     assert (body["state"], body["error_code"]) == ("failure", 99999)
+
+
+# -- redirects: every hop is checked like the first URL ----------------------------------
+
+
+def test_url_import_follows_a_redirect_to_another_loopback_file(
+    server: LocalCarto, http: httpx.Client, file_server: FileServer
+) -> None:
+    target = file_server.add("/moved/stores.csv", CSV, content_type="text/csv")
+    url = file_server.add("/old.csv", "", status=302, location=target)
+    body = _import(http, server.api_key, url=url)
+    assert (body["state"], body["table_name"]) == ("complete", "stores")
+
+
+@pytest.mark.parametrize(
+    ("location", "code"),
+    [
+        ("http://example.com/data.csv", 1102),
+        ("https://10.0.0.1:8443/data.csv", 1102),
+        ("ftp://127.0.0.1/data.csv", 1001),
+        ("file:///etc/passwd", 1001),
+    ],
+)
+def test_url_import_refuses_a_redirect_hop_the_first_url_could_not_take(
+    server: LocalCarto, http: httpx.Client, file_server: FileServer, location: str, code: int
+) -> None:
+    # Before each hop was checked, the downloader followed these (the suite's network guard
+    # turned the attempt into an unexpected error, 99999).
+    url = file_server.add("/redirect.csv", "", status=302, location=location)
+    body = _import(http, server.api_key, url=url)
+    assert (body["state"], body["error_code"]) == ("failure", code)
+
+
+def test_url_import_checks_every_hop_of_a_chain(
+    server: LocalCarto, http: httpx.Client, file_server: FileServer
+) -> None:
+    second = file_server.add("/hop2.csv", "", status=307, location="http://example.org/x.csv")
+    first = file_server.add("/hop1.csv", "", status=301, location=second)
+    body = _import(http, server.api_key, url=first)
+    assert (body["state"], body["error_code"]) == ("failure", 1102)
+
+
+def test_url_import_gives_up_on_endless_redirects(
+    server: LocalCarto, http: httpx.Client, file_server: FileServer
+) -> None:
+    loop = file_server.add("/loop.csv", "", status=302, location=file_server.url + "/loop.csv")
+    body = _import(http, server.api_key, url=loop)
+    assert (body["state"], body["error_code"]) == ("failure", 1001)

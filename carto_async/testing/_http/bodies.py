@@ -17,11 +17,13 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "BadBody",
     "ImportBody",
     "Upload",
     "drain",
     "express_params",
+    "load_json",
     "rails_params",
     "read_import_body",
     "read_sql_body",
@@ -29,6 +31,9 @@ __all__ = [
 
 # Form and JSON bodies are parameters, not data; a body past this is refused.
 _MAX_PARAMS_BODY = 16 * 1024 * 1024
+#: Deepest JSON nesting accepted. Parameters are at most a few levels deep; a deeper body is
+#: an attack on the parser (Python's recursive decoder raises RecursionError near 1,000).
+MAX_JSON_DEPTH = 100
 _NESTED_KEY_RE = re.compile(r"^([^\[\]]+)\[([^\[\]]*)\]$")
 
 
@@ -98,6 +103,35 @@ def express_params(items: Iterable[tuple[str, str]]) -> dict[str, str | list[str
     return out
 
 
+def _too_deep(data: Any) -> bool:
+    # Iterative, so checking a deep structure cannot itself overflow the stack.
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def load_json(raw: bytes) -> Any:
+    """A JSON body's value; :class:`BadBody` when it is not JSON or nests too deeply."""
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        data = None
+        deep = True
+    except ValueError as exc:
+        raise BadBody(f"Invalid JSON body: {exc}") from None
+    else:
+        deep = _too_deep(data)
+    if deep:
+        raise BadBody(f"Invalid JSON body: nested more than {MAX_JSON_DEPTH} levels deep")
+    return data
+
+
 def _media_type(request: Request) -> tuple[str, dict[bytes, bytes]]:
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     return content_type.decode("latin-1").lower(), options
@@ -143,10 +177,7 @@ async def read_sql_body(request: Request) -> dict[str, str | list[str]]:
         raw = await _read_limited(request)
         if not raw.strip():
             return {}
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise BadBody(str(exc)) from None
+        data = load_json(raw)
         if not isinstance(data, dict):
             return {}
         return {str(k): _sql_value(v) for k, v in data.items() if v is not None}
@@ -309,10 +340,7 @@ async def read_import_body(
         body.params = rails_params(pairs)
     elif media == "application/json":
         raw = await _read_limited(request)
-        try:
-            data = json.loads(raw) if raw.strip() else {}
-        except ValueError as exc:
-            raise BadBody(str(exc)) from None
+        data = load_json(raw) if raw.strip() else {}
         if isinstance(data, dict):
             body.params = data
     elif raw_filename:

@@ -12,11 +12,11 @@ from collections.abc import Callable
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from carto_async.testing._context import ROUTE_SCOPE_KEY, RouteMatch
 from carto_async.testing._faults import Counters, Faults
+from carto_async.testing._http.routing import ROUTE_SCOPE_KEY, RouteMatch
 from carto_async.testing._wire import CORS_HEADERS, SQL_RATE_LIMIT_BODY, express_json, server_error
 
-__all__ = ["ASGIApp", "FaultLayer", "Scope"]
+__all__ = ["FaultLayer"]
 
 log = logging.getLogger("carto_async.testing")
 

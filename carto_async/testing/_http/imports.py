@@ -12,10 +12,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from carto_async._core.credentials import is_loopback_host
-from carto_async.testing._auth import KeyKind, rails_basic_credentials
-from carto_async.testing._bodies import BadBody, ImportBody, drain, rails_params, read_import_body
-from carto_async.testing._context import Context, RouteMatch
-from carto_async.testing._jobs import FINAL_STATES, ImportJob, ImportSpec, Outcome
+from carto_async.testing._context import Context
+from carto_async.testing._http.auth import KeyKind, rails_basic_credentials
+from carto_async.testing._http.bodies import (
+    BadBody,
+    ImportBody,
+    drain,
+    rails_params,
+    read_import_body,
+)
+from carto_async.testing._http.routing import RouteMatch
+from carto_async.testing._importing import FINAL_STATES, ImportRequest
+from carto_async.testing._jobclock import JobEnd, JobRecord
 from carto_async.testing._sources import basename_of
 from carto_async.testing._staging import LoadOptions
 from carto_async.testing._wire import (
@@ -26,7 +34,7 @@ from carto_async.testing._wire import (
     rails_jsonp,
 )
 
-__all__ = ["create_import", "list_imports", "present", "show_import", "user_id_of"]
+__all__ = ["create", "list_unfinished", "present", "show", "user_id_of"]
 
 _UUID_RE = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z", re.I)
 _PRIVACY = ("private", "public", "link")
@@ -74,47 +82,52 @@ def _authorized(ctx: Context, match: RouteMatch, basic: tuple[str, str] | None, 
     return isinstance(key, str) and bool(key) and ctx.keys.kind(key) is KeyKind.MASTER
 
 
-async def _rails_params(request: Request, ctx: Context) -> dict[str, Any] | None:
-    """Query and body parameters of a GET; ``None`` when the body cannot be parsed."""
+def _bad_body(exc: BadBody) -> Response:
+    # Rails answers an unparsable body with a bare 400; the reason, in plain text, is what a
+    # developer needs when it happens.
+    return Response(str(exc).encode(), status_code=400, media_type="text/plain; charset=utf-8")
+
+
+async def _rails_params(request: Request, ctx: Context) -> dict[str, Any]:
+    """Query and body parameters of a GET; :class:`BadBody` when the body cannot be parsed."""
     query = rails_params(request.query_params.multi_items())
-    try:
-        body = await read_import_body(
-            request, directory=ctx.upload_dir, store_limit=0, raw_filename=None
-        )
-    except BadBody:
-        return None
+    body = await read_import_body(
+        request, directory=ctx.upload_dir, store_limit=0, raw_filename=None
+    )
     body.discard()
     return {**body.params, **query}
 
 
-async def show_import(request: Request, ctx: Context, match: RouteMatch) -> Response:
+async def show(request: Request, ctx: Context, match: RouteMatch) -> Response:
     """``GET /api/v1/imports/:id``: the import's state, or 404 with an empty body."""
-    params = await _rails_params(request, ctx)
-    if params is None:
-        return rails_empty(400)
+    try:
+        params = await _rails_params(request, ctx)
+    except BadBody as exc:
+        return _bad_body(exc)
     basic = rails_basic_credentials(request.headers.get("authorization"))
     if not _authorized(ctx, match, basic, params.get("api_key")):
         return rails_empty(401)
-    import_id = match.import_id or ""
-    job = ctx.jobs.get(import_id.lower()) if _UUID_RE.match(import_id) else None
+    import_id = match.params["id"]
+    job = ctx.importer.get(import_id.lower()) if _UUID_RE.match(import_id) else None
     if job is None:
         return rails_empty(404)
-    state, outcome = ctx.jobs.read(job)
-    return rails_json(present(ctx, job, state, outcome))
+    state, end = ctx.importer.read(job)
+    return rails_json(present(job, state, end))
 
 
-async def list_imports(request: Request, ctx: Context, match: RouteMatch) -> Response:
+async def list_unfinished(request: Request, ctx: Context, match: RouteMatch) -> Response:
     """``GET /api/v1/imports``: ids of the user's unfinished imports of the last 24 hours."""
-    params = await _rails_params(request, ctx)
-    if params is None:
-        return rails_empty(400)
+    try:
+        params = await _rails_params(request, ctx)
+    except BadBody as exc:
+        return _bad_body(exc)
     basic = rails_basic_credentials(request.headers.get("authorization"))
     if not _authorized(ctx, match, basic, params.get("api_key")):
         return rails_empty(401)
-    return rails_json({"imports": ctx.jobs.unfinished(match.user), "success": True})
+    return rails_json({"imports": ctx.importer.unfinished(match.user), "success": True})
 
 
-async def create_import(request: Request, ctx: Context, match: RouteMatch) -> Response:
+async def create(request: Request, ctx: Context, match: RouteMatch) -> Response:
     """``POST /api/v1/imports``: validate, store the upload, create the job."""
     query = rails_params(request.query_params.multi_items())
     basic = rails_basic_credentials(request.headers.get("authorization"))
@@ -132,8 +145,8 @@ async def create_import(request: Request, ctx: Context, match: RouteMatch) -> Re
             store_limit=ctx.max_file_size + 1,
             raw_filename=raw_filename,
         )
-    except BadBody:
-        return rails_empty(400)
+    except BadBody as exc:
+        return _bad_body(exc)
     params = {**body.params, **query}
     consumed = False
     try:
@@ -152,15 +165,15 @@ def _create(
     ctx: Context, match: RouteMatch, params: dict[str, Any], body: ImportBody
 ) -> tuple[Response, bool]:
     callback = params.get("callback")
-    slots = ctx.jobs.slots
-    if ctx.jobs.in_progress(match.user) >= slots:
+    slots = ctx.importer.slots
+    if ctx.importer.in_progress(match.user) >= slots:
         message = f"We're sorry but you're already using your allowed {slots} import slots"
         return rails_jsonp({"errors": {"imports": message}}, 429, callback), False
     try:
-        spec = _spec(ctx, params, body)
+        request = _request(ctx, params, body)
     except _Invalid as exc:
         return rails_jsonp({"errors": {"imports": str(exc)}}, 400, callback), False
-    job = ctx.jobs.create(match.user, spec)
+    job = ctx.importer.create(match.user, request)
     return rails_jsonp({"item_queue_id": job.id, "success": True}, 200, callback), True
 
 
@@ -197,7 +210,7 @@ def _privacy(value: Any, ctx: Context) -> str | None:
     return privacy
 
 
-def _spec(ctx: Context, params: dict[str, Any], body: ImportBody) -> ImportSpec:
+def _request(ctx: Context, params: dict[str, Any], body: ImportBody) -> ImportRequest:
     """The job described by the request, raising :class:`_Invalid` as the controller does."""
     limits = params.get("user_defined_limits")
     limits = dict(limits) if isinstance(limits, dict) else {}
@@ -246,74 +259,76 @@ def _spec(ctx: Context, params: dict[str, Any], body: ImportBody) -> ImportSpec:
         upload = body.uploads.get("filename") or body.uploads.get("file") or body.uploads.get("")
     # DataImport#dispatch: a query or a table copy wins over any data source.
     if _present(params.get("sql")):
-        return ImportSpec("query", "query", "", service_name, sql=str(params["sql"]), **common)
+        return ImportRequest("query", "query", "", service_name, sql=str(params["sql"]), **common)
     if _present(params.get("table_copy")):
         source = str(params["table_copy"])
-        return ImportSpec("copy", "query", "", service_name, source_table=source, **common)
+        return ImportRequest("copy", "query", "", service_name, source_table=source, **common)
     if url is not None:
-        return ImportSpec("url", "url", basename_of(url), service_name, url=url, **common)
+        return ImportRequest("url", "url", basename_of(url), service_name, url=url, **common)
     if upload is not None:
-        return ImportSpec("file", "file", upload.filename, service_name, upload=upload, **common)
+        return ImportRequest("file", "file", upload.filename, service_name, upload=upload, **common)
     if _present(params.get("connector")):
-        return ImportSpec("connector", "datasource", "", "connector", **common)
+        return ImportRequest("connector", "datasource", "", "connector", **common)
     if service_name != "public_url":
         display = basename_of(item_id) if isinstance(item_id, str) and item_id else ""
-        return ImportSpec("datasource", "datasource", display, service_name, **common)
+        return ImportRequest("datasource", "datasource", display, service_name, **common)
     if isinstance(item_id, str) and _present(item_id):
-        return ImportSpec(
+        return ImportRequest(
             "url", "url", basename_of(item_id), service_name, url=item_id.strip(), **common
         )
     if table_name is not None:
         # The documented table duplication: table_name alone copies that table into a new
         # one named after it (the collision rules make it <name>_1, ...).
-        return ImportSpec("copy", "query", "", service_name, source_table=table_name, **common)
-    return ImportSpec("nothing", "file", "", service_name, **common)
+        return ImportRequest("copy", "query", "", service_name, source_table=table_name, **common)
+    return ImportRequest("nothing", "file", "", service_name, **common)
 
 
-def present(ctx: Context, job: ImportJob, state: str, outcome: Outcome | None) -> dict[str, Any]:
+def present(job: JobRecord, state: str, end: JobEnd | None) -> dict[str, Any]:
     """The body of ``GET /api/v1/imports/:id``, keys in the server's order (reference §4.2)."""
-    spec = job.spec
+    asked: ImportRequest = job.payload
+    result = end.result if end is not None else {}
     complete = state == "complete"
-    error_code = outcome.error_code if outcome is not None else None
+    error_code = end.error_code if end is not None else None
     if state == "failure" and error_code is None:
         error_code = 99999
-    if complete and spec.flags["create_visualization"] and job.visualization_id is None:
-        job.visualization_id = str(uuid.uuid4())
+    if complete and asked.flags["create_visualization"] and "visualization_id" not in job.extra:
+        job.extra["visualization_id"] = str(uuid.uuid4())
+    visualization_id = job.extra.get("visualization_id")
     table_name = (
-        spec.target_table if spec.kind in ("query", "copy") else spec.params.get("table_name")
+        asked.target_table if asked.kind in ("query", "copy") else asked.params.get("table_name")
     )
-    if complete and outcome is not None:
-        table_name = outcome.table_name
+    if complete and end is not None:
+        table_name = result.get("table_name")
     data: dict[str, Any] = {
         "id": job.id,
         "user_id": user_id_of(job.user),
-        "table_id": outcome.table_id if complete and outcome is not None else None,
-        "data_type": spec.data_type,
+        "table_id": result.get("table_id") if complete else None,
+        "data_type": asked.data_type,
         "table_name": table_name if _present(table_name) else None,
         "state": state,
         "error_code": error_code,
         "queue_id": job.id,
-        "tables_created_count": outcome.tables_created_count if outcome is not None else None,
+        "tables_created_count": result.get("tables_created_count") if end is not None else None,
         "synchronization_id": None,
-        "type_guessing": spec.flags["type_guessing"],
-        "quoted_fields_guessing": spec.flags["quoted_fields_guessing"],
-        "content_guessing": spec.flags["content_guessing"],
-        "create_visualization": spec.flags["create_visualization"],
-        "visualization_id": job.visualization_id,
-        "user_defined_limits": spec.user_defined_limits,
+        "type_guessing": asked.flags["type_guessing"],
+        "quoted_fields_guessing": asked.flags["quoted_fields_guessing"],
+        "content_guessing": asked.flags["content_guessing"],
+        "create_visualization": asked.flags["create_visualization"],
+        "visualization_id": visualization_id,
+        "user_defined_limits": asked.user_defined_limits,
         "get_error_text": error_text(error_code),
         "display_name": job.info.display_name,
     }
     if state in FINAL_STATES:
         data["success"] = complete
-    data["original_url"] = spec.url if spec.kind == "url" else None
+    data["original_url"] = asked.url if asked.kind == "url" else None
     data["warnings"] = None
     data["is_raster"] = False
-    code = outcome.http_response_code if outcome is not None else None
+    code = result.get("http_response_code")
     if code is not None and not code.startswith("2"):
         data["http_response_code"] = code
         data["http_response_code_message"] = http_code_message(code)
     if complete:
         data["any_table_raster"] = False
-        data["derived_visualization_id"] = job.visualization_id
+        data["derived_visualization_id"] = visualization_id
     return data

@@ -46,10 +46,10 @@ def new_key() -> str:
 
 @attrs.frozen
 class Keys:
-    """The keys of the one LocalCarto user."""
+    """The keys of the one LocalCarto user (kept out of its repr, and so of the server's)."""
 
-    master: str
-    regular: str
+    master: str = attrs.field(repr=False)
+    regular: str = attrs.field(repr=False)
     public: str = DEFAULT_PUBLIC_KEY
 
     def kind(self, token: str | None) -> KeyKind | None:

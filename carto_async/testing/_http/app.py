@@ -1,0 +1,60 @@
+"""The route table and the ASGI app that serves it.
+
+Every endpoint LocalCarto serves is one line of :data:`ROUTES`: methods, path template, API,
+fault group, handler. A new API adds a handlers module next to ``imports.py`` and its lines
+here.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route as StarletteRoute
+from starlette.types import ASGIApp, Scope
+
+from carto_async.testing._context import Context
+from carto_async.testing._http import imports, sql
+from carto_async.testing._http.bodies import drain
+from carto_async.testing._http.faultlayer import FaultLayer
+from carto_async.testing._http.routing import API, ROUTE_SCOPE_KEY, Route, RouteMatch, Router
+
+__all__ = ["ROUTES", "create_app"]
+
+_GET, _POST = {"GET"}, {"POST"}
+_SQL_METHODS = {"GET", "POST", "OPTIONS", "HEAD"}
+
+#: Every endpoint: methods, path template (the counters' key), API, fault group, handler.
+ROUTES: tuple[Route, ...] = (
+    Route(_POST, "/api/v1/imports", API.RAILS, "imports.create", imports.create),
+    Route(_GET, "/api/v1/imports", API.RAILS, "imports.list", imports.list_unfinished),
+    Route(_GET, "/api/v1/imports/{id}", API.RAILS, "imports.show", imports.show),
+    Route(_SQL_METHODS, "/api/{version}/sql", API.SQL, "sql.query", sql.query),
+)
+
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _not_found() -> Response:
+    return Response(b"Not Found", status_code=404, media_type="text/plain; charset=utf-8")
+
+
+def create_app(ctx: Context, routes: tuple[Route, ...] = ROUTES) -> ASGIApp:
+    """The ASGI app serving ``ctx``: a Starlette app inside the counting/fault layer."""
+    router = Router(routes, username=ctx.username, host_based=ctx.host_based)
+
+    def route_of(scope: Scope) -> RouteMatch | None:
+        headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        host = next((v.decode("latin-1") for k, v in headers if k == b"host"), None)
+        return router.resolve(scope["method"], scope["path"], host)
+
+    async def dispatch(request: Request) -> Response:
+        scope = request.scope
+        match = scope[ROUTE_SCOPE_KEY] if ROUTE_SCOPE_KEY in scope else route_of(scope)
+        if match is None:
+            await drain(request)
+            return _not_found()
+        return await match.route.handler(request, ctx, match)
+
+    app = Starlette(routes=[StarletteRoute("/{path:path}", dispatch, methods=_METHODS)])
+    return FaultLayer(app, resolve=route_of, faults=ctx.faults, counters=ctx.counters)

@@ -1,0 +1,201 @@
+"""Import jobs: what a validated ``POST /api/v1/imports`` asks for, and the work that loads it.
+
+The Import API handlers (``_http/imports.py``) turn a request into an :class:`ImportRequest`;
+:class:`Importer` starts it on the server's job clock as an ``IMPORT`` job whose work fetches
+the data (upload, URL, datasource, query or table copy) and loads it into the database. The
+state walk, slots and faults are the job clock's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from carto_async.testing._jobclock import IMPORT, JobClock, JobEnd, JobInfo, JobRecord
+from carto_async.testing._loader import LoadResult, copy_table, load_file, table_from_query
+from carto_async.testing._sources import Sources, SourceUnavailable, download
+from carto_async.testing._staging import ImportFailure, LoadOptions
+
+if TYPE_CHECKING:
+    from carto_async.testing._db import Database
+    from carto_async.testing._http.bodies import Upload
+
+__all__ = ["FINAL_STATES", "ImportRequest", "Importer"]
+
+#: What the server's ``success`` key and its final-state test treat as final (``stuck`` is a
+#: constant of the real server that is converted to ``failure`` before anyone sees it).
+FINAL_STATES = frozenset({*IMPORT.final_states, "stuck"})
+_DAY = 24 * 3600.0
+STUCK_CODE = 6671
+
+
+@attrs.frozen
+class ImportRequest:
+    """What to load for one import (a validated create request)."""
+
+    kind: str  # file | url | query | copy | datasource | connector | nothing
+    data_type: str
+    display_name: str
+    service_name: str
+    options: LoadOptions
+    flags: Mapping[str, bool]
+    user_defined_limits: str
+    params: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    upload: Upload | None = None
+    url: str | None = None
+    sql: str | None = None
+    source_table: str | None = None
+    target_table: str | None = None
+    service_item_id: str | None = None
+
+
+class Importer:
+    """The Import API's jobs on the server's job clock: slots, listing, staleness, loading."""
+
+    def __init__(
+        self,
+        *,
+        jobs: JobClock,
+        db: Database,
+        sources: Sources,
+        processing_time: float | Callable[[JobInfo], float],
+        slots: int,
+        stale_after: float,
+        stale_list_after: float,
+        download_dir: str,
+    ) -> None:
+        self.jobs = jobs
+        self.db = db
+        self.sources = sources
+        self.processing_time = processing_time
+        self.slots = slots
+        self.stale_after = stale_after
+        self.stale_list_after = stale_list_after
+        self._download_dir = download_dir
+
+    def in_progress(self, user: str) -> int:
+        """How many of ``user``'s imports hold a slot (are not in a final state)."""
+        return len(self.jobs.unfinished(IMPORT, user))
+
+    def create(self, user: str, request: ImportRequest) -> JobRecord:
+        """Start the import job; its work loads the data in the job clock's pool."""
+        return self.jobs.start(
+            IMPORT,
+            user,
+            display_name=request.display_name,
+            duration=self.processing_time,
+            work=functools.partial(self._load, request),
+            discard=functools.partial(_discard_upload, request),
+            payload=request,
+            data_type=request.data_type,
+            service_name=request.service_name,
+            size=request.upload.size if request.upload is not None else None,
+            params=request.params,
+        )
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The import with ``job_id``."""
+        return self.jobs.get(job_id, IMPORT)
+
+    def read(self, job: JobRecord) -> tuple[str, JobEnd | None]:
+        """State and end for ``GET /imports/:id``, flipping a stale stuck job to 6671."""
+        return self.jobs.read(job, stale_after=self.stale_after, stale_code=STUCK_CODE)
+
+    def unfinished(self, user: str) -> list[str]:
+        """``GET /imports``: ids of the user's unfinished imports of the last 24 h, newest first.
+
+        Stuck ones older than the list threshold are failed with 6671 and left out, as the
+        real server does with imports older than an hour that no worker runs.
+        """
+        now = self.jobs.clock.time()
+        listed: list[JobRecord] = []
+        for job in self.jobs.unfinished(IMPORT, user):
+            if now - job.created_at > _DAY:
+                continue
+            if job.stuck and now - job.created_at > self.stale_list_after:
+                self.jobs.fail(job, STUCK_CODE)
+                continue
+            listed.append(job)
+        listed.sort(key=lambda j: j.created_at, reverse=True)
+        return [j.id for j in listed]
+
+    # -- the work (pool threads) -----------------------------------------------------------
+
+    def _load(self, request: ImportRequest) -> JobEnd:
+        try:
+            return self._load_unsafe(request)
+        except ImportFailure as exc:
+            return JobEnd.failed(IMPORT, exc.code)
+        except SourceUnavailable as exc:
+            return JobEnd.failed(IMPORT, exc.code, http_response_code=exc.http_response_code)
+
+    def _load_unsafe(self, request: ImportRequest) -> JobEnd:
+        options = request.options
+        if request.kind == "query":
+            assert request.sql is not None
+            return _complete(table_from_query(self.db, request.sql, request.target_table, options))
+        if request.kind == "copy":
+            assert request.source_table is not None
+            result = copy_table(self.db, request.source_table, request.target_table, options)
+            return _complete(result)
+        if request.kind == "file":
+            upload = request.upload
+            assert upload is not None
+            return self._load_path(upload.filename, upload.path, upload.size, options)
+        if request.kind == "url":
+            assert request.url is not None
+            got = download(request.url, self._download_dir, options.max_file_size + 1)
+            try:
+                return self._load_path(got.filename, got.path, got.size, options)
+            finally:
+                _unlink(got.path)
+        if request.kind == "datasource":
+            got = self.sources.fetch(
+                request.service_name, request.service_item_id or "", self._download_dir
+            )
+            try:
+                return self._load_path(got.filename, got.path, got.size, options)
+            finally:
+                _unlink(got.path)
+        if request.kind == "connector":
+            return JobEnd.failed(IMPORT, 1501)
+        return JobEnd.failed(IMPORT, 99999)
+
+    def _load_path(self, filename: str, path: str, size: int, options: LoadOptions) -> JobEnd:
+        # The real runner checks the size before unpacking anything.
+        if size > options.max_file_size:
+            return JobEnd.failed(IMPORT, 6666)
+        return _complete(load_file(self.db, filename, path, options))
+
+    def load_now(self, filename: str, path: str, options: LoadOptions) -> LoadResult:
+        """Load a file at once, outside any job (seeding a server at start)."""
+        return load_file(self.db, filename, path, options)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _discard_upload(request: ImportRequest) -> None:
+    if request.upload is not None:
+        _unlink(request.upload.path)
+
+
+def _complete(result: LoadResult) -> JobEnd:
+    if result.skipped:
+        return JobEnd(IMPORT.succeeded, 1022, {"tables_created_count": 0})
+    return JobEnd(
+        IMPORT.succeeded,
+        result={
+            "table_name": result.table_names[0] if result.table_names else None,
+            "tables_created_count": len(result.table_names),
+            "table_id": str(uuid.uuid4()),
+        },
+    )
