@@ -5,11 +5,14 @@ generated from the same source. ``carto_async.testing.LocalCarto`` is a local
 CARTO-compatible server for tests and offline work.
 """
 
-__version__ = "0.1.0"
-
 from carto_async._async.client import AsyncCarto as AsyncCarto
 from carto_async._async.imports import AsyncImportJob as AsyncImportJob
+from carto_async._async.imports import AsyncImports as AsyncImports
+from carto_async._async.imports import ProgressCallback as ProgressCallback
+from carto_async._async.imports import UploadSource as UploadSource
 from carto_async._async.jobs import AsyncJob as AsyncJob
+from carto_async._async.jobs import AsyncJobs as AsyncJobs
+from carto_async._async.sql import AsyncSQL as AsyncSQL
 from carto_async._core.credentials import Credentials as Credentials
 from carto_async._core.http import RateLimitInfo as RateLimitInfo
 from carto_async._core.jobs import Outcome as Outcome
@@ -17,7 +20,11 @@ from carto_async._core.polling import PollPolicy as PollPolicy
 from carto_async._core.retry import RetryPolicy as RetryPolicy
 from carto_async._sync.client import Carto as Carto
 from carto_async._sync.imports import ImportJob as ImportJob
+from carto_async._sync.imports import Imports as Imports
 from carto_async._sync.jobs import Job as Job
+from carto_async._sync.jobs import Jobs as Jobs
+from carto_async._sync.sql import SQL as SQL
+from carto_async._version import __version__ as __version__
 from carto_async.errors import APIConnectionError as APIConnectionError
 from carto_async.errors import APIError as APIError
 from carto_async.errors import APIStatusError as APIStatusError
@@ -47,13 +54,17 @@ from carto_async.models.sql import SQLField as SQLField
 from carto_async.models.sql import SQLResult as SQLResult
 
 __all__ = [
+    "SQL",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
     "APITimeoutError",
     "AsyncCarto",
     "AsyncImportJob",
+    "AsyncImports",
     "AsyncJob",
+    "AsyncJobs",
+    "AsyncSQL",
     "AuthenticationError",
     "BadRequestError",
     "BatchJobFailed",
@@ -67,15 +78,18 @@ __all__ = [
     "ImportFailed",
     "ImportJob",
     "ImportStatus",
+    "Imports",
     "Job",
     "JobError",
     "JobFailed",
     "JobTimeout",
+    "Jobs",
     "NotFoundError",
     "Outcome",
     "PermissionDeniedError",
     "PollPolicy",
     "Privacy",
+    "ProgressCallback",
     "RateLimitError",
     "RateLimitInfo",
     "RetryPolicy",
@@ -84,6 +98,15 @@ __all__ = [
     "ServerError",
     "SyncFailed",
     "UnprocessableEntityError",
+    "UploadSource",
     "ValidationError",
     "__version__",
 ]
+
+# Every public name reports the module it is imported from (``carto_async.Carto``, not the
+# private module that defines it): in reprs, tracebacks, docs and pickles.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__ != __name__:
+        _obj.__module__ = __name__
+del _name, _obj

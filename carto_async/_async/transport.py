@@ -11,13 +11,13 @@ from typing import Any
 import attrs
 import httpx
 
-from carto_async import __version__
 from carto_async._async import _concurrency as cc
 from carto_async._core.credentials import Credentials
 from carto_async._core.errors import decode_body, error_from_response, import_slots_exhausted
 from carto_async._core.http import KeyPlacement, RateLimitInfo, RequestSpec, parse_rate_limit
 from carto_async._core.logs import install_redaction
 from carto_async._core.retry import Decision, Failure, RetryPolicy, RetryState
+from carto_async._version import __version__
 from carto_async.errors import APIConnectionError, APIError, APITimeoutError, RateLimitError
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncBody", "AsyncTransport", "Response"]
