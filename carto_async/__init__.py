@@ -5,6 +5,8 @@ generated from the same source. ``carto_async.testing.LocalCarto`` is a local
 CARTO-compatible server for tests and offline work.
 """
 
+import attrs as _attrs
+
 from carto_async._async.client import AsyncCarto as AsyncCarto
 from carto_async._async.imports import AsyncImportJob as AsyncImportJob
 from carto_async._async.imports import AsyncImports as AsyncImports
@@ -104,9 +106,12 @@ __all__ = [
 ]
 
 # Every public name reports the module it is imported from (``carto_async.Carto``, not the
-# private module that defines it): in reprs, tracebacks, docs and pickles.
+# private module that defines it): in reprs, tracebacks, docs and pickles. An attrs class's
+# string annotations are resolved first, in the module that wrote them (cattrs reads them).
 for _name in __all__:
     _obj = globals()[_name]
     if isinstance(_obj, type) and _obj.__module__ != __name__:
+        if _attrs.has(_obj):
+            _attrs.resolve_types(_obj)
         _obj.__module__ = __name__
 del _name, _obj
