@@ -75,9 +75,7 @@ class MultipartPlan:
 
     def headers(self) -> dict[str, str]:
         """Content headers for the request."""
-        return body_headers(
-            content_type=self.content_type, length=self.content_length, gzip=False
-        )
+        return body_headers(content_type=self.content_type, length=self.content_length, gzip=False)
 
 
 def plan_multipart(

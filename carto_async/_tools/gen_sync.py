@@ -1,4 +1,4 @@
-"""Generate ``carto_async/_sync`` (and the sync test suite) from their async sources.
+r"""Generate ``carto_async/_sync`` (and the sync test suite) from their async sources.
 
 The async code is the truth; the blocking code is derived from it by the ``unasync`` package
 (token-level: ``async def`` -> ``def``, ``await x`` -> ``x``), with one generic rename

@@ -97,7 +97,7 @@ def test_multipart_plan_frames_one_file_field() -> None:
     assert plan.head.startswith(b'--b0undary\r\nContent-Disposition: form-data; name="file"; ')
     assert b'filename="we%22ird name.csv"' in plan.head
     # Line breaks are refused before (check_filename); the quoting would still escape them.
-    assert _quote('a\r\nb"\\') == 'a%0D%0Ab%22\\\\'
+    assert _quote('a\r\nb"\\') == "a%0D%0Ab%22\\\\"
     assert plan.tail == b"\r\n--b0undary--\r\n"
     assert plan.content_length == len(plan.head) + 10 + len(plan.tail)
     assert plan.headers()["Content-Type"] == "multipart/form-data; boundary=b0undary"
