@@ -44,7 +44,9 @@ from carto_async.errors import JobTimeout as JobTimeout
 from carto_async.errors import NotFoundError as NotFoundError
 from carto_async.errors import PermissionDeniedError as PermissionDeniedError
 from carto_async.errors import RateLimitError as RateLimitError
+from carto_async.errors import RateLimitKind as RateLimitKind
 from carto_async.errors import ServerError as ServerError
+from carto_async.errors import SourceChangedError as SourceChangedError
 from carto_async.errors import SyncFailed as SyncFailed
 from carto_async.errors import UnprocessableEntityError as UnprocessableEntityError
 from carto_async.errors import ValidationError as ValidationError
@@ -94,10 +96,12 @@ __all__ = [
     "ProgressCallback",
     "RateLimitError",
     "RateLimitInfo",
+    "RateLimitKind",
     "RetryPolicy",
     "SQLField",
     "SQLResult",
     "ServerError",
+    "SourceChangedError",
     "SyncFailed",
     "UnprocessableEntityError",
     "UploadSource",
