@@ -20,6 +20,7 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import IO, Any
+from urllib.parse import quote, quote_plus
 
 import attrs
 import httpx
@@ -27,7 +28,7 @@ import httpx
 from carto_async._async import _concurrency as cc
 from carto_async._async import _downloads
 from carto_async._async._bodies import AsyncBody, ProgressCallback
-from carto_async._core.credentials import Credentials
+from carto_async._core.credentials import REDACTED, Credentials
 from carto_async._core.errors import decode_body, error_from_response, import_slots_exhausted
 from carto_async._core.http import (
     KeyPlacement,
@@ -191,6 +192,11 @@ class AsyncTransport:
             if credentials.api_key
             else None
         )
+        key = credentials.api_key
+        forms = {key, quote(key, safe=""), quote_plus(key)} if key else set()
+        if self._basic:
+            forms.add(self._basic.split()[1])
+        self._secrets = [f.encode() for f in forms if f]
         self.last_rate_limit: RateLimitInfo | None = None
         self.requests_sent = 0
 
@@ -326,7 +332,7 @@ class AsyncTransport:
                 return outcome
             status_error = error_from_response(
                 status_code=response.status_code,
-                content=outcome.content,
+                content=self._scrub(outcome.content),
                 headers=response.headers,
                 service=spec.service,
                 method=spec.method,
@@ -415,6 +421,12 @@ class AsyncTransport:
             await sent.response.aclose()
         finally:
             await self._limiter.__aexit__(None, None, None)
+
+    def _scrub(self, content: bytes) -> bytes:
+        """An error body with the key masked: some servers quote the request URL back."""
+        for secret in self._secrets:
+            content = content.replace(secret, REDACTED.encode())
+        return content
 
     def _connection_error(self, exc: httpx.TransportError, method: str, shown: str) -> APIError:
         detail = self.credentials.redact(str(exc)) or type(exc).__name__

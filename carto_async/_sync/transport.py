@@ -22,11 +22,12 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
+from urllib.parse import quote, quote_plus
 
 import attrs
 import httpx
 
-from carto_async._core.credentials import Credentials
+from carto_async._core.credentials import REDACTED, Credentials
 from carto_async._core.errors import decode_body, error_from_response, import_slots_exhausted
 from carto_async._core.http import (
     KeyPlacement,
@@ -193,6 +194,11 @@ class Transport:
             if credentials.api_key
             else None
         )
+        key = credentials.api_key
+        forms = {key, quote(key, safe=""), quote_plus(key)} if key else set()
+        if self._basic:
+            forms.add(self._basic.split()[1])
+        self._secrets = [f.encode() for f in forms if f]
         self.last_rate_limit: RateLimitInfo | None = None
         self.requests_sent = 0
 
@@ -328,7 +334,7 @@ class Transport:
                 return outcome
             status_error = error_from_response(
                 status_code=response.status_code,
-                content=outcome.content,
+                content=self._scrub(outcome.content),
                 headers=response.headers,
                 service=spec.service,
                 method=spec.method,
@@ -417,6 +423,12 @@ class Transport:
             sent.response.close()
         finally:
             self._limiter.__exit__(None, None, None)
+
+    def _scrub(self, content: bytes) -> bytes:
+        """An error body with the key masked: some servers quote the request URL back."""
+        for secret in self._secrets:
+            content = content.replace(secret, REDACTED.encode())
+        return content
 
     def _connection_error(self, exc: httpx.TransportError, method: str, shown: str) -> APIError:
         detail = self.credentials.redact(str(exc)) or type(exc).__name__
