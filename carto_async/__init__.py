@@ -15,6 +15,7 @@ from carto_async._async.imports import UploadSource as UploadSource
 from carto_async._async.jobs import AsyncJob as AsyncJob
 from carto_async._async.jobs import AsyncJobs as AsyncJobs
 from carto_async._async.sql import AsyncSQL as AsyncSQL
+from carto_async._async.transport import AsyncStreamedResponse as AsyncStreamedResponse
 from carto_async._core.credentials import Credentials as Credentials
 from carto_async._core.http import RateLimitInfo as RateLimitInfo
 from carto_async._core.jobs import Outcome as Outcome
@@ -26,6 +27,7 @@ from carto_async._sync.imports import Imports as Imports
 from carto_async._sync.jobs import Job as Job
 from carto_async._sync.jobs import Jobs as Jobs
 from carto_async._sync.sql import SQL as SQL
+from carto_async._sync.transport import StreamedResponse as StreamedResponse
 from carto_async._version import __version__ as __version__
 from carto_async.errors import APIConnectionError as APIConnectionError
 from carto_async.errors import APIError as APIError
@@ -69,6 +71,7 @@ __all__ = [
     "AsyncJob",
     "AsyncJobs",
     "AsyncSQL",
+    "AsyncStreamedResponse",
     "AuthenticationError",
     "BadRequestError",
     "BatchJobFailed",
@@ -102,6 +105,7 @@ __all__ = [
     "SQLResult",
     "ServerError",
     "SourceChangedError",
+    "StreamedResponse",
     "SyncFailed",
     "UnprocessableEntityError",
     "UploadSource",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from carto_async._async import _concurrency as cc
 from carto_async._async._bodies import BodySource, ProgressCallback, multipart_body
@@ -203,12 +203,7 @@ class AsyncImports:
         *,
         filename: str | None = None,
         progress: ProgressCallback | None = None,
-        type_guessing: bool | None = None,
-        quoted_fields_guessing: bool | None = None,
-        content_guessing: bool | None = None,
-        create_vis: bool | None = None,
-        collision_strategy: str | None = None,
-        privacy: str | None = None,
+        **options: Unpack[core.ImportOptionArgs],
     ) -> AsyncImportJob:
         """Upload a file to import, streamed from disk in chunks.
 
@@ -223,16 +218,9 @@ class AsyncImports:
         server all the same: a warning is logged, the exception carries a note saying so, and
         the source is added to :attr:`unknown_outcomes`.
         """
-        options = core.ImportOptions.build(
-            type_guessing=type_guessing,
-            quoted_fields_guessing=quoted_fields_guessing,
-            content_guessing=content_guessing,
-            create_vis=create_vis,
-            collision_strategy=collision_strategy,
-            privacy=privacy,
-        )
+        checked = core.ImportOptions.build(**options)
         _, body = multipart_body(source, filename=filename, progress=progress)
-        spec = core.upload_request(options)
+        spec = core.upload_request(checked)
         label = body.label
 
         async def send() -> Any:
@@ -268,28 +256,16 @@ class AsyncImports:
         service_item_id: str | None = None,
         connector: Mapping[str, Any] | None = None,
         file: object = None,
-        type_guessing: bool | None = None,
-        quoted_fields_guessing: bool | None = None,
-        content_guessing: bool | None = None,
-        create_vis: bool | None = None,
-        collision_strategy: str | None = None,
-        privacy: str | None = None,
+        **options: Unpack[core.ImportOptionArgs],
     ) -> AsyncImportJob:
         """Create any non-upload import from raw Import API parameters.
 
         Prefer the named methods (``from_url``, ``copy_table``, ``from_query``...). A file or
         URL combined with ``table_name`` or ``sql`` is a :class:`ValidationError`.
         """
-        options = core.ImportOptions.build(
-            type_guessing=type_guessing,
-            quoted_fields_guessing=quoted_fields_guessing,
-            content_guessing=content_guessing,
-            create_vis=create_vis,
-            collision_strategy=collision_strategy,
-            privacy=privacy,
-        )
+        checked = core.ImportOptions.build(**options)
         spec = core.create_request(
-            options,
+            checked,
             file=file,
             url=url,
             sql=sql,
@@ -307,29 +283,36 @@ class AsyncImports:
 
         return await self._start(send, label)
 
-    async def from_url(self, url: str, **options: Any) -> AsyncImportJob:
+    async def from_url(self, url: str, **options: Unpack[core.ImportOptionArgs]) -> AsyncImportJob:
         """Import the file at ``url`` (http, https or ftp); the server downloads it."""
         return await self.create(url=url, **options)
 
-    async def copy_table(self, table_name: str, **options: Any) -> AsyncImportJob:
+    async def copy_table(
+        self, table_name: str, **options: Unpack[core.ImportOptionArgs]
+    ) -> AsyncImportJob:
         """Copy one of your tables into a new table named after it."""
         return await self.create(table_name=table_name, **options)
 
     async def from_query(
-        self, sql: str, *, table_name: str | None = None, **options: Any
+        self, sql: str, *, table_name: str | None = None, **options: Unpack[core.ImportOptionArgs]
     ) -> AsyncImportJob:
         """Create a table from the result of ``sql``, named ``table_name``."""
         return await self.create(sql=sql, table_name=table_name, **options)
 
     async def from_datasource(
-        self, service_name: str, service_item_id: str, **options: Any
+        self,
+        service_name: str,
+        service_item_id: str,
+        **options: Unpack[core.ImportOptionArgs],
     ) -> AsyncImportJob:
         """Import from a connected datasource (``gdrive``, ``dropbox``, ``box``...)."""
         return await self.create(
             service_name=service_name, service_item_id=service_item_id, **options
         )
 
-    async def from_arcgis(self, layer_or_service_url: str, **options: Any) -> AsyncImportJob:
+    async def from_arcgis(
+        self, layer_or_service_url: str, **options: Unpack[core.ImportOptionArgs]
+    ) -> AsyncImportJob:
         """Import an ArcGIS Server layer (``.../FeatureServer/0``) or a whole service."""
         return await self.create(
             service_name="arcgis", service_item_id=layer_or_service_url, **options

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from carto_async._core import imports as core
 from carto_async._core.jobs import IMPORT_STATES, dump_token, load_token
@@ -203,12 +203,7 @@ class Imports:
         *,
         filename: str | None = None,
         progress: ProgressCallback | None = None,
-        type_guessing: bool | None = None,
-        quoted_fields_guessing: bool | None = None,
-        content_guessing: bool | None = None,
-        create_vis: bool | None = None,
-        collision_strategy: str | None = None,
-        privacy: str | None = None,
+        **options: Unpack[core.ImportOptionArgs],
     ) -> ImportJob:
         """Upload a file to import, streamed from disk in chunks.
 
@@ -223,16 +218,9 @@ class Imports:
         server all the same: a warning is logged, the exception carries a note saying so, and
         the source is added to :attr:`unknown_outcomes`.
         """
-        options = core.ImportOptions.build(
-            type_guessing=type_guessing,
-            quoted_fields_guessing=quoted_fields_guessing,
-            content_guessing=content_guessing,
-            create_vis=create_vis,
-            collision_strategy=collision_strategy,
-            privacy=privacy,
-        )
+        checked = core.ImportOptions.build(**options)
         _, body = multipart_body(source, filename=filename, progress=progress)
-        spec = core.upload_request(options)
+        spec = core.upload_request(checked)
         label = body.label
 
         def send() -> Any:
@@ -268,28 +256,16 @@ class Imports:
         service_item_id: str | None = None,
         connector: Mapping[str, Any] | None = None,
         file: object = None,
-        type_guessing: bool | None = None,
-        quoted_fields_guessing: bool | None = None,
-        content_guessing: bool | None = None,
-        create_vis: bool | None = None,
-        collision_strategy: str | None = None,
-        privacy: str | None = None,
+        **options: Unpack[core.ImportOptionArgs],
     ) -> ImportJob:
         """Create any non-upload import from raw Import API parameters.
 
         Prefer the named methods (``from_url``, ``copy_table``, ``from_query``...). A file or
         URL combined with ``table_name`` or ``sql`` is a :class:`ValidationError`.
         """
-        options = core.ImportOptions.build(
-            type_guessing=type_guessing,
-            quoted_fields_guessing=quoted_fields_guessing,
-            content_guessing=content_guessing,
-            create_vis=create_vis,
-            collision_strategy=collision_strategy,
-            privacy=privacy,
-        )
+        checked = core.ImportOptions.build(**options)
         spec = core.create_request(
-            options,
+            checked,
             file=file,
             url=url,
             sql=sql,
@@ -307,23 +283,32 @@ class Imports:
 
         return self._start(send, label)
 
-    def from_url(self, url: str, **options: Any) -> ImportJob:
+    def from_url(self, url: str, **options: Unpack[core.ImportOptionArgs]) -> ImportJob:
         """Import the file at ``url`` (http, https or ftp); the server downloads it."""
         return self.create(url=url, **options)
 
-    def copy_table(self, table_name: str, **options: Any) -> ImportJob:
+    def copy_table(self, table_name: str, **options: Unpack[core.ImportOptionArgs]) -> ImportJob:
         """Copy one of your tables into a new table named after it."""
         return self.create(table_name=table_name, **options)
 
-    def from_query(self, sql: str, *, table_name: str | None = None, **options: Any) -> ImportJob:
+    def from_query(
+        self, sql: str, *, table_name: str | None = None, **options: Unpack[core.ImportOptionArgs]
+    ) -> ImportJob:
         """Create a table from the result of ``sql``, named ``table_name``."""
         return self.create(sql=sql, table_name=table_name, **options)
 
-    def from_datasource(self, service_name: str, service_item_id: str, **options: Any) -> ImportJob:
+    def from_datasource(
+        self,
+        service_name: str,
+        service_item_id: str,
+        **options: Unpack[core.ImportOptionArgs],
+    ) -> ImportJob:
         """Import from a connected datasource (``gdrive``, ``dropbox``, ``box``...)."""
         return self.create(service_name=service_name, service_item_id=service_item_id, **options)
 
-    def from_arcgis(self, layer_or_service_url: str, **options: Any) -> ImportJob:
+    def from_arcgis(
+        self, layer_or_service_url: str, **options: Unpack[core.ImportOptionArgs]
+    ) -> ImportJob:
         """Import an ArcGIS Server layer (``.../FeatureServer/0``) or a whole service."""
         return self.create(service_name="arcgis", service_item_id=layer_or_service_url, **options)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
+import attrs
 import pytest
 
-from carto_async import CollisionStrategy, Privacy, ValidationError
+from carto_async import AsyncImports, CollisionStrategy, Imports, Privacy, ValidationError
 from carto_async._core import imports as core
 from carto_async._core.multipart import _quote, check_filename, plan_multipart
 
@@ -120,3 +122,26 @@ def test_a_huge_filename_gets_a_clear_message() -> None:
     assert check_filename("é" * 125 + ".csv") == "é" * 125 + ".csv"  # 254 bytes in UTF-8
     with pytest.raises(ValidationError, match="256 bytes"):
         check_filename("é" * 126 + ".csv")
+
+
+def test_the_options_are_declared_once_for_types_and_values() -> None:
+    assert set(core.ImportOptionArgs.__annotations__) == {
+        f.name for f in attrs.fields(core.ImportOptions)
+    }
+    assert core.ImportOptionArgs.__total__ is False
+
+
+def test_an_unknown_option_is_named_with_the_known_ones() -> None:
+    with pytest.raises(ValidationError) as info:
+        core.ImportOptions.build(privcy="public", privacy="public")  # type: ignore[call-arg]
+    assert info.value.problems == [
+        "unknown import option 'privcy' (known: collision_strategy, content_guessing, "
+        "create_vis, privacy, quoted_fields_guessing, type_guessing)"
+    ]
+
+
+def test_the_resource_methods_take_the_typed_options() -> None:
+    for method in (AsyncImports.upload, AsyncImports.create, AsyncImports.from_url, Imports.upload):
+        options = inspect.signature(method).parameters["options"]
+        assert options.kind is inspect.Parameter.VAR_KEYWORD
+        assert "Unpack[core.ImportOptionArgs]" in str(options.annotation)
