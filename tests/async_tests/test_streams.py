@@ -10,6 +10,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import respx
@@ -400,3 +401,36 @@ async def test_uploads_still_create_their_import(
     job = await carto.imports.upload(io.BytesIO(b"a\n1\n"), filename="a.csv")
     assert job.id == IMPORT_ID
     assert carto.imports.unknown_outcomes == []
+
+
+# async-only:start
+async def test_a_cancelled_upload_whose_bytes_went_out_is_reported(
+    carto: AsyncCarto, respx_mock: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent = anyio.Event()
+    notes: list[str] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        sent.set()  # the whole body was read: the server has the file
+        await anyio.sleep_forever()
+        raise AssertionError("not reached")
+
+    async def upload() -> None:
+        try:
+            await carto.imports.upload(b"a\n1\n", filename="late.csv")
+        except anyio.get_cancelled_exc_class() as exc:
+            notes.extend(getattr(exc, "__notes__", []))
+            raise
+
+    respx_mock.post(IMPORTS_URL).mock(side_effect=answer)
+    with caplog.at_level(logging.WARNING):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(upload)
+            await sent.wait()
+            tg.cancel_scope.cancel()
+    assert carto.imports.unknown_outcomes == ["late.csv"]
+    assert "late.csv" in caplog.text
+    assert any("may have created an import" in n for n in notes)
+
+
+# async-only:end
