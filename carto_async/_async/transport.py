@@ -416,9 +416,11 @@ class AsyncTransport:
         sent.released = True
         chunks, sent.chunks = sent.chunks, None
         try:
-            if chunks is not None:
-                await chunks.aclose()  # type: ignore[attr-defined]
-            await sent.response.aclose()
+            try:
+                if chunks is not None:
+                    await chunks.aclose()  # type: ignore[attr-defined]
+            finally:
+                await sent.response.aclose()
         finally:
             await self._limiter.__aexit__(None, None, None)
 

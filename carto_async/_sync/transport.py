@@ -418,9 +418,11 @@ class Transport:
         sent.released = True
         chunks, sent.chunks = sent.chunks, None
         try:
-            if chunks is not None:
-                chunks.close()  # type: ignore[attr-defined]
-            sent.response.close()
+            try:
+                if chunks is not None:
+                    chunks.close()  # type: ignore[attr-defined]
+            finally:
+                sent.response.close()
         finally:
             self._limiter.__exit__(None, None, None)
 
