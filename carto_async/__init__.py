@@ -5,11 +5,17 @@ generated from the same source. ``carto_async.testing.LocalCarto`` is a local
 CARTO-compatible server for tests and offline work.
 """
 
-__version__ = "0.1.0"
+import attrs as _attrs
 
 from carto_async._async.client import AsyncCarto as AsyncCarto
 from carto_async._async.imports import AsyncImportJob as AsyncImportJob
+from carto_async._async.imports import AsyncImports as AsyncImports
+from carto_async._async.imports import ProgressCallback as ProgressCallback
+from carto_async._async.imports import UploadSource as UploadSource
 from carto_async._async.jobs import AsyncJob as AsyncJob
+from carto_async._async.jobs import AsyncJobs as AsyncJobs
+from carto_async._async.sql import AsyncSQL as AsyncSQL
+from carto_async._async.transport import AsyncStreamedResponse as AsyncStreamedResponse
 from carto_async._core.credentials import Credentials as Credentials
 from carto_async._core.http import RateLimitInfo as RateLimitInfo
 from carto_async._core.jobs import Outcome as Outcome
@@ -18,7 +24,12 @@ from carto_async._core.retry import RetryPolicy as RetryPolicy
 from carto_async._core.sql_template import Identifier as Identifier
 from carto_async._sync.client import Carto as Carto
 from carto_async._sync.imports import ImportJob as ImportJob
+from carto_async._sync.imports import Imports as Imports
 from carto_async._sync.jobs import Job as Job
+from carto_async._sync.jobs import Jobs as Jobs
+from carto_async._sync.sql import SQL as SQL
+from carto_async._sync.transport import StreamedResponse as StreamedResponse
+from carto_async._version import __version__ as __version__
 from carto_async.errors import APIConnectionError as APIConnectionError
 from carto_async.errors import APIError as APIError
 from carto_async.errors import APIStatusError as APIStatusError
@@ -44,7 +55,9 @@ from carto_async.errors import NotFoundError as NotFoundError
 from carto_async.errors import PermissionDeniedError as PermissionDeniedError
 from carto_async.errors import QuotaExceededError as QuotaExceededError
 from carto_async.errors import RateLimitError as RateLimitError
+from carto_async.errors import RateLimitKind as RateLimitKind
 from carto_async.errors import ServerError as ServerError
+from carto_async.errors import SourceChangedError as SourceChangedError
 from carto_async.errors import SyncFailed as SyncFailed
 from carto_async.errors import UnprocessableEntityError as UnprocessableEntityError
 from carto_async.errors import ValidationError as ValidationError
@@ -58,13 +71,18 @@ from carto_async.models.sql import SQLField as SQLField
 from carto_async.models.sql import SQLResult as SQLResult
 
 __all__ = [
+    "SQL",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
     "APITimeoutError",
     "AsyncCarto",
     "AsyncImportJob",
+    "AsyncImports",
     "AsyncJob",
+    "AsyncJobs",
+    "AsyncSQL",
+    "AsyncStreamedResponse",
     "AuthenticationError",
     "BadRequestError",
     "BatchJobFailed",
@@ -87,25 +105,43 @@ __all__ = [
     "ImportFailed",
     "ImportJob",
     "ImportStatus",
+    "Imports",
     "Job",
     "JobError",
     "JobFailed",
     "JobTimeout",
+    "Jobs",
     "NoRowsCopiedError",
     "NotFoundError",
     "Outcome",
     "PermissionDeniedError",
     "PollPolicy",
     "Privacy",
+    "ProgressCallback",
     "QuotaExceededError",
     "RateLimitError",
     "RateLimitInfo",
+    "RateLimitKind",
     "RetryPolicy",
     "SQLField",
     "SQLResult",
     "ServerError",
+    "SourceChangedError",
+    "StreamedResponse",
     "SyncFailed",
     "UnprocessableEntityError",
+    "UploadSource",
     "ValidationError",
     "__version__",
 ]
+
+# Every public name reports the module it is imported from (``carto_async.Carto``, not the
+# private module that defines it): in reprs, tracebacks, docs and pickles. An attrs class's
+# string annotations are resolved first, in the module that wrote them (cattrs reads them).
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__ != __name__:
+        if _attrs.has(_obj):
+            _attrs.resolve_types(_obj)
+        _obj.__module__ = __name__
+del _name, _obj

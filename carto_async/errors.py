@@ -4,6 +4,7 @@ Every exception the SDK raises on purpose derives from :class:`CartoError`::
 
     CartoError
     ├── ValidationError                 bad input caught before any request was sent
+    ├── SourceChangedError              a file grew or shrank while it was being uploaded
     ├── APIError                        something went wrong talking to CARTO
     │   ├── APIConnectionError          no response (DNS, refused, reset, TLS)
     │   │   └── APITimeoutError         connect/read/write/pool timeout
@@ -47,7 +48,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import httpx
@@ -80,7 +81,9 @@ __all__ = [
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
+    "RateLimitKind",
     "ServerError",
+    "SourceChangedError",
     "SyncFailed",
     "UnprocessableEntityError",
     "ValidationError",
@@ -104,6 +107,22 @@ class ValidationError(CartoError, ValueError):
     def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems: list[str] = problems if problems is not None else [message]
+
+
+class SourceChangedError(CartoError):
+    """The source of a streamed request body changed size while it was being sent.
+
+    The request was cut short, so the server never saw a complete body: nothing was created.
+    ``expected`` is the size the body declared, ``actual`` what the source held (for a file
+    that grew, at least that much).
+    """
+
+    __module__ = "carto_async"
+
+    def __init__(self, message: str, *, expected: int, actual: int) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
 
 
 class APIError(CartoError):
@@ -222,6 +241,10 @@ class UnprocessableEntityError(APIStatusError):
     __module__ = "carto_async"
 
 
+#: What a 429 meant: a request rate limit, a statement or render timeout, or busy import slots.
+RateLimitKind = Literal["rate-limit", "timeout", "import-slots"]
+
+
 class RateLimitError(APIStatusError):
     """429: a rate limit, a statement timeout, or the import slots were exhausted.
 
@@ -236,7 +259,7 @@ class RateLimitError(APIStatusError):
         self,
         message: str,
         *,
-        kind: str = "rate-limit",
+        kind: RateLimitKind = "rate-limit",
         retry_after: float | None = None,
         limit: int | None = None,
         remaining: int | None = None,
@@ -244,7 +267,7 @@ class RateLimitError(APIStatusError):
         **kwargs: Any,
     ) -> None:
         super().__init__(message, **kwargs)
-        self.kind = kind
+        self.kind: RateLimitKind = kind
         self.retry_after = retry_after
         self.limit = limit
         self.remaining = remaining

@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import enum
+import importlib
 import inspect
+import pickle
+import pkgutil
+import re
 
 import pytest
 
 import carto_async
-from carto_async._async.client import AsyncCarto
-from carto_async._async.imports import AsyncImportJob, AsyncImports
-from carto_async._async.jobs import AsyncJob, AsyncJobs
-from carto_async._async.sql import AsyncSQL
-from carto_async._sync.client import Carto
-from carto_async._sync.imports import ImportJob, Imports
-from carto_async._sync.jobs import Job, Jobs
-from carto_async._sync.sql import SQL
+import carto_async._async
+from carto_async._async.imports import AsyncImportJob
+from carto_async._sync.imports import ImportJob
 
-PAIRS = [
-    (AsyncCarto, Carto),
-    (AsyncImports, Imports),
-    (AsyncImportJob, ImportJob),
-    (AsyncJob, Job),
-    (AsyncJobs, Jobs),
-    (AsyncSQL, SQL),
-]
+
+def _pairs() -> list[tuple[type, type]]:
+    """Every public ``Async*`` class of ``carto_async/_async`` and its generated twin."""
+    out = []
+    for info in pkgutil.iter_modules(carto_async._async.__path__):
+        if info.name == "_concurrency":
+            continue  # hand-written twins, not generated
+        module = importlib.import_module(f"carto_async._async.{info.name}")
+        twin_module = importlib.import_module(f"carto_async._sync.{info.name}")
+        for name, cls in vars(module).items():
+            match = re.fullmatch(r"(_?)Async(\w+)", name)
+            if match and isinstance(cls, type) and name in getattr(module, "__all__", ()):
+                out.append((cls, getattr(twin_module, match[1] + match[2])))
+    return out
+
+
+PAIRS = _pairs()
 ASYNC_ONLY = {"__await__", "__aenter__", "__aexit__", "aclose"}
 RENAMED = {"__aenter__": "__enter__", "__aexit__": "__exit__", "aclose": "close"}
 
@@ -35,7 +44,10 @@ def test_all_is_complete_and_sorted() -> None:
         if not n.startswith("_") and not inspect.ismodule(getattr(carto_async, n))
     }
     assert set(carto_async.__all__) - {"__version__"} == public
-    assert carto_async.__all__ == sorted(carto_async.__all__, key=lambda n: (n.startswith("_"), n))
+    # ruff's RUF022 order: CONSTANT_CASE, then CamelCase, then the rest.
+    assert carto_async.__all__ == sorted(
+        carto_async.__all__, key=lambda n: (not n.isupper(), not n[:1].isupper(), n)
+    )
 
 
 def _public_methods(cls: type) -> dict[str, object]:
@@ -52,7 +64,13 @@ def _normalise(sig: inspect.Signature) -> list[tuple[str, object, object]]:
     return [(p.name, p.kind, p.default) for p in sig.parameters.values()]
 
 
-@pytest.mark.parametrize(("async_cls", "sync_cls"), PAIRS)
+def test_the_pairs_are_discovered() -> None:
+    names = {(a.__name__, s.__name__) for a, s in PAIRS}
+    assert {("AsyncCarto", "Carto"), ("AsyncImportJob", "ImportJob"), ("AsyncSQL", "SQL")} <= names
+    assert len(PAIRS) >= 6
+
+
+@pytest.mark.parametrize(("async_cls", "sync_cls"), PAIRS, ids=lambda c: c.__name__)
 def test_every_async_method_has_a_sync_twin_with_the_same_signature(
     async_cls: type, sync_cls: type
 ) -> None:
@@ -77,3 +95,36 @@ def test_sync_jobs_are_not_awaitable() -> None:
 def test_exceptions_report_the_public_module() -> None:
     assert repr(carto_async.ImportFailed("x")).startswith("ImportFailed(")
     assert carto_async.ImportFailed.__module__ == "carto_async"
+
+
+@pytest.mark.parametrize("name", [n for n in carto_async.__all__ if n != "__version__"])
+def test_every_public_name_reports_the_public_module(name: str) -> None:
+    obj = getattr(carto_async, name)
+    if not isinstance(obj, type):
+        return  # type aliases (UploadSource, ProgressCallback) have no module of their own
+    assert obj.__module__ == "carto_async", name
+    if not issubclass(obj, enum.Enum):  # an Enum class's repr is "<enum 'Privacy'>"
+        assert repr(obj) == f"<class 'carto_async.{name}'>"
+
+
+def test_public_objects_pickle_by_their_public_name() -> None:
+    assert pickle.loads(pickle.dumps(carto_async.Privacy.PUBLIC)) is carto_async.Privacy.PUBLIC
+    policy = carto_async.PollPolicy(initial=2)
+    assert pickle.loads(pickle.dumps(policy)) == policy
+    assert b"carto_async._core" not in pickle.dumps(policy)
+
+
+def test_resource_classes_and_upload_source_are_exported() -> None:
+    for name in ("AsyncImports", "Imports", "AsyncSQL", "SQL", "AsyncJobs", "Jobs"):
+        assert name in carto_async.__all__
+    assert "UploadSource" in carto_async.__all__
+    assert bytes in carto_async.UploadSource.__args__  # type: ignore[attr-defined]
+
+
+def test_the_version_lives_in_its_own_module() -> None:
+    from carto_async import _version  # noqa: PLC0415
+
+    assert carto_async.__version__ == _version.__version__
+    # The transport takes it from there, not from the package being imported.
+    source = inspect.getsource(importlib.import_module("carto_async._async.transport"))
+    assert "from carto_async import __version__" not in source

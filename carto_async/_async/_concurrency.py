@@ -9,12 +9,22 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
-__all__ = ["Event", "Limiter", "Lock", "gather", "now", "open_binary", "read_chunk", "sleep"]
+__all__ = [
+    "Event",
+    "Limiter",
+    "Lock",
+    "blocking",
+    "gather",
+    "now",
+    "open_binary",
+    "read_chunk",
+    "sleep",
+]
 
 T = TypeVar("T")
 
@@ -122,3 +132,8 @@ async def open_binary(path: str) -> IO[bytes]:
 async def read_chunk(fileobj: IO[bytes], size: int) -> bytes:
     """Read up to ``size`` bytes from a blocking file object in a worker thread."""
     return await anyio.to_thread.run_sync(fileobj.read, size)
+
+
+async def blocking(func: Callable[..., T], *args: Any) -> T:
+    """Run a blocking call (file I/O) in a worker thread; the sync twin calls it directly."""
+    return await anyio.to_thread.run_sync(func, *args)

@@ -29,7 +29,7 @@ class AsyncCarto:
 
         async with AsyncCarto("demo", api_key="...") as carto:
             job = await carto.imports.upload("stores.csv")
-            status = await job
+            status = await job.wait()
             rows = await carto.sql.query(f"select count(*) from {status.table_name}")
 
     ``base_url`` defaults to ``https://{username}.carto.com``; pass ``credentials`` instead of

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import io
-import os
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
-from typing import IO, TYPE_CHECKING, Any
-
-import httpx
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Unpack
 
 from carto_async._async import _concurrency as cc
+from carto_async._async._bodies import BodySource, ProgressCallback, multipart_body
 from carto_async._async.jobs import AsyncJob, _Rounds
-from carto_async._async.transport import AsyncBody
 from carto_async._core import imports as core
 from carto_async._core.jobs import IMPORT_STATES, dump_token, load_token
-from carto_async._core.multipart import MultipartPlan, plan_multipart
 from carto_async.errors import ImportFailed, NotFoundError, ValidationError
 from carto_async.models.imports import ImportErrorText, ImportStatus
 
@@ -23,13 +19,10 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncImportJob", "AsyncImports", "ProgressCallback", "UploadSource"]
 
-#: ``progress(bytes_sent, total_bytes_or_None)``, called as the upload goes.
-ProgressCallback = Callable[[int, int | None], None]
+logger = logging.getLogger("carto_async")
 
-#: What ``upload`` takes: a path, a binary file object, bytes, or a byte stream.
-UploadSource = str | os.PathLike[str] | IO[bytes] | bytes | AsyncIterable[bytes]
-
-CHUNK_SIZE = 256 * 1024
+#: What ``upload`` takes: a path, a binary file object, bytes, or an (async) iterator of bytes.
+UploadSource = BodySource
 
 
 class AsyncImportJob(AsyncJob[ImportStatus]):
@@ -97,144 +90,6 @@ class AsyncImportJob(AsyncJob[ImportStatus]):
         """A small JSON string to resume waiting on this import (no secret inside)."""
         extra = {"source": self.source} if self.source else {}
         return dump_token(self.kind, self.id, **extra)
-
-
-class _UploadBody(AsyncBody):
-    """A multipart body streamed from a path, a file object or a byte stream."""
-
-    def __init__(
-        self,
-        plan: MultipartPlan,
-        *,
-        path: str | None = None,
-        fileobj: IO[bytes] | None = None,
-        chunks: AsyncIterable[bytes] | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> None:
-        self.plan = plan
-        self.path = path
-        self.fileobj = fileobj
-        self.chunks = chunks
-        self.progress = progress
-        self.start = fileobj.tell() if fileobj is not None else 0
-        self.headers = plan.headers()
-        self.replayable = chunks is None
-        self.started = False
-
-    def stream(self) -> _UploadStream:
-        return _UploadStream(self)
-
-
-class _UploadStream(httpx.AsyncByteStream):
-    """One pass over an upload body: the multipart head, the file in chunks, the tail.
-
-    A class rather than a generator, so that a request cancelled half-way leaves nothing for
-    the garbage collector to finalise; the transport calls ``aclose()``, which closes the file.
-    """
-
-    def __init__(self, body: _UploadBody) -> None:
-        self._body = body
-        self._phase = 0
-        self._file: IO[bytes] | None = None
-        self._iter: AsyncIterator[bytes] | None = None
-        self._sent = 0
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
-
-    async def __anext__(self) -> bytes:
-        body = self._body
-        if self._phase == 0:
-            body.started = True
-            self._phase = 1
-            self._report()
-            return body.plan.head
-        if self._phase == 1:
-            chunk = await self._next_chunk()
-            if chunk is not None:
-                self._sent += len(chunk)
-                self._report()
-                return chunk
-            self._phase = 2
-            await self.aclose()
-            return body.plan.tail
-        raise StopAsyncIteration
-
-    def _report(self) -> None:
-        if self._body.progress is not None:
-            self._body.progress(self._sent, self._body.plan.file_size)
-
-    async def _next_chunk(self) -> bytes | None:
-        body = self._body
-        if body.chunks is not None:
-            if self._iter is None:
-                self._iter = body.chunks.__aiter__()
-            while True:
-                try:
-                    chunk = bytes(await self._iter.__anext__())
-                except StopAsyncIteration:
-                    return None
-                if chunk:
-                    return chunk
-        if self._file is None:
-            if body.path is not None:
-                self._file = await cc.open_binary(body.path)
-            else:
-                assert body.fileobj is not None
-                self._file = body.fileobj
-                self._file.seek(body.start)
-        return await cc.read_chunk(self._file, CHUNK_SIZE) or None
-
-    async def aclose(self) -> None:
-        if self._file is not None and self._body.path is not None:
-            self._file.close()  # only the file this stream opened; a caller's stays open
-        self._file = None
-
-
-def _upload_body(
-    source: UploadSource, filename: str | None, progress: ProgressCallback | None
-) -> tuple[str, _UploadBody]:
-    """Check the source before anything is sent and plan its body."""
-    if isinstance(source, str | os.PathLike):
-        local = core.describe_local_file(source)
-        name = filename or local.filename
-        return name, _UploadBody(
-            plan_multipart(name, local.size), path=local.path, progress=progress
-        )
-    if isinstance(source, bytes | bytearray | memoryview):
-        if not filename:
-            raise ValidationError(
-                "uploading bytes needs filename= (its extension tells the importer the file type)"
-            )
-        data = io.BytesIO(bytes(source))
-        return filename, _UploadBody(
-            plan_multipart(filename, len(data.getbuffer())), fileobj=data, progress=progress
-        )
-    if hasattr(source, "read"):
-        fileobj: IO[bytes] = source  # type: ignore[assignment]
-        if not isinstance(fileobj.read(0), bytes):
-            raise ValidationError("the file object must be opened in binary mode ('rb')")
-        name = filename or os.path.basename(str(getattr(fileobj, "name", "") or ""))
-        if not name:
-            raise ValidationError("this file object has no name: pass filename=")
-        if not (hasattr(fileobj, "seekable") and fileobj.seekable()):
-            raise ValidationError(
-                "the file object must be seekable; pass an async byte stream for one-shot data"
-            )
-        start = fileobj.tell()
-        size = fileobj.seek(0, os.SEEK_END) - start
-        fileobj.seek(start)
-        return name, _UploadBody(plan_multipart(name, size), fileobj=fileobj, progress=progress)
-    if hasattr(source, "__aiter__"):
-        if not filename:
-            raise ValidationError("uploading a byte stream needs filename=")
-        return filename, _UploadBody(
-            plan_multipart(filename, None), chunks=source, progress=progress
-        )
-    raise ValidationError(
-        f"cannot upload a {type(source).__name__}: give a path, a binary "
-        "file object, bytes or a byte stream"
-    )
 
 
 class _ImportSlots:
@@ -311,7 +166,7 @@ class AsyncImports:
     Example::
 
         job = await carto.imports.upload("stores.csv", privacy="public")
-        status = await job
+        status = await job.wait()
         print(status.table_name)
     """
 
@@ -325,6 +180,8 @@ class AsyncImports:
         self._client = client
         self._slots = _ImportSlots(client, max_concurrent_imports)
         self._uploads = cc.Limiter(max_concurrent_uploads)
+        #: Uploads stopped after their last byte was sent, whose import may exist (labels).
+        self.unknown_outcomes: list[str] = []
 
     async def _start(
         self, send: Callable[[], Awaitable[Any]], source: str | None
@@ -346,37 +203,48 @@ class AsyncImports:
         *,
         filename: str | None = None,
         progress: ProgressCallback | None = None,
-        type_guessing: bool | None = None,
-        quoted_fields_guessing: bool | None = None,
-        content_guessing: bool | None = None,
-        create_vis: bool | None = None,
-        collision_strategy: str | None = None,
-        privacy: str | None = None,
+        **options: Unpack[core.ImportOptionArgs],
     ) -> AsyncImportJob:
         """Upload a file to import, streamed from disk in chunks.
 
-        ``source`` is a path, a binary file object, bytes (with ``filename=``) or an async
-        byte stream (with ``filename=``; it cannot be replayed, so it is never retried once
-        sending began). A missing, unreadable or directory path fails before any request.
-        ``progress(sent, total)`` is called as bytes go out.
+        ``source`` is a path, a binary file object, bytes (with ``filename=``) or an iterator
+        of bytes, sync or async (with ``filename=``; it cannot be replayed, so it is never
+        retried once sending began). A missing, unreadable or directory path, or a file name
+        CARTO cannot store (control characters, over 255 bytes), fails before any request.
+        ``progress(sent, total)`` is called as bytes go out. A file that grows or shrinks
+        while it is sent raises :class:`SourceChangedError` (nothing is created).
+
+        If the upload is cancelled after its last byte was sent, the import may exist on the
+        server all the same: a warning is logged, the exception carries a note saying so, and
+        the source is added to :attr:`unknown_outcomes`.
         """
-        options = core.ImportOptions.build(
-            type_guessing=type_guessing,
-            quoted_fields_guessing=quoted_fields_guessing,
-            content_guessing=content_guessing,
-            create_vis=create_vis,
-            collision_strategy=collision_strategy,
-            privacy=privacy,
-        )
-        name, body = _upload_body(source, filename, progress)
-        spec = core.upload_request(options)
-        label = os.fspath(source) if isinstance(source, str | os.PathLike) else name
+        checked = core.ImportOptions.build(**options)
+        _, body = multipart_body(source, filename=filename, progress=progress)
+        spec = core.upload_request(checked)
+        label = body.label
 
         async def send() -> Any:
             async with self._uploads:
-                return await self._client._transport.request(spec, body=body)
+                try:
+                    return await self._client._transport.request(spec, body=body)
+                except BaseException as exc:
+                    if body.fully_sent and not isinstance(exc, Exception):
+                        self._unknown_outcome(label, exc)
+                    raise
 
         return await self._start(send, label)
+
+    def _unknown_outcome(self, label: str, exc: BaseException) -> None:
+        """An upload stopped (cancelled, interrupted) after its last byte went out: CARTO may
+        have created an import nobody waits for. Say so, in the log and on the exception."""
+        self.unknown_outcomes.append(label)
+        message = (
+            f"the upload of {label} was stopped after the whole file was sent: CARTO may have "
+            "created an import this client does not know about (see carto.imports.list() for "
+            "unfinished imports; the table may appear)"
+        )
+        logger.warning("%s", message)
+        exc.add_note(message)
 
     async def create(
         self,
@@ -388,28 +256,16 @@ class AsyncImports:
         service_item_id: str | None = None,
         connector: Mapping[str, Any] | None = None,
         file: object = None,
-        type_guessing: bool | None = None,
-        quoted_fields_guessing: bool | None = None,
-        content_guessing: bool | None = None,
-        create_vis: bool | None = None,
-        collision_strategy: str | None = None,
-        privacy: str | None = None,
+        **options: Unpack[core.ImportOptionArgs],
     ) -> AsyncImportJob:
         """Create any non-upload import from raw Import API parameters.
 
         Prefer the named methods (``from_url``, ``copy_table``, ``from_query``...). A file or
         URL combined with ``table_name`` or ``sql`` is a :class:`ValidationError`.
         """
-        options = core.ImportOptions.build(
-            type_guessing=type_guessing,
-            quoted_fields_guessing=quoted_fields_guessing,
-            content_guessing=content_guessing,
-            create_vis=create_vis,
-            collision_strategy=collision_strategy,
-            privacy=privacy,
-        )
+        checked = core.ImportOptions.build(**options)
         spec = core.create_request(
-            options,
+            checked,
             file=file,
             url=url,
             sql=sql,
@@ -427,29 +283,36 @@ class AsyncImports:
 
         return await self._start(send, label)
 
-    async def from_url(self, url: str, **options: Any) -> AsyncImportJob:
+    async def from_url(self, url: str, **options: Unpack[core.ImportOptionArgs]) -> AsyncImportJob:
         """Import the file at ``url`` (http, https or ftp); the server downloads it."""
         return await self.create(url=url, **options)
 
-    async def copy_table(self, table_name: str, **options: Any) -> AsyncImportJob:
+    async def copy_table(
+        self, table_name: str, **options: Unpack[core.ImportOptionArgs]
+    ) -> AsyncImportJob:
         """Copy one of your tables into a new table named after it."""
         return await self.create(table_name=table_name, **options)
 
     async def from_query(
-        self, sql: str, *, table_name: str | None = None, **options: Any
+        self, sql: str, *, table_name: str | None = None, **options: Unpack[core.ImportOptionArgs]
     ) -> AsyncImportJob:
         """Create a table from the result of ``sql``, named ``table_name``."""
         return await self.create(sql=sql, table_name=table_name, **options)
 
     async def from_datasource(
-        self, service_name: str, service_item_id: str, **options: Any
+        self,
+        service_name: str,
+        service_item_id: str,
+        **options: Unpack[core.ImportOptionArgs],
     ) -> AsyncImportJob:
         """Import from a connected datasource (``gdrive``, ``dropbox``, ``box``...)."""
         return await self.create(
             service_name=service_name, service_item_id=service_item_id, **options
         )
 
-    async def from_arcgis(self, layer_or_service_url: str, **options: Any) -> AsyncImportJob:
+    async def from_arcgis(
+        self, layer_or_service_url: str, **options: Unpack[core.ImportOptionArgs]
+    ) -> AsyncImportJob:
         """Import an ArcGIS Server layer (``.../FeatureServer/0``) or a whole service."""
         return await self.create(
             service_name="arcgis", service_item_id=layer_or_service_url, **options

@@ -27,7 +27,7 @@ class AsyncJob(Generic[S]):
     Example::
 
         job = await carto.imports.upload("a.csv")
-        status = await job.wait(timeout=600)     # or: status = await job
+        status = await job.wait(timeout=600)
     """
 
     kind: str = "job"

@@ -16,6 +16,7 @@ from carto_async.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RateLimitKind,
     ServerError,
     UnprocessableEntityError,
 )
@@ -183,6 +184,7 @@ def error_from_response(
     }
     if status_code == 429:
         limits = parse_rate_limit(headers)
+        kind: RateLimitKind
         if import_slots_exhausted(status_code, body):
             kind = "import-slots"
         elif "datasource" in codes or "render" in codes or "timeout" in message.lower():

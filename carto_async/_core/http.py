@@ -12,10 +12,13 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "CHUNK_SIZE",
     "KeyPlacement",
     "RateLimitInfo",
     "RequestSpec",
     "Service",
+    "body_headers",
+    "declared_length",
     "parse_rate_limit",
     "parse_retry_after",
 ]
@@ -37,6 +40,9 @@ class KeyPlacement(Enum):
     BASIC = "basic"  # Authorization: Basic, keeps the key out of URLs (SQL and Maps APIs)
     NONE = "none"  # anonymous / public
 
+
+#: How many bytes a streamed body reads from its source at a time.
+CHUNK_SIZE = 256 * 1024
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
@@ -127,3 +133,33 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
     if info == RateLimitInfo():
         return None
     return info
+
+
+def body_headers(*, content_type: str | None, length: int | None, gzip: bool) -> dict[str, str]:
+    """The content headers of a streamed request body.
+
+    A body of known length (and not compressed on the fly) says ``Content-Length``; any other
+    goes ``Transfer-Encoding: chunked``. ``gzip`` adds ``Content-Encoding: gzip``.
+    """
+    out: dict[str, str] = {}
+    if content_type is not None:
+        out["Content-Type"] = content_type
+    if gzip:
+        out["Content-Encoding"] = "gzip"
+    if length is not None and not gzip:
+        out["Content-Length"] = str(length)
+    else:
+        out["Transfer-Encoding"] = "chunked"
+    return out
+
+
+def declared_length(headers: Mapping[str, str]) -> int | None:
+    """The length of a response body as the caller will read it, when the headers tell it.
+
+    ``Content-Length`` counts the bytes on the wire: when the body is compressed
+    (``Content-Encoding``), the decoded size is unknown, so this is ``None``.
+    """
+    if headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+        return None
+    value = _int_header(headers, "content-length")
+    return value if value is not None and value >= 0 else None

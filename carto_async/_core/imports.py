@@ -6,7 +6,7 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import attrs
 
@@ -18,6 +18,7 @@ from carto_async.models.imports import CollisionStrategy, ImportStatus, Privacy
 __all__ = [
     "IMPORTS_PATH",
     "SUPPORTED_EXTENSIONS",
+    "ImportOptionArgs",
     "ImportOptions",
     "LocalFile",
     "check_import_id",
@@ -98,6 +99,27 @@ def _enum_option(
     return None
 
 
+class ImportOptionArgs(TypedDict, total=False):
+    """The import options every create method takes as keywords (``None``: server default).
+
+    Written once: :class:`ImportOptions` has the same fields (a test keeps them equal), and
+    every method takes them as ``**options: Unpack[ImportOptionArgs]``.
+    """
+
+    type_guessing: bool | None
+    quoted_fields_guessing: bool | None
+    content_guessing: bool | None
+    create_vis: bool | None
+    collision_strategy: CollisionStrategy | str | None
+    privacy: Privacy | str | None
+
+
+_ENUM_OPTIONS: dict[str, type[Privacy] | type[CollisionStrategy]] = {
+    "collision_strategy": CollisionStrategy,
+    "privacy": Privacy,
+}
+
+
 @attrs.frozen
 class ImportOptions:
     """Validated import options; ``None`` leaves the server's default."""
@@ -110,35 +132,25 @@ class ImportOptions:
     privacy: str | None = None
 
     @classmethod
-    def build(
-        cls,
-        *,
-        type_guessing: object = None,
-        quoted_fields_guessing: object = None,
-        content_guessing: object = None,
-        create_vis: object = None,
-        collision_strategy: object = None,
-        privacy: object = None,
-    ) -> ImportOptions:
+    def build(cls, **options: Unpack[ImportOptionArgs]) -> ImportOptions:
         """Validate every option at once; all problems are reported together."""
         problems: list[str] = []
-        options = cls(
-            type_guessing=_bool_option(problems, "type_guessing", type_guessing),
-            quoted_fields_guessing=_bool_option(
-                problems, "quoted_fields_guessing", quoted_fields_guessing
-            ),
-            content_guessing=_bool_option(problems, "content_guessing", content_guessing),
-            create_vis=_bool_option(problems, "create_vis", create_vis),
-            collision_strategy=_enum_option(
-                problems, "collision_strategy", collision_strategy, CollisionStrategy
-            ),
-            privacy=_enum_option(problems, "privacy", privacy, Privacy),
-        )
+        known = {f.name for f in attrs.fields(cls)}
+        values: dict[str, Any] = {}
+        for name, value in options.items():
+            if name not in known:
+                problems.append(
+                    f"unknown import option {name!r} (known: {', '.join(sorted(known))})"
+                )
+            elif name in _ENUM_OPTIONS:
+                values[name] = _enum_option(problems, name, value, _ENUM_OPTIONS[name])
+            else:
+                values[name] = _bool_option(problems, name, value)
         if problems:
             raise ValidationError(
                 "invalid import options: " + "; ".join(problems), problems=problems
             )
-        return options
+        return cls(**values)
 
     def as_params(self) -> dict[str, str]:
         """The options as query parameters (the server parses "true"/"false")."""

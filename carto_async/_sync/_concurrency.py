@@ -11,9 +11,19 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
-__all__ = ["Event", "Limiter", "Lock", "gather", "now", "open_binary", "read_chunk", "sleep"]
+__all__ = [
+    "Event",
+    "Limiter",
+    "Lock",
+    "blocking",
+    "gather",
+    "now",
+    "open_binary",
+    "read_chunk",
+    "sleep",
+]
 
 T = TypeVar("T")
 
@@ -110,3 +120,8 @@ def open_binary(path: str) -> IO[bytes]:
 def read_chunk(fileobj: IO[bytes], size: int) -> bytes:
     """Read up to ``size`` bytes."""
     return fileobj.read(size)
+
+
+def blocking(func: Callable[..., T], *args: Any) -> T:
+    """Run a blocking call (file I/O): here, directly."""
+    return func(*args)

@@ -29,7 +29,7 @@ class Job(Generic[S]):
     Example::
 
         job = carto.imports.upload("a.csv")
-        status = job.wait(timeout=600)     # or: status = job
+        status = job.wait(timeout=600)
     """
 
     kind: str = "job"

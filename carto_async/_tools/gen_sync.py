@@ -1,9 +1,12 @@
-"""Generate ``carto_async/_sync`` (and the sync test suite) from their async sources.
+r"""Generate ``carto_async/_sync`` (and the sync test suite) from their async sources.
 
 The async code is the truth; the blocking code is derived from it by the ``unasync`` package
-(token-level: ``async def`` -> ``def``, ``await x`` -> ``x``, ``AsyncCarto`` -> ``Carto``...),
-then a few text rules fix what tokens cannot reach (docstrings, ``Awaitable[T]``), and blocks
-between ``# async-only:start`` and ``# async-only:end`` are dropped. ``_concurrency.py`` is not
+(token-level: ``async def`` -> ``def``, ``await x`` -> ``x``), with one generic rename
+(``Async(\w+)`` -> ``\1``: ``AsyncCarto`` -> ``Carto``) plus a short list of exceptions; then
+text rules fix what tokens cannot reach (docstrings, ``Awaitable[T]``, test marks), and blocks
+between ``# async-only:start`` and ``# async-only:end`` are dropped. ``--check`` fails when a
+generated file is stale, when a rule was never used, or when an async source says something
+that would read wrong once generated (``status = await job``). ``_concurrency.py`` is not
 generated: its sync twin is written by hand.
 
 Usage::
@@ -20,6 +23,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import unasync
@@ -31,39 +35,44 @@ BANNER = (
     "# Edit the async source instead, then run: python carto_async/_tools/gen_sync.py\n"
 )
 
-REPLACEMENTS = {
-    "AsyncCarto": "Carto",
-    "AsyncImports": "Imports",
-    "AsyncImportJob": "ImportJob",
-    "AsyncJob": "Job",
-    "AsyncJobs": "Jobs",
-    "AsyncSQL": "SQL",
-    "AsyncMaps": "Maps",
-    "AsyncNamedMaps": "NamedMaps",
-    "AsyncImage": "Image",
-    "AsyncTransport": "Transport",
-    "AsyncBody": "Body",
-    "AsyncClient": "Client",
-    "AsyncByteStream": "SyncByteStream",
-    "AsyncLocalCarto": "LocalCarto",
+#: The one generic rename, as httpcore does: ``AsyncCarto`` -> ``Carto``, ``_AsyncThing`` ->
+#: ``_Thing``. It applies to names (tokens) and to prose (docstrings, comments).
+GENERIC = re.compile(r"^(_?)Async([A-Z]\w*)$")
+GENERIC_TEXT = re.compile(r"\b(_?)Async([A-Z]\w*)\b")
+
+#: Token renames the generic rule does not give. Each must be used somewhere (``--check``).
+EXCEPTIONS = {
+    "AsyncByteStream": "SyncByteStream",  # httpx's names
     "_async": "_sync",
     "aclose": "close",
     "aread": "read",
+    "aiter_bytes": "iter_bytes",
     "async_client": "client",
-    "anyio_backend": "sync_backend",
 }
 
 # Text rules for what token replacement cannot see (docstrings, comments, generic wrappers).
+# Each must match somewhere (``--check``), so that stale rules do not pile up.
 TEXT_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bAwaitable\[(\w+)\]"), r"\1"),
     (re.compile(r"\bAwaitable, "), ""),
-    (re.compile(r", Awaitable\b"), ""),
     (re.compile(r"\bawait (?=\S)"), ""),
     (re.compile(r"\basync (with|for|def)\b"), r"\1"),
-    (re.compile(r"\basync context manager\b"), "context manager"),
+    (re.compile(r"\b([Aa])n async context manager\b"), r"\1 context manager"),
+    (re.compile(r"\bthe async client\b"), "the blocking client"),
     (re.compile(r"\bAn async CARTO client \(asyncio or trio\)"), "A blocking CARTO client"),
-    (re.compile(r"\basync byte stream\b"), "iterable of bytes"),
-    *[(re.compile(rf"\b{re.escape(a)}\b"), b) for a, b in REPLACEMENTS.items() if a[0].isupper()],
+    # The async suite marks its modules with anyio; the sync suite keeps the other marks.
+    (re.compile(r"^pytestmark = pytest\.mark\.anyio\n", re.MULTILINE), ""),
+    (re.compile(r"(?<=^pytestmark = \[)pytest\.mark\.anyio, ", re.MULTILINE), ""),
+    (GENERIC_TEXT, r"\1\2"),
+]
+
+#: Async prose that would read wrong once generated: awaiting a bare object (``status = await
+#: job`` would become ``status = job``). Write ``await job.wait()`` instead.
+LINTS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"=\s*await (\w+)[ \t]*(?:#.*)?$", re.MULTILINE),
+        "awaits a bare object; the sync twin would read 'x = {0}': write 'await {0}.wait()'",
+    ),
 ]
 
 ASYNC_ONLY = re.compile(
@@ -77,7 +86,34 @@ TREES = [
 ]
 
 
-def _convert(source: Path, rel_source: str) -> str:
+class _Rule(unasync.Rule):  # type: ignore[misc]  # unasync ships no types
+    """unasync's token rule with :data:`GENERIC` and :data:`EXCEPTIONS`, counting their use."""
+
+    def __init__(self, fromdir: str, todir: str, used: Counter[str]) -> None:
+        super().__init__(fromdir, todir)
+        self.used = used
+
+    def _unasync_name(self, name: str) -> str:
+        if name in EXCEPTIONS:
+            self.used[f"token {name}"] += 1
+            return EXCEPTIONS[name]
+        match = GENERIC.match(name)
+        if match:
+            self.used["generic Async*"] += 1
+            return match[1] + match[2]
+        return str(super()._unasync_name(name))
+
+
+def _lint(text: str, rel_source: str) -> list[str]:
+    problems = []
+    for pattern, message in LINTS:
+        for match in pattern.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            problems.append(f"{rel_source}:{line}: {message.format(*match.groups())}")
+    return problems
+
+
+def _convert(source: Path, rel_source: str, used: Counter[str]) -> str:
     text = ASYNC_ONLY.sub("", source.read_text("utf-8"))
     with tempfile.TemporaryDirectory() as tmp:
         src_dir = Path(tmp) / "src"
@@ -85,11 +121,12 @@ def _convert(source: Path, rel_source: str) -> str:
         src_dir.mkdir()
         staged = src_dir / source.name
         staged.write_text(text, "utf-8")
-        rule = unasync.Rule(str(src_dir), str(out_dir), additional_replacements=REPLACEMENTS)
+        rule = _Rule(str(src_dir), str(out_dir), used)
         unasync.unasync_files([str(staged)], [rule])
         out = (out_dir / source.name).read_text("utf-8")
     for pattern, repl in TEXT_RULES:
-        out = pattern.sub(repl, out)
+        out, n = pattern.subn(repl, out)
+        used[f"text {pattern.pattern}"] += n
     return _tidy(BANNER.format(source=rel_source) + out, rel_source)
 
 
@@ -116,8 +153,16 @@ def _tidy(text: str, rel_source: str) -> str:
     return _ruff(["format", "--quiet"], text, name)
 
 
-def generated_files() -> dict[Path, str]:
-    """Every generated path and the content it must have."""
+def unused_rules(used: Counter[str]) -> list[str]:
+    """The renames and text rules that no source needed (stale: delete them)."""
+    names = ["generic Async*", *(f"token {n}" for n in EXCEPTIONS)]
+    names += [f"text {p.pattern}" for p, _ in TEXT_RULES]
+    return [n for n in names if not used[n]]
+
+
+def generated_files(used: Counter[str] | None = None) -> dict[Path, str]:
+    """Every generated path and the content it must have (``used`` counts rule uses)."""
+    used = Counter() if used is None else used
     out: dict[Path, str] = {}
     for src, dst, skip in TREES:
         src_dir = ROOT / src
@@ -127,16 +172,32 @@ def generated_files() -> dict[Path, str]:
             if path.name in skip:
                 continue
             rel = path.relative_to(src_dir)
-            out[ROOT / dst / rel] = _convert(path, f"{src}/{rel.as_posix()}")
+            out[ROOT / dst / rel] = _convert(path, f"{src}/{rel.as_posix()}", used)
     return out
+
+
+def lint_sources() -> list[str]:
+    """Problems in the async sources that would generate wrong sync code."""
+    problems: list[str] = []
+    for src, _, skip in TREES:
+        for path in sorted((ROOT / src).rglob("*.py")):
+            if path.name not in skip:
+                rel = f"{src}/{path.relative_to(ROOT / src).as_posix()}"
+                problems += _lint(path.read_text("utf-8"), rel)
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if generated files are stale")
     args = parser.parse_args(argv)
+    problems = lint_sources()
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
     stale: list[str] = []
-    for path, content in generated_files().items():
+    used: Counter[str] = Counter()
+    for path, content in generated_files(used).items():
         current = path.read_text("utf-8") if path.exists() else None
         if current == content:
             continue
@@ -151,6 +212,14 @@ def main(argv: list[str] | None = None) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, "utf-8")
             print(f"wrote {rel}")
+    unused = unused_rules(used)
+    if unused:
+        print(
+            "rules of gen_sync.py that no source used (delete them): " + ", ".join(unused),
+            file=sys.stderr,
+        )
+        if args.check:
+            return 1
     if stale:
         print(
             f"\nstale generated files: {', '.join(stale)}\n"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import attrs
+
+from carto_async.data import import_error_codes
 
 __all__ = [
     "FINAL_IMPORT_STATES",
@@ -47,15 +47,6 @@ class ImportErrorText:
     source: str = ""
 
 
-@cache
-def _error_table() -> dict[str, dict[str, str]]:
-    text = (
-        resources.files("carto_async.data").joinpath("import_error_codes.json").read_text("utf-8")
-    )
-    table: dict[str, dict[str, str]] = json.loads(text)
-    return table
-
-
 def error_text_for_code(code: int | None) -> ImportErrorText | None:
     """The title, advice and source of an import error code, from the server's own table.
 
@@ -63,7 +54,7 @@ def error_text_for_code(code: int | None) -> ImportErrorText | None:
     """
     if code is None:
         return None
-    entry = _error_table().get(str(code))
+    entry = import_error_codes().get(str(code))
     if entry is not None:
         return ImportErrorText(entry["title"], entry.get("what_about", ""), entry.get("source", ""))
     if code == 1010:

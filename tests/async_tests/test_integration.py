@@ -13,9 +13,7 @@ from carto_async import AsyncCarto, ImportFailed, NotFoundError, PollPolicy
 from carto_async.testing import LocalCarto
 from tests.datasets import CSV_ROWS, parks_geojson, stores_csv, zipped
 
-# async-only:start
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-# async-only:end
 
 FAST = PollPolicy(initial=0.02, factor=1.5, cap=0.2)
 

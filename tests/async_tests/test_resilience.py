@@ -13,9 +13,7 @@ from carto_async._async import _concurrency as cc
 from carto_async.testing import Faults, LocalCarto, RateLimit
 from tests.datasets import stores_csv
 
-# async-only:start
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-# async-only:end
 
 FAST = PollPolicy(initial=0.05, factor=1.5, cap=0.3)
 

@@ -17,9 +17,7 @@ from carto_async import (
 )
 from tests.helpers import IMPORT_ID, IMPORTS_URL, KEY, SQL_URL, FakeClock, created, statuses
 
-# async-only:start
 pytestmark = pytest.mark.anyio
-# async-only:end
 
 SQL_OK = httpx.Response(
     200,

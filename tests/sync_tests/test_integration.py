@@ -15,6 +15,8 @@ from carto_async import Carto, ImportFailed, NotFoundError, PollPolicy
 from carto_async.testing import LocalCarto
 from tests.datasets import CSV_ROWS, parks_geojson, stores_csv, zipped
 
+pytestmark = [pytest.mark.integration]
+
 FAST = PollPolicy(initial=0.02, factor=1.5, cap=0.2)
 
 

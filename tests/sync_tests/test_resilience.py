@@ -14,6 +14,8 @@ from carto_async._sync import _concurrency as cc
 from carto_async.testing import Faults, LocalCarto, RateLimit
 from tests.datasets import stores_csv
 
+pytestmark = [pytest.mark.integration]
+
 FAST = PollPolicy(initial=0.05, factor=1.5, cap=0.3)
 
 

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 
 import pytest
 
+import carto_async.errors
 from carto_async import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
+    CartoError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RateLimitKind,
     ServerError,
+    SourceChangedError,
     UnprocessableEntityError,
+    ValidationError,
 )
 from carto_async._core.errors import error_from_response
 from carto_async._core.http import Service
@@ -147,3 +153,22 @@ def test_sql_fixture_errors_keep_the_server_words(name: str) -> None:
     if name == "error_rate_limit_429.json":
         assert isinstance(e, RateLimitError)
         assert e.kind == "rate-limit"
+
+
+def test_rate_limit_kinds_are_a_closed_set() -> None:
+    assert set(typing.get_args(RateLimitKind)) == {"rate-limit", "timeout", "import-slots"}
+    bodies = [
+        {"errors": {"imports": "you're already using your allowed 3 import slots"}},
+        {"error": ["canceling statement due to statement timeout"]},
+        {"error": ["You are over platform's limits"]},
+    ]
+    kinds = {err(429, body, Service.IMPORTS).kind for body in bodies}  # type: ignore[attr-defined]
+    assert kinds == set(typing.get_args(RateLimitKind))
+
+
+def test_a_source_that_changed_is_a_carto_error_in_the_tree() -> None:
+    exc = SourceChangedError("a.csv changed", expected=10, actual=4)
+    assert isinstance(exc, CartoError)
+    assert not isinstance(exc, ValidationError)  # bytes were sent: not "nothing happened"
+    assert (exc.expected, exc.actual) == (10, 4)
+    assert "SourceChangedError" in (carto_async.errors.__doc__ or "")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
+import attrs
 import pytest
 
-from carto_async import CollisionStrategy, Privacy, ValidationError
+from carto_async import AsyncImports, CollisionStrategy, Imports, Privacy, ValidationError
 from carto_async._core import imports as core
-from carto_async._core.multipart import plan_multipart
+from carto_async._core.multipart import _quote, check_filename, plan_multipart
 
 
 def test_options_become_server_params() -> None:
@@ -93,10 +95,53 @@ def test_supported_extensions() -> None:
 
 
 def test_multipart_plan_frames_one_file_field() -> None:
-    plan = plan_multipart('we"ird\nname.csv', 10, boundary="b0undary")
+    plan = plan_multipart('we"ird name.csv', 10, boundary="b0undary")
     assert plan.head.startswith(b'--b0undary\r\nContent-Disposition: form-data; name="file"; ')
-    assert b'filename="we%22ird%0Aname.csv"' in plan.head
+    assert b'filename="we%22ird name.csv"' in plan.head
+    # Line breaks are refused before (check_filename); the quoting would still escape them.
+    assert _quote('a\r\nb"\\') == "a%0D%0Ab%22\\\\"
     assert plan.tail == b"\r\n--b0undary--\r\n"
     assert plan.content_length == len(plan.head) + 10 + len(plan.tail)
     assert plan.headers()["Content-Type"] == "multipart/form-data; boundary=b0undary"
     assert "Content-Length" not in plan_multipart("x.csv", None).headers()
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\n", "\r", "\t", "\x07", "\x7f"])
+def test_control_characters_in_a_filename_are_refused(char: str) -> None:
+    with pytest.raises(ValidationError, match="control character"):
+        plan_multipart(f"a{char}b.csv", 3)
+
+
+def test_a_huge_filename_gets_a_clear_message() -> None:
+    with pytest.raises(ValidationError) as info:
+        check_filename("x" * 100_000 + ".csv")
+    message = str(info.value)
+    assert "100004 bytes" in message
+    assert "limited to 255 bytes" in message
+    assert len(message) < 400  # the name itself is not repeated in full
+    assert check_filename("é" * 125 + ".csv") == "é" * 125 + ".csv"  # 254 bytes in UTF-8
+    with pytest.raises(ValidationError, match="256 bytes"):
+        check_filename("é" * 126 + ".csv")
+
+
+def test_the_options_are_declared_once_for_types_and_values() -> None:
+    assert set(core.ImportOptionArgs.__annotations__) == {
+        f.name for f in attrs.fields(core.ImportOptions)
+    }
+    assert core.ImportOptionArgs.__total__ is False
+
+
+def test_an_unknown_option_is_named_with_the_known_ones() -> None:
+    with pytest.raises(ValidationError) as info:
+        core.ImportOptions.build(privcy="public", privacy="public")  # type: ignore[call-arg]
+    assert info.value.problems == [
+        "unknown import option 'privcy' (known: collision_strategy, content_guessing, "
+        "create_vis, privacy, quoted_fields_guessing, type_guessing)"
+    ]
+
+
+def test_the_resource_methods_take_the_typed_options() -> None:
+    for method in (AsyncImports.upload, AsyncImports.create, AsyncImports.from_url, Imports.upload):
+        options = inspect.signature(method).parameters["options"]
+        assert options.kind is inspect.Parameter.VAR_KEYWORD
+        assert "Unpack[core.ImportOptionArgs]" in str(options.annotation)
