@@ -14,6 +14,7 @@ from carto_async._async.sql import AsyncSQL
 from carto_async._async.transport import DEFAULT_TIMEOUT, AsyncTransport
 from carto_async._core.credentials import Credentials
 from carto_async._core.http import RateLimitInfo
+from carto_async._core.jobs import JobKey
 from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
 from carto_async.errors import ValidationError
@@ -28,7 +29,7 @@ class AsyncCarto:
 
         async with AsyncCarto("demo", api_key="...") as carto:
             job = await carto.imports.upload("stores.csv")
-            status = await job
+            status = await job.wait()
             rows = await carto.sql.query(f"select count(*) from {status.table_name}")
 
     ``base_url`` defaults to ``https://{username}.carto.com``; pass ``credentials`` instead of
@@ -89,7 +90,8 @@ class AsyncCarto:
             max_concurrent_requests=max_concurrent_requests,
             rng=rng,
         )
-        self._scheduler: PollScheduler[str] = PollScheduler(poll or PollPolicy(), rng=rng)
+        # One scheduler keyed by (kind, id) for every wait of this client (see jobs._Watcher).
+        self._scheduler: PollScheduler[JobKey] = PollScheduler(poll or PollPolicy(), rng=rng)
         self.imports = AsyncImports(
             self,
             max_concurrent_imports=max_concurrent_imports,

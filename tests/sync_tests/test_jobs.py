@@ -138,8 +138,8 @@ def test_many_import_jobs_are_watched_through_one_listing_request(
     }
     jobs = [carto.imports.job(i) for i in ids]
     for job in jobs:  # as if just created: nothing known yet, first poll after the interval
-        carto._scheduler.discard(job.id)
-        carto._scheduler.add(job.id, 0.0)
+        carto._scheduler.discard(job._key)
+        carto._scheduler.add(job._key, 0.0)
     results = carto.jobs.wait_all(jobs)
     assert [r.state for r in results] == ["complete"] * 6
     # Each job got exactly one status request, when the listing stopped showing it.
