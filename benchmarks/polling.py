@@ -13,8 +13,9 @@ Two ways to wait, each with a :class:`PollPolicy`:
   ``GET /api/v1/imports`` listing (the user's unfinished imports) per round, every tenth of the
   youngest job's age (at least ``initial``, at most ``cap``), and sends a status request only for
   the jobs that left the listing.
-* ``each:I,F,C,J``: ``await job.wait()`` for every job at once, each polling its own status at
-  the policy's spacing (what ``wait_all`` did before the listing, and what one job gets).
+* ``each:I,F,C,J``: ``await job.wait()`` for every job at once, in a task group. The waits
+  share the client's one watcher, so they too are watched through the listing (before the
+  watcher, each polled its own status at the policy's spacing).
 
     python -m benchmarks.polling --poll-jobs 500 --policies default fixed-5s
 """
