@@ -34,9 +34,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
+    """mypy --strict on the package and the typing checks (tests/typing, listed in pyproject)."""
     session.install("-e", ".[local,render]", *_group("typecheck"))
-    session.run("mypy", "--strict", "carto_async")
+    session.run("mypy", "--strict")
 
 
 @nox.session(python=PYTHON)

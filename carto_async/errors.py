@@ -44,6 +44,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from carto_async._async.jobs import AsyncJob
+    from carto_async._sync.jobs import Job
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -255,7 +258,7 @@ class JobFailed(JobError):
         self,
         message: str,
         *,
-        job: Any = None,
+        job: AsyncJob[Any] | Job[Any] | None = None,
         job_id: str | None = None,
         state: str | None = None,
         error_code: int | None = None,
@@ -264,7 +267,7 @@ class JobFailed(JobError):
         source: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.job = job
+        self.job: AsyncJob[Any] | Job[Any] | None = job
         self.job_id = job_id
         self.state = state
         self.error_code = error_code
@@ -302,7 +305,13 @@ class JobTimeout(JobError, TimeoutError):
 
     __module__ = "carto_async"
 
-    def __init__(self, message: str, *, job: Any = None, last_state: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        job: AsyncJob[Any] | Job[Any] | None = None,
+        last_state: str | None = None,
+    ) -> None:
         super().__init__(message)
-        self.job = job
+        self.job: AsyncJob[Any] | Job[Any] | None = job
         self.last_state = last_state

@@ -10,6 +10,8 @@ from typing import Any
 
 import attrs
 
+from carto_async._core.jobs import FINAL_IMPORT_STATES
+
 __all__ = [
     "FINAL_IMPORT_STATES",
     "CollisionStrategy",
@@ -18,9 +20,6 @@ __all__ = [
     "Privacy",
     "error_text_for_code",
 ]
-
-#: The states the server treats as final (reference §4.4); ``stuck`` is converted on read.
-FINAL_IMPORT_STATES = frozenset({"complete", "failure", "stuck"})
 
 
 class Privacy(StrEnum):
