@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
@@ -255,6 +256,8 @@ class _ImportSlots:
     def __init__(self, client: AsyncCarto, cap: int | None) -> None:
         self._client = client
         self._plan = SlotPlan(cap)
+        # Uploads of sync callers register from their own threads; never held across an await.
+        self._count = threading.Lock()
         self.active: dict[str, AsyncImportJob] = {}
         self._lock = cc.Lock()
         self._changed = cc.Event()
@@ -271,15 +274,21 @@ class _ImportSlots:
         if not self._plan.limited:
             return
         async with self._lock:
-            while not self._plan.free():
+            while not self._free():
                 await self._wait_for_change()
-            self._plan.reserve()
+            with self._count:
+                self._plan.reserve()
+
+    def _free(self) -> bool:
+        with self._count:
+            return self._plan.free()
 
     async def _wait_for_change(self) -> None:
         self._changed = changed = cc.Event()
         watcher = self._client.jobs._watcher
-        jobs = list(self.active.values())
-        step = self._plan.next(cc.now(), watcher.wake if jobs else None)
+        with self._count:
+            jobs = list(self.active.values())
+            step = self._plan.next(cc.now(), watcher.wake if jobs else None)
         # The running imports are listed from one on (eager), however few they are.
         watcher.add(jobs, eager=True)
         try:
@@ -294,27 +303,33 @@ class _ImportSlots:
     def register(self, job: AsyncImportJob) -> None:
         if not self._plan.limited:
             return
-        if self._plan.register(job.id, done=job.done):
-            self.active[job.id] = job
-            job._done_callbacks.append(self._release)
+        with self._count:
+            if self._plan.register(job.id, done=job.done):
+                self.active[job.id] = job
+                job._done_callbacks.append(self._release)
         self._changed.set()
 
     def adopt(self, job: AsyncImportJob) -> None:
         """Count an import this client did not create (a resumed one) until it is seen final:
         it holds one of the account's import slots on the server all the same."""
-        if self._plan.adopt(job.id, done=job.done):
-            self.active[job.id] = job
-            job._done_callbacks.append(self._release)
+        with self._count:
+            adopted = self._plan.adopt(job.id, done=job.done)
+            if adopted:
+                self.active[job.id] = job
+                job._done_callbacks.append(self._release)
+        if adopted:
             self._changed.set()
 
     def cancel(self) -> None:
         if self._plan.limited:
-            self._plan.cancel()
+            with self._count:
+                self._plan.cancel()
             self._changed.set()
 
     def _release(self, job: AsyncJob[Any]) -> None:
-        self._plan.release(job.id)
-        self.active.pop(job.id, None)
+        with self._count:
+            self._plan.release(job.id)
+            self.active.pop(job.id, None)
         self._changed.set()
 
 

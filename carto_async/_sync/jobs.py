@@ -12,8 +12,10 @@ decisions of a wait are :class:`~carto_async._core.waiter.Waiter` steps.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import (
     Callable,
+    Collection,
     Generator,
     Iterable,
     Iterator,
@@ -250,6 +252,9 @@ class _Watcher:
         self._waiters: dict[JobKey, int] = {}
         self._eager: dict[str, int] = {}
         self._errors: dict[JobKey, tuple[int, Exception]] = {}
+        # The registry is touched by the threads of sync callers too; this lock is never held
+        # across an await, so it is colour-neutral.
+        self._registry = threading.Lock()
         self._lock = cc.Lock()
         self._busy = False
         self._round_over = cc.Event()
@@ -261,36 +266,38 @@ class _Watcher:
     def add(self, jobs: Iterable[Job[Any]], *, eager: bool = False) -> None:
         """Someone waits on ``jobs``; ``eager`` lists their kind from one pending job on."""
         scheduler = self._client._scheduler
-        for job in jobs:
-            key = job._key
-            self._waiters[key] = self._waiters.get(key, 0) + 1
-            self._jobs[key] = job
-            if eager:
-                self._eager[job.kind] = self._eager.get(job.kind, 0) + 1
-            if not job.done:
-                scheduler.add(key, cc.now())
-                due = scheduler.when(key)
-                if self.wake is not None and due is not None:
-                    self.wake = min(self.wake, due)
+        with self._registry:
+            for job in jobs:
+                key = job._key
+                self._waiters[key] = self._waiters.get(key, 0) + 1
+                self._jobs[key] = job
+                if eager:
+                    self._eager[job.kind] = self._eager.get(job.kind, 0) + 1
+                if not job.done:
+                    scheduler.add(key, cc.now())
+                    due = scheduler.when(key)
+                    if self.wake is not None and due is not None:
+                        self.wake = min(self.wake, due)
 
     def remove(self, jobs: Iterable[Job[Any]], *, eager: bool = False) -> None:
         """Nobody waits on ``jobs`` through this registration any more."""
-        for job in jobs:
-            key = job._key
-            count = self._waiters.get(key, 0) - 1
-            if eager:
-                left = self._eager.get(job.kind, 0) - 1
-                if left > 0:
-                    self._eager[job.kind] = left
-                else:
-                    self._eager.pop(job.kind, None)
-            if count > 0:
-                self._waiters[key] = count
-                continue
-            self._waiters.pop(key, None)
-            self._jobs.pop(key, None)
-            self._errors.pop(key, None)
-            self._watch.forget(key)
+        with self._registry:
+            for job in jobs:
+                key = job._key
+                count = self._waiters.get(key, 0) - 1
+                if eager:
+                    left = self._eager.get(job.kind, 0) - 1
+                    if left > 0:
+                        self._eager[job.kind] = left
+                    else:
+                        self._eager.pop(job.kind, None)
+                if count > 0:
+                    self._waiters[key] = count
+                    continue
+                self._waiters.pop(key, None)
+                self._jobs.pop(key, None)
+                self._errors.pop(key, None)
+                self._watch.forget(key)
 
     def round(self) -> None:
         """Poll whatever is due among the jobs being waited on (or wait for the round that
@@ -303,8 +310,10 @@ class _Watcher:
             event.wait()
             return
         try:
-            pending = [j for j in self._jobs.values() if not j.done]
-            self._poll(pending, force=False)
+            with self._registry:
+                pending = [j for j in self._jobs.values() if not j.done]
+                eager = set(self._eager)
+            self._poll(pending, force=False, eager=eager)
             self.wake = self._watch.next_wake()
         finally:
             # Clear the flag before swapping the event: a waiter that took the new event
@@ -315,13 +324,15 @@ class _Watcher:
 
     def look(self, jobs: Sequence[Job[Any]]) -> None:
         """The last look at ``jobs`` before a deadline: poll each of them now."""
-        self._poll([j for j in jobs if not j.done], force=True)
+        with self._registry:
+            eager = set(self._eager)
+        self._poll([j for j in jobs if not j.done], force=True, eager=eager)
 
-    def _poll(self, jobs: list[Job[Any]], *, force: bool) -> None:
+    def _poll(self, jobs: list[Job[Any]], *, force: bool, eager: Collection[str]) -> None:
         by_key = {j._key: j for j in jobs}
         classes = {j.kind: type(j) for j in jobs}
         watched = [Watched(j.id, j.kind, j._listable, j._created_at) for j in jobs]
-        listings, due = self._watch.plan(cc.now(), watched, eager=self._eager, force=force)
+        listings, due = self._watch.plan(cc.now(), watched, eager=eager, force=force)
         missing: list[JobKey] = []
         for kind, members in listings.items():
             listed: Mapping[str, Any] | None
