@@ -307,12 +307,7 @@ class _Watcher:
     async def round(self) -> None:
         """Poll whatever is due among the jobs being waited on (or wait for the round that
         another waiter is running)."""
-        async with self._lock:
-            event = self._round_over
-            busy = self._busy
-            self._busy = True
-        if busy:
-            await event.wait()
+        if not await self._turn():
             return
         try:
             with self._registry:
@@ -321,17 +316,37 @@ class _Watcher:
             await self._poll(pending, force=False, eager=eager)
             self.wake = self._watch.next_wake()
         finally:
-            # Clear the flag before swapping the event: a waiter that took the new event
-            # then sees the flag clear and runs the next round itself.
-            self._busy = False
-            over, self._round_over = self._round_over, cc.Event()
-            over.set()
+            self._end_turn()
 
     async def look(self, jobs: Sequence[AsyncJob[Any]]) -> None:
-        """The last look at ``jobs`` before a deadline: poll each of them now."""
-        with self._registry:
-            eager = set(self._eager)
-        await self._poll([j for j in jobs if not j.done], force=True, eager=eager)
+        """The last look at ``jobs`` before a deadline: poll each of them now (after the
+        round in progress, if any)."""
+        while not await self._turn():
+            pass
+        try:
+            with self._registry:
+                eager = set(self._eager)
+            await self._poll([j for j in jobs if not j.done], force=True, eager=eager)
+        finally:
+            self._end_turn()
+
+    async def _turn(self) -> bool:
+        """Take the turn to poll (True), or wait for the round in progress to end (False)."""
+        async with self._lock:
+            event = self._round_over
+            busy = self._busy
+            self._busy = True
+        if busy:
+            await event.wait()
+            return False
+        return True
+
+    def _end_turn(self) -> None:
+        # Clear the flag before swapping the event: a waiter that took the new event then
+        # sees the flag clear and takes the next turn itself.
+        self._busy = False
+        over, self._round_over = self._round_over, cc.Event()
+        over.set()
 
     async def _poll(
         self, jobs: list[AsyncJob[Any]], *, force: bool, eager: Collection[str]
