@@ -25,7 +25,16 @@ from carto_async._async import _concurrency as cc
 from carto_async._async.jobs import AsyncJob
 from carto_async._core.http import RequestSpec, Service
 from carto_async._core.jobs import dump_token, run_outcome
-from tests.helpers import BASE_URL, IMPORT_ID, IMPORT_ID_2, IMPORTS_URL, KEY, status_body, statuses
+from tests.helpers import (
+    BASE_URL,
+    IMPORT_ID,
+    IMPORT_ID_2,
+    IMPORTS_URL,
+    KEY,
+    FakeClock,
+    status_body,
+    statuses,
+)
 
 # async-only:start
 pytestmark = pytest.mark.anyio
@@ -409,3 +418,21 @@ async def test_cancel_sends_the_kinds_cancel_request_and_takes_its_answer(
     with pytest.raises(JobFailed) as info:
         await job.wait()
     assert info.value.job is job
+
+
+async def test_wait_all_takes_a_last_look_at_the_deadline(
+    carto: AsyncCarto, respx_mock: respx.MockRouter, clock: FakeClock
+) -> None:
+    deadline = clock.now() + 1.0
+
+    def status(request: httpx.Request) -> httpx.Response:
+        state = "complete" if clock.now() >= deadline else "importing"
+        return httpx.Response(200, json=status_body(state))
+
+    route = respx_mock.get(f"{IMPORTS_URL}/{IMPORT_ID}").mock(side_effect=status)
+    job = carto.imports.job(IMPORT_ID)
+    results = await carto.jobs.wait_all([job], timeout=1.0)
+    # The job ended just at the deadline: the last look saw it, so no JobTimeout.
+    assert results[0].state == "complete"
+    assert clock.now() == pytest.approx(deadline)
+    assert route.call_count > 2

@@ -27,7 +27,16 @@ from carto_async._core.http import RequestSpec, Service
 from carto_async._core.jobs import dump_token, run_outcome
 from carto_async._sync import _concurrency as cc
 from carto_async._sync.jobs import Job
-from tests.helpers import BASE_URL, IMPORT_ID, IMPORT_ID_2, IMPORTS_URL, KEY, status_body, statuses
+from tests.helpers import (
+    BASE_URL,
+    IMPORT_ID,
+    IMPORT_ID_2,
+    IMPORTS_URL,
+    KEY,
+    FakeClock,
+    status_body,
+    statuses,
+)
 
 IDS = [IMPORT_ID, IMPORT_ID_2, "11111111-2222-4333-8444-555555555555"]
 
@@ -407,3 +416,21 @@ def test_cancel_sends_the_kinds_cancel_request_and_takes_its_answer(
     with pytest.raises(JobFailed) as info:
         job.wait()
     assert info.value.job is job
+
+
+def test_wait_all_takes_a_last_look_at_the_deadline(
+    carto: Carto, respx_mock: respx.MockRouter, clock: FakeClock
+) -> None:
+    deadline = clock.now() + 1.0
+
+    def status(request: httpx.Request) -> httpx.Response:
+        state = "complete" if clock.now() >= deadline else "importing"
+        return httpx.Response(200, json=status_body(state))
+
+    route = respx_mock.get(f"{IMPORTS_URL}/{IMPORT_ID}").mock(side_effect=status)
+    job = carto.imports.job(IMPORT_ID)
+    results = carto.jobs.wait_all([job], timeout=1.0)
+    # The job ended just at the deadline: the last look saw it, so no JobTimeout.
+    assert results[0].state == "complete"
+    assert clock.now() == pytest.approx(deadline)
+    assert route.call_count > 2
