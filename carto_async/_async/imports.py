@@ -256,7 +256,7 @@ class _ImportSlots:
     def __init__(self, client: AsyncCarto, cap: int | None) -> None:
         self._client = client
         self._plan = SlotPlan(cap)
-        # Uploads of sync callers register from their own threads; never held across an await.
+        # Uploads of sync callers register from their own threads; never held while waiting.
         self._count = threading.Lock()
         self.active: dict[str, AsyncImportJob] = {}
         self._lock = cc.Lock()
@@ -265,10 +265,6 @@ class _ImportSlots:
     @property
     def cap(self) -> int | None:
         return self._plan.cap
-
-    @property
-    def reserved(self) -> int:
-        return self._plan.reserved
 
     async def acquire(self) -> None:
         if not self._plan.limited:

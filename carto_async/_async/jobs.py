@@ -258,7 +258,7 @@ class _Watcher:
         self._eager: dict[str, int] = {}
         self._errors: dict[JobKey, tuple[int, Exception]] = {}
         # The registry is touched by the threads of sync callers too; this lock is never held
-        # across an await, so it is colour-neutral.
+        # while waiting, so both colours use it as it is.
         self._registry = threading.Lock()
         self._lock = cc.Lock()
         self._busy = False
@@ -397,8 +397,8 @@ class _Watcher:
     async def steps(
         self, jobs: Sequence[AsyncJob[Any]], waiter: Waiter
     ) -> AsyncGenerator[list[AsyncJob[Any]], None]:
-        """Run ``waiter``'s steps; yield the jobs it settled after each (an async generator
-        that ``wait`` and ``wait_all`` run to the end and ``as_completed`` yields from)."""
+        """Run ``waiter``'s steps; yield the jobs it settled after each (``wait`` and
+        ``wait_all`` run it to the end, ``as_completed`` yields from it)."""
         by_key = {j._key: j for j in jobs}
         self.add(by_key.values())
         try:

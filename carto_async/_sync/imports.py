@@ -258,7 +258,7 @@ class _ImportSlots:
     def __init__(self, client: Carto, cap: int | None) -> None:
         self._client = client
         self._plan = SlotPlan(cap)
-        # Uploads of sync callers register from their own threads; never held across an await.
+        # Uploads of sync callers register from their own threads; never held while waiting.
         self._count = threading.Lock()
         self.active: dict[str, ImportJob] = {}
         self._lock = cc.Lock()
@@ -267,10 +267,6 @@ class _ImportSlots:
     @property
     def cap(self) -> int | None:
         return self._plan.cap
-
-    @property
-    def reserved(self) -> int:
-        return self._plan.reserved
 
     def acquire(self) -> None:
         if not self._plan.limited:
