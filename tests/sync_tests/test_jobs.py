@@ -434,3 +434,22 @@ def test_wait_all_takes_a_last_look_at_the_deadline(
     assert results[0].state == "complete"
     assert clock.now() == pytest.approx(deadline)
     assert route.call_count > 2
+
+
+def test_jobs_of_two_kinds_with_one_id_are_scheduled_apart(
+    carto: Carto, respx_mock: respx.MockRouter
+) -> None:
+    imports = respx_mock.get(f"{IMPORTS_URL}/{IMPORT_ID}").mock(
+        side_effect=statuses("importing", "complete")
+    )
+    batch = respx_mock.get(f"{BASE_URL}/api/v2/sql/job/{IMPORT_ID}").mock(
+        side_effect=[
+            httpx.Response(200, json={"job_id": IMPORT_ID, "status": s})
+            for s in ["running", "running", "done"]
+        ]
+    )
+    results = carto.jobs.wait_all(
+        [carto.imports.job(IMPORT_ID), FakeBatchJob(carto, IMPORT_ID, resumed=True)]
+    )
+    assert [imports.call_count, batch.call_count] == [2, 3]
+    assert results[1]["status"] == "done"
