@@ -158,15 +158,16 @@ class Job(Generic[S]):
         return f"<{type(self).__name__} id={self.id!r} state={self.state!r}>"
 
     # -- I/O ----------------------------------------------------------------------------------
-    def _apply(self, snapshot: S) -> S:
-        """Take a snapshot (from a status request or a listing) as the job's latest."""
+    def _apply(self, snapshot: S, *, polled: bool = True) -> S:
+        """Take a snapshot as the job's latest: from a status request, a listing, or (not
+        ``polled``) another handle of the same job."""
         self._snapshot = snapshot
         scheduler = self._client._scheduler
         if self.done:
             scheduler.discard(self._key)
             for callback in self._done_callbacks:
                 callback(self)
-        else:
+        elif polled:
             scheduler.polled(self._key, cc.now())
         return snapshot
 
@@ -248,8 +249,9 @@ class _Watcher:
     def __init__(self, client: Carto, *, limit: int = 20) -> None:
         self._client = client
         self._watch = ListingWatch(client._scheduler)
-        self._jobs: dict[JobKey, Job[Any]] = {}
-        self._waiters: dict[JobKey, int] = {}
+        # Every handle waited on, by key, once per registration: two handles of one job (two
+        # ``carto.imports.job(id)`` calls) are polled once and both take the snapshot.
+        self._handles: dict[JobKey, list[Job[Any]]] = {}
         self._eager: dict[str, int] = {}
         self._errors: dict[JobKey, tuple[int, Exception]] = {}
         # The registry is touched by the threads of sync callers too; this lock is never held
@@ -269,8 +271,7 @@ class _Watcher:
         with self._registry:
             for job in jobs:
                 key = job._key
-                self._waiters[key] = self._waiters.get(key, 0) + 1
-                self._jobs[key] = job
+                self._handles.setdefault(key, []).append(job)
                 if eager:
                     self._eager[job.kind] = self._eager.get(job.kind, 0) + 1
                 if not job.done:
@@ -284,18 +285,18 @@ class _Watcher:
         with self._registry:
             for job in jobs:
                 key = job._key
-                count = self._waiters.get(key, 0) - 1
+                handles = self._handles.get(key, [])
+                if job in handles:
+                    handles.remove(job)
                 if eager:
                     left = self._eager.get(job.kind, 0) - 1
                     if left > 0:
                         self._eager[job.kind] = left
                     else:
                         self._eager.pop(job.kind, None)
-                if count > 0:
-                    self._waiters[key] = count
+                if handles:
                     continue
-                self._waiters.pop(key, None)
-                self._jobs.pop(key, None)
+                self._handles.pop(key, None)
                 self._errors.pop(key, None)
                 self._watch.forget(key)
 
@@ -306,10 +307,19 @@ class _Watcher:
             return
         try:
             with self._registry:
-                pending = [j for j in self._jobs.values() if not j.done]
+                handles = {key: list(jobs) for key, jobs in self._handles.items()}
                 eager = set(self._eager)
+            pending = [j for jobs in handles.values() for j in jobs[:1] if not j.done]
+            scheduler = self._client._scheduler
+            for job in pending:
+                scheduler.add(job._key, cc.now())  # tracked while waited on, whatever happened
             self._poll(pending, force=False, eager=eager)
-            self.wake = self._watch.next_wake()
+            for jobs in handles.values():
+                _share(jobs)
+            wake = self._watch.next_wake()
+            if wake is None and any(not j.done for j in pending):
+                wake = cc.now() + scheduler.policy.interval(0, scheduler.rng)
+            self.wake = wake
         finally:
             self._end_turn()
 
@@ -321,7 +331,12 @@ class _Watcher:
         try:
             with self._registry:
                 eager = set(self._eager)
-            self._poll([j for j in jobs if not j.done], force=True, eager=eager)
+            self._poll(
+                list({j._key: j for j in jobs if not j.done}.values()), force=True, eager=eager
+            )
+            with self._registry:
+                for job in jobs:
+                    _share([job, *self._handles.get(job._key, [])])
         finally:
             self._end_turn()
 
@@ -426,6 +441,16 @@ class _Watcher:
                 pass
         finally:
             steps.close()
+
+
+def _share(handles: Sequence[Job[Any]]) -> None:
+    """Give every handle of one job the latest snapshot any of them took."""
+    polled = next((h for h in handles if h.done), None) or (handles[0] if handles else None)
+    if polled is None or polled.snapshot is None:
+        return
+    for handle in handles:
+        if handle is not polled and handle.snapshot is not polled.snapshot:
+            handle._apply(polled.snapshot, polled=False)
 
 
 def _timeout(job: Job[Any], timeout: float | None) -> JobTimeout:

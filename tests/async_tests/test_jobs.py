@@ -455,3 +455,17 @@ async def test_jobs_of_two_kinds_with_one_id_are_scheduled_apart(
     )
     assert [imports.call_count, batch.call_count] == [2, 3]
     assert results[1]["status"] == "done"
+
+
+async def test_two_handles_of_one_import_are_polled_once_and_both_settle(
+    carto: AsyncCarto, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.get(f"{IMPORTS_URL}/{IMPORT_ID}").mock(
+        side_effect=statuses("importing", "importing", "complete")
+    )
+    first, second = carto.imports.job(IMPORT_ID), carto.imports.job(IMPORT_ID)
+    results = await cc.gather([first.wait, second.wait, first.wait])
+    assert [getattr(r, "state", r) for r in results] == ["complete"] * 3
+    assert first.done
+    assert second.done
+    assert route.call_count == 3
