@@ -384,6 +384,8 @@ class _Watcher:
         for job, outcome in zip(refresh, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 self._errors[job._key] = (self._rounds, outcome)
+                # Tried again at the policy's spacing (the slot waiter keeps watching it).
+                self._client._scheduler.polled(job._key, cc.now())
             elif isinstance(outcome, BaseException):  # pragma: no cover - gather re-raises
                 raise outcome
             else:

@@ -19,6 +19,7 @@ from carto_async import (
     ImportJob,
     JobFailed,
     JobTimeout,
+    NotFoundError,
     Outcome,
     PollPolicy,
     ValidationError,
@@ -467,3 +468,20 @@ def test_two_handles_of_one_import_are_polled_once_and_both_settle(
     assert first.done
     assert second.done
     assert route.call_count == 3
+
+
+def test_a_failing_status_request_is_tried_again_at_the_policy_spacing(
+    carto: Carto, respx_mock: respx.MockRouter, clock: FakeClock
+) -> None:
+    route = respx_mock.get(f"{IMPORTS_URL}/{IMPORT_ID}").mock(return_value=httpx.Response(404))
+    job = carto.imports.job(IMPORT_ID)
+    watcher = carto.jobs._watcher
+    watcher.add([job])
+    watcher.round()
+    assert route.call_count == 1
+    watcher.round()  # not due again yet: no request
+    assert route.call_count == 1
+    assert carto._scheduler.when(job._key) == pytest.approx(clock.now() + 0.015)
+    results = carto.jobs.wait_all([job], return_exceptions=True)
+    assert isinstance(results[0], NotFoundError)
+    watcher.remove([job])
