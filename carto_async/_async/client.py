@@ -15,6 +15,7 @@ from carto_async._async.sql import AsyncSQL
 from carto_async._async.transport import DEFAULT_TIMEOUT, AsyncTransport
 from carto_async._core.credentials import Credentials
 from carto_async._core.http import RateLimitInfo
+from carto_async._core.jobs import JobKey
 from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
 from carto_async.errors import ValidationError
@@ -90,7 +91,8 @@ class AsyncCarto:
             max_concurrent_requests=max_concurrent_requests,
             rng=rng,
         )
-        self._scheduler: PollScheduler[str] = PollScheduler(poll or PollPolicy(), rng=rng)
+        # One scheduler keyed by (kind, id) for every wait of this client (see jobs._Watcher).
+        self._scheduler: PollScheduler[JobKey] = PollScheduler(poll or PollPolicy(), rng=rng)
         self.imports = AsyncImports(
             self,
             max_concurrent_imports=max_concurrent_imports,

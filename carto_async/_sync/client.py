@@ -12,6 +12,7 @@ import httpx
 
 from carto_async._core.credentials import Credentials
 from carto_async._core.http import RateLimitInfo
+from carto_async._core.jobs import JobKey
 from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
 from carto_async._sync.imports import Imports
@@ -92,7 +93,8 @@ class Carto:
             max_concurrent_requests=max_concurrent_requests,
             rng=rng,
         )
-        self._scheduler: PollScheduler[str] = PollScheduler(poll or PollPolicy(), rng=rng)
+        # One scheduler keyed by (kind, id) for every wait of this client (see jobs._Watcher).
+        self._scheduler: PollScheduler[JobKey] = PollScheduler(poll or PollPolicy(), rng=rng)
         self.imports = Imports(
             self,
             max_concurrent_imports=max_concurrent_imports,
