@@ -48,6 +48,12 @@ from carto_async.errors import ServerError as ServerError
 from carto_async.errors import SyncFailed as SyncFailed
 from carto_async.errors import UnprocessableEntityError as UnprocessableEntityError
 from carto_async.errors import ValidationError as ValidationError
+from carto_async.models.api_keys import ApiKey as ApiKey
+from carto_async.models.api_keys import ApiKeyPage as ApiKeyPage
+from carto_async.models.api_keys import ApiKeyType as ApiKeyType
+from carto_async.models.api_keys import GrantedApi as GrantedApi
+from carto_async.models.api_keys import TableGrant as TableGrant
+from carto_async.models.api_keys import TablePermission as TablePermission
 from carto_async.models.imports import CollisionStrategy as CollisionStrategy
 from carto_async.models.imports import ImportErrorText as ImportErrorText
 from carto_async.models.imports import ImportStatus as ImportStatus
@@ -62,6 +68,9 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "ApiKey",
+    "ApiKeyPage",
+    "ApiKeyType",
     "AsyncCarto",
     "AsyncImportJob",
     "AsyncJob",
@@ -82,6 +91,7 @@ __all__ = [
     "CopySizeLimitError",
     "Credentials",
     "ExportFailed",
+    "GrantedApi",
     "Identifier",
     "ImportErrorText",
     "ImportFailed",
@@ -105,6 +115,8 @@ __all__ = [
     "SQLResult",
     "ServerError",
     "SyncFailed",
+    "TableGrant",
+    "TablePermission",
     "UnprocessableEntityError",
     "ValidationError",
     "__version__",

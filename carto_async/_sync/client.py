@@ -14,6 +14,7 @@ from carto_async._core.credentials import Credentials
 from carto_async._core.http import RateLimitInfo
 from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
+from carto_async._sync.api_keys import ApiKeys
 from carto_async._sync.imports import Imports
 from carto_async._sync.jobs import Jobs
 from carto_async._sync.sql import SQL
@@ -99,6 +100,7 @@ class Carto:
         )
         self.sql = SQL(self)
         self.jobs = Jobs(self)
+        self.api_keys = ApiKeys(self)
 
     @classmethod
     def from_env(cls, **options: Any) -> Carto:

@@ -32,6 +32,7 @@ BANNER = (
 )
 
 REPLACEMENTS = {
+    "AsyncApiKeys": "ApiKeys",
     "AsyncCarto": "Carto",
     "AsyncImports": "Imports",
     "AsyncImportJob": "ImportJob",
