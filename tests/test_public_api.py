@@ -7,16 +7,19 @@ import inspect
 import pytest
 
 import carto_async
+from carto_async._async.api_keys import AsyncApiKeys
 from carto_async._async.client import AsyncCarto
 from carto_async._async.imports import AsyncImportJob, AsyncImports
 from carto_async._async.jobs import AsyncJob, AsyncJobs
 from carto_async._async.sql import AsyncSQL
+from carto_async._sync.api_keys import ApiKeys
 from carto_async._sync.client import Carto
 from carto_async._sync.imports import ImportJob, Imports
 from carto_async._sync.jobs import Job, Jobs
 from carto_async._sync.sql import SQL
 
 PAIRS = [
+    (AsyncApiKeys, ApiKeys),
     (AsyncCarto, Carto),
     (AsyncImports, Imports),
     (AsyncImportJob, ImportJob),

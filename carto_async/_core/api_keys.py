@@ -114,8 +114,7 @@ def _permissions(where: str, value: object, problems: list[str]) -> list[str]:
         low = permission.lower() if isinstance(permission, str) else None
         if low is None or low not in _PERMISSIONS:
             problems.append(
-                f"{where}: unknown permission {permission!r} "
-                "(use select, insert, update, delete)"
+                f"{where}: unknown permission {permission!r} (use select, insert, update, delete)"
             )
         elif low not in out:
             out.append(low)
@@ -124,6 +123,9 @@ def _permissions(where: str, value: object, problems: list[str]) -> list[str]:
 
 def _table(index: int, table: object, problems: list[str]) -> dict[str, Any] | None:
     where = f"tables[{index}]"
+    schema: object
+    name: object
+    permissions: object
     if isinstance(table, TableGrant):
         schema, name, permissions = table.schema, table.name, table.permissions
     elif isinstance(table, Mapping):
@@ -323,7 +325,9 @@ def parse_key(body: Any) -> ApiKey:
         apis=apis,
         tables=tables,
         services=services,
-        username=str(user["username"]) if isinstance(user, Mapping) and "username" in user else None,
+        username=str(user["username"])
+        if isinstance(user, Mapping) and "username" in user
+        else None,
         created_at=_when(body.get("created_at")),
         updated_at=_when(body.get("updated_at")),
         raw=_masked(body),

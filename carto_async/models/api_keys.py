@@ -51,7 +51,7 @@ def _str_tuple(value: Iterable[str] | str) -> tuple[str, ...]:
     # One permission may be given bare ("select" is not split into letters); anything that is
     # not a list is kept whole for ``create``'s validation to report.
     if isinstance(value, str) or not isinstance(value, Iterable):
-        return (value,)  # type: ignore[return-value]
+        return (value,)
     return tuple(value)
 
 

@@ -80,7 +80,10 @@ def test_enums_bare_strings_case_and_duplicates_are_normalised() -> None:
     )
     assert spec.json["grants"] == [
         {"type": "apis", "apis": ["sql", "maps"]},
-        {"type": "database", "tables": [{"schema": "public", "name": "t", "permissions": ["select"]}]},
+        {
+            "type": "database",
+            "tables": [{"schema": "public", "name": "t", "permissions": ["select"]}],
+        },
     ]
     assert core.build_grants("maps", []) == [{"type": "apis", "apis": ["maps"]}]
 
@@ -100,11 +103,31 @@ def test_enums_bare_strings_case_and_duplicates_are_normalised() -> None:
         ("k", [], "stores", ["tables must be a list of TableGrant, got str"]),
         ("k", [], TableGrant("public", "t", ["select"]), ["tables must be a list"]),
         ("k", [], ["stores"], ["tables[0]: give a TableGrant(schema, name, permissions)"]),
-        ("k", [], [TableGrant("public", "t", ["read", "select"])], ["tables[0]: unknown permission 'read'"]),
-        ("k", [], [TableGrant("", "t", ["select"])], ["tables[0]: schema must be a non-empty string"]),
+        (
+            "k",
+            [],
+            [TableGrant("public", "t", ["read", "select"])],
+            ["tables[0]: unknown permission 'read'"],
+        ),
+        (
+            "k",
+            [],
+            [TableGrant("", "t", ["select"])],
+            ["tables[0]: schema must be a non-empty string"],
+        ),
         ("k", [], [{"schema": "public", "name": "t"}], ["tables[0]: permissions are missing"]),
-        ("k", [], [{"schema": "s", "name": "t", "permissions": [], "owner": True}], ["unknown member(s) owner"]),
-        ("k", [], [{"schema": "s", "name": "t", "permissions": {"select": 1}}], ["permissions must be a list"]),
+        (
+            "k",
+            [],
+            [{"schema": "s", "name": "t", "permissions": [], "owner": True}],
+            ["unknown member(s) owner"],
+        ),
+        (
+            "k",
+            [],
+            [{"schema": "s", "name": "t", "permissions": {"select": 1}}],
+            ["permissions must be a list"],
+        ),
         ("k", [], [TableGrant("s", "t", None)], ["tables[0]: unknown permission None"]),  # type: ignore[arg-type]
     ],
 )
@@ -180,15 +203,18 @@ def test_list_request_pages_filters_and_orders() -> None:
 def test_a_created_key_is_parsed_with_typed_grants() -> None:
     key = core.parse_key(copy.deepcopy(CREATED))
     assert key.name == "store-locator"
-    assert key.type == ApiKeyType.REGULAR and key.is_regular
-    assert not key.is_master and not key.is_default_public
+    assert key.type == ApiKeyType.REGULAR
+    assert key.is_regular
+    assert not key.is_master
+    assert not key.is_default_public
     assert key.token == TOKEN
     assert key.apis == ("sql", "maps")
     assert key.tables == (TableGrant("public", "stores", ("select", "insert"), owner=False),)
     assert key.permissions_on("stores") == ("select", "insert")
     assert key.permissions_on("stores", schema="other") == ()
     assert key.username == "demo"
-    assert key.created_at is not None and key.created_at.year == 2026
+    assert key.created_at is not None
+    assert key.created_at.year == 2026
     assert key.raw["grants"] == CREATED["grants"]
 
 
@@ -207,10 +233,14 @@ def test_the_master_key_in_list_links_is_masked() -> None:
         "result": [
             {
                 **copy.deepcopy(CREATED),
-                "_links": {"self": {"href": f"https://demo.carto.com/api/v3/api_keys/k?api_key={TOKEN}"}},
+                "_links": {
+                    "self": {"href": f"https://demo.carto.com/api/v3/api_keys/k?api_key={TOKEN}"}
+                },
             }
         ],
-        "_links": {"first": {"href": f"https://demo.carto.com/api/v3/api_keys?api_key={TOKEN}&page=1"}},
+        "_links": {
+            "first": {"href": f"https://demo.carto.com/api/v3/api_keys?api_key={TOKEN}&page=1"}
+        },
     }
     page = core.parse_page(body, page=1, per_page=20)
     assert TOKEN not in repr(page.keys[0].raw)
@@ -243,7 +273,9 @@ def test_master_and_default_keys_parse_with_empty_tables() -> None:
             "updated_at": "2026-11-29 20:10:33 +0000",
         }
     )
-    assert master.is_master and master.tables == () and master.services == ("geocoding", "routing")
+    assert master.is_master
+    assert master.tables == ()
+    assert master.services == ("geocoding", "routing")
 
 
 @pytest.mark.parametrize(
@@ -272,7 +304,10 @@ def test_unknown_grant_sections_and_types_are_tolerated() -> None:
             "created_at": "not a date",
         }
     )
-    assert key.type == "oauth" and key.apis == () and key.created_at is None and key.token == ""
+    assert key.type == "oauth"
+    assert key.apis == ()
+    assert key.created_at is None
+    assert key.token == ""
     assert "token=''" in repr(key)
 
 
