@@ -360,7 +360,7 @@ class ApiKeyStore:
         """The ``Default public`` key."""
         return self._keys[DEFAULT_PUBLIC_NAME]
 
-    def keys(self) -> list[StoredKey]:
+    def all_keys(self) -> list[StoredKey]:
         """Every key, in creation order."""
         return list(self._keys.values())
 
