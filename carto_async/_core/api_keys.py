@@ -274,10 +274,20 @@ def _parse_tables(value: Any) -> tuple[TableGrant, ...]:
 def _when(value: Any) -> Any:
     if not isinstance(value, str) or not value:
         return None
+    if value.endswith(" UTC"):  # ActiveSupport's TimeWithZone#to_s
+        value = value[:-4] + "Z"
     try:
         return parse_datetime(value)
     except ValueError:
         return None
+
+
+def _redact_link(link: Any) -> Any:
+    if isinstance(link, str):
+        return redact_url(link)
+    if isinstance(link, Mapping) and isinstance(link.get("href"), str):
+        return {**link, "href": redact_url(link["href"])}
+    return link
 
 
 def _masked(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,10 +297,7 @@ def _masked(body: Mapping[str, Any]) -> dict[str, Any]:
     links = raw.get("_links")
     if isinstance(links, Mapping):
         # The server builds these from the request's own params, api_key included.
-        raw["_links"] = {
-            k: ({"href": redact_url(v["href"])} if isinstance(v, Mapping) and "href" in v else v)
-            for k, v in links.items()
-        }
+        raw["_links"] = {k: _redact_link(v) for k, v in links.items()}
     return raw
 
 

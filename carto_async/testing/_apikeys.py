@@ -375,6 +375,13 @@ class ApiKeyStore:
                 found = key
         return found
 
+    def for_request(self, token: object) -> StoredKey | None:
+        """The key a SQL or Maps API request runs as: no key is the default public key, an
+        unknown key is ``None`` (401 ``Unauthorized``)."""
+        if token is None or token == "":
+            return self.default_public
+        return self.lookup(token)
+
     def authenticate(self, token: object, *, master: bool) -> StoredKey:
         """Warden's ``auth_api`` (``master=True``) or ``any_auth_api`` strategy.
 
@@ -423,6 +430,29 @@ class ApiKeyStore:
             return False
         granted = key.tables.get((schema or self.schema, table), ())
         return permission in granted
+
+    def sql_denial(
+        self,
+        key: StoredKey | None,
+        accesses: Iterable[tuple[str, str]],
+        *,
+        is_public: Callable[[str], bool],
+    ) -> tuple[int, str] | None:
+        """Why the SQL API refuses ``key`` a statement, as ``(status, message)``, or ``None``.
+
+        ``accesses`` are the ``(table, permission)`` pairs the statement needs; ``is_public``
+        tells whether a table is readable by the public user. The words are the SQL API's
+        and PostgreSQL's: 401 ``Unauthorized`` (unknown key), 403 ``forbidden`` (no ``sql``
+        grant), 403 ``permission denied for table <name>`` (render as ``{"error": [msg]}``).
+        """
+        if key is None:
+            return 401, "Unauthorized"
+        if not self.allows_api(key, "sql"):
+            return 403, "forbidden"
+        for table, permission in accesses:
+            if not self.can(key, table, permission, public=is_public(table)):
+                return 403, f"permission denied for table {table}"
+        return None
 
     def readable_tables(self, key: StoredKey | None) -> set[tuple[str, str]]:
         """The tables ``key`` was granted ``select`` on (public tables aside)."""

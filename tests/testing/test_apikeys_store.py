@@ -379,3 +379,34 @@ def test_me_shows_the_account_only_to_the_master_key() -> None:
         anonymous = store.me_json(viewer, base_url="http://localhost/user/demo")
         assert set(anonymous) == {"user_frontend_version", "config"}
         assert MASTER not in str(anonymous)
+
+
+def test_no_key_runs_as_the_default_public_key_and_an_unknown_one_as_nobody() -> None:
+    store = make_store()
+    assert store.for_request(None) is store.default_public
+    assert store.for_request("") is store.default_public
+    assert store.for_request(MASTER) is store.master
+    assert store.for_request("wrong") is None
+
+
+def test_the_sql_api_refuses_in_its_own_words() -> None:
+    store = make_store()
+    reader = store.create("reader", grants(table("stores", "select")))
+    maps_only = store.create("maps", grants(table("stores", "select"), apis=["maps"]))
+    public = {"shared"}.__contains__
+    cases = [
+        (None, [("stores", "select")], (401, "Unauthorized")),
+        (maps_only, [("stores", "select")], (403, "forbidden")),
+        (reader, [("stores", "select"), ("shared", "select")], None),
+        (
+            reader,
+            [("stores", "select"), ("orders", "select")],
+            (403, "permission denied for table orders"),
+        ),
+        (reader, [("stores", "insert")], (403, "permission denied for table stores")),
+        (store.default_public, [("shared", "select")], None),
+        (store.default_public, [("stores", "select")], (403, "permission denied for table stores")),
+        (store.master, [("orders", "delete")], None),
+    ]
+    for key, accesses, expected in cases:
+        assert store.sql_denial(key, accesses, is_public=public) == expected

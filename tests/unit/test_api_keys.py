@@ -324,3 +324,16 @@ def test_api_key_equality_ignores_the_raw_payload(caplog: pytest.LogCaptureFixtu
         updated_at=a.updated_at,
     )
     assert a == b
+
+
+def test_string_links_and_rails_utc_timestamps_are_understood() -> None:
+    body = {
+        **copy.deepcopy(CREATED),
+        "created_at": "2026-11-29 20:10:33 UTC",
+        "_links": {"self": f"https://demo.carto.com/api/v3/api_keys/k?api_key={TOKEN}"},
+    }
+    key = core.parse_key(body)
+    assert key.created_at is not None
+    assert key.created_at.utcoffset() is not None
+    assert (key.created_at.hour, key.created_at.utcoffset().total_seconds()) == (20, 0)  # type: ignore[union-attr]
+    assert TOKEN not in repr(key.raw)
