@@ -105,10 +105,18 @@ class AsyncApiKeys:
         With the master key this is every key; with any other key, only that key.
         """
         seen: dict[str, ApiKey] = {}
-        async for page in self.pages(types=types, order=order):
-            for key in page.keys:
+        page = 1
+        while True:
+            current = await self.list_page(
+                page, per_page=core.LIST_PAGE_SIZE, types=types, order=order
+            )
+            before = len(seen)
+            for key in current.keys:
                 seen.setdefault(key.name, key)
-        return list(seen.values())
+            # A page that adds nothing ends the walk, whatever ``total`` claims.
+            if len(seen) == before or not current.has_next:
+                return list(seen.values())
+            page += 1
 
     async def regenerate(self, name: str) -> ApiKey:
         """Give key ``name`` a new token (the old one stops working) and return the key.

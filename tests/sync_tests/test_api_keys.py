@@ -278,3 +278,14 @@ def test_list_page_with_a_regular_key_shows_only_that_key(
     assert page.names() == ["app"]
     assert page.total == 1
     assert not page.has_next
+
+
+def test_list_stops_when_a_page_brings_nothing_new(
+    carto: Carto, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.get(KEYS_URL).mock(
+        return_value=httpx.Response(200, json=list_body(["Master", "a"], total=10_000))
+    )
+    keys = carto.api_keys.list()
+    assert [k.name for k in keys] == ["Master", "a"]
+    assert route.call_count == 2
