@@ -61,8 +61,8 @@ class TableGrant:
 
     ``schema`` is the table's schema: ``public`` on a single-user account, the username on an
     organization account. ``owner`` is only set on keys read back from the server (true for
-    tables the key itself created). Permissions are checked by
-    :meth:`~carto_async.AsyncCarto.api_keys` ``create`` before anything is sent.
+    tables the key itself created). ``carto.api_keys.create`` checks the permissions before
+    anything is sent.
     """
 
     schema: str

@@ -454,6 +454,19 @@ class ApiKeyStore:
                 return 403, f"permission denied for table {table}"
         return None
 
+    def maps_denial(self, key: StoredKey | None) -> tuple[int, str, str] | None:
+        """Why the Maps API refuses ``key``, as ``(status, message, subtype)``, or ``None``.
+
+        Windshaft's words (``errors_with_context`` type ``auth``): 401 ``Unauthorized``
+        (``api-key-not-found``), 403 ``Forbidden`` (``api-key-does-not-grant-access``). Which
+        tables a map may read is then :meth:`can`'s business, table by table.
+        """
+        if key is None:
+            return 401, "Unauthorized", "api-key-not-found"
+        if not self.allows_api(key, "maps"):
+            return 403, "Forbidden", "api-key-does-not-grant-access"
+        return None
+
     def readable_tables(self, key: StoredKey | None) -> set[tuple[str, str]]:
         """The tables ``key`` was granted ``select`` on (public tables aside)."""
         if key is None or not key.is_regular:
@@ -463,7 +476,12 @@ class ApiKeyStore:
     # -- the controller's actions ------------------------------------------------------------
 
     def create(self, name: object, grants: object, *, token: str | None = None) -> StoredKey:
-        """``create_regular_key!``: quota, then the model's validations (422), then save."""
+        """``create_regular_key!``: quota, then the model's validations (422), then save.
+
+        ``token`` gives the new key a chosen token (LocalCarto's own preset keys).
+        """
+        if token is not None and self.lookup(token) is not None:
+            raise ValueError("another key already has this token")
         if self.max_regular_keys is not None:
             regular = sum(1 for k in self._keys.values() if k.is_regular)
             if regular + 1 > self.max_regular_keys:

@@ -410,3 +410,20 @@ def test_the_sql_api_refuses_in_its_own_words() -> None:
     ]
     for key, accesses, expected in cases:
         assert store.sql_denial(key, accesses, is_public=public) == expected
+
+
+def test_the_maps_api_refuses_in_windshafts_words() -> None:
+    store = make_store()
+    sql_only = store.create("sql-only", grants(apis=["sql"]))
+    assert store.maps_denial(None) == (401, "Unauthorized", "api-key-not-found")
+    assert store.maps_denial(sql_only) == (403, "Forbidden", "api-key-does-not-grant-access")
+    assert store.maps_denial(store.default_public) is None
+    assert store.maps_denial(store.master) is None
+
+
+def test_a_preset_key_keeps_its_token_and_tokens_stay_unique() -> None:
+    store = make_store()
+    preset = store.create("preset", grants(), token="preset-token")
+    assert store.lookup("preset-token") is preset
+    with pytest.raises(ValueError, match="already has this token"):
+        store.create("again", grants(), token=MASTER)
