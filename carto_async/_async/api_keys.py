@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from carto_async._core import api_keys as core
+from carto_async._core.http import RequestSpec
 from carto_async.errors import NotFoundError
 from carto_async.models.api_keys import ApiKey, ApiKeyPage, TableGrant
 
@@ -35,6 +36,11 @@ class AsyncApiKeys:
     def __init__(self, client: AsyncCarto) -> None:
         self._client = client
 
+    async def _body(self, spec: RequestSpec) -> Any:
+        # The decoded body only: no response object (whose content holds tokens) stays in a
+        # frame that an error's traceback could show.
+        return (await self._client._transport.request(spec)).body()
+
     async def create(
         self,
         name: str,
@@ -53,13 +59,11 @@ class AsyncApiKeys:
         ambiguous failure.
         """
         spec = core.create_request(name, apis=apis, tables=tables)
-        response = await self._client._transport.request(spec)
-        return core.parse_key(response.body())
+        return core.parse_key(await self._body(spec))
 
     async def get(self, name: str) -> ApiKey:
         """The key named ``name`` (:class:`~carto_async.NotFoundError` if there is none)."""
-        response = await self._client._transport.request(core.get_request(name))
-        return core.parse_key(response.body())
+        return core.parse_key(await self._body(core.get_request(name)))
 
     async def list_page(
         self,
@@ -75,8 +79,7 @@ class AsyncApiKeys:
         ``"updated_at"`` (the server's default), ``"name"`` or ``"type"``.
         """
         spec = core.list_request(page=page, per_page=per_page, types=types, order=order)
-        response = await self._client._transport.request(spec)
-        return core.parse_page(response.body(), page=page, per_page=per_page)
+        return core.parse_page(await self._body(spec), page=page, per_page=per_page)
 
     async def pages(
         self,
@@ -124,8 +127,7 @@ class AsyncApiKeys:
         Regenerating the master key changes the key this client sends: make a new client
         with the returned ``token``. Not repeated after an ambiguous failure.
         """
-        response = await self._client._transport.request(core.regenerate_request(name))
-        return core.parse_key(response.body())
+        return core.parse_key(await self._body(core.regenerate_request(name)))
 
     async def delete(self, name: str, *, missing_ok: bool = False) -> None:
         """Delete regular key ``name``; its token stops working at once.

@@ -308,7 +308,9 @@ def parse_key(body: Any) -> ApiKey:
         or not isinstance(body.get("name"), str)
         or not isinstance(body.get("type"), str)
     ):
-        raise _unexpected("API key", body)
+        error = _unexpected("API key", body)
+        del body  # a traceback's frame locals must not show the token it may hold
+        raise error
     apis: tuple[str, ...] = ()
     tables: tuple[TableGrant, ...] = ()
     services: tuple[str, ...] = ()
@@ -344,7 +346,9 @@ def parse_key(body: Any) -> ApiKey:
 def parse_page(body: Any, *, page: int, per_page: int) -> ApiKeyPage:
     """An :class:`ApiKeyPage` from ``{"total", "count", "result": [...], "_links"}``."""
     if not isinstance(body, Mapping) or not isinstance(body.get("result"), list):
-        raise _unexpected("API key list", body)
+        error = _unexpected("API key list", body)
+        del body
+        raise error
     keys = tuple(parse_key(item) for item in body["result"])
     total = body.get("total")
     return ApiKeyPage(

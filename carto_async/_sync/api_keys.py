@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from carto_async._core import api_keys as core
+from carto_async._core.http import RequestSpec
 from carto_async.errors import NotFoundError
 from carto_async.models.api_keys import ApiKey, ApiKeyPage, TableGrant
 
@@ -37,6 +38,11 @@ class ApiKeys:
     def __init__(self, client: Carto) -> None:
         self._client = client
 
+    def _body(self, spec: RequestSpec) -> Any:
+        # The decoded body only: no response object (whose content holds tokens) stays in a
+        # frame that an error's traceback could show.
+        return (self._client._transport.request(spec)).body()
+
     def create(
         self,
         name: str,
@@ -55,13 +61,11 @@ class ApiKeys:
         ambiguous failure.
         """
         spec = core.create_request(name, apis=apis, tables=tables)
-        response = self._client._transport.request(spec)
-        return core.parse_key(response.body())
+        return core.parse_key(self._body(spec))
 
     def get(self, name: str) -> ApiKey:
         """The key named ``name`` (:class:`~carto_async.NotFoundError` if there is none)."""
-        response = self._client._transport.request(core.get_request(name))
-        return core.parse_key(response.body())
+        return core.parse_key(self._body(core.get_request(name)))
 
     def list_page(
         self,
@@ -77,8 +81,7 @@ class ApiKeys:
         ``"updated_at"`` (the server's default), ``"name"`` or ``"type"``.
         """
         spec = core.list_request(page=page, per_page=per_page, types=types, order=order)
-        response = self._client._transport.request(spec)
-        return core.parse_page(response.body(), page=page, per_page=per_page)
+        return core.parse_page(self._body(spec), page=page, per_page=per_page)
 
     def pages(
         self,
@@ -124,8 +127,7 @@ class ApiKeys:
         Regenerating the master key changes the key this client sends: make a new client
         with the returned ``token``. Not repeated after an ambiguous failure.
         """
-        response = self._client._transport.request(core.regenerate_request(name))
-        return core.parse_key(response.body())
+        return core.parse_key(self._body(core.regenerate_request(name)))
 
     def delete(self, name: str, *, missing_ok: bool = False) -> None:
         """Delete regular key ``name``; its token stops working at once.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import respx
 
 from carto_async import (
     APIConnectionError,
+    APIError,
     AsyncCarto,
     AuthenticationError,
     NotFoundError,
@@ -293,3 +295,18 @@ async def test_list_stops_when_a_page_brings_nothing_new(
     keys = await carto.api_keys.list()
     assert [k.name for k in keys] == ["Master", "a"]
     assert route.call_count == 2
+
+
+async def test_an_unexpected_answer_shows_no_token_even_in_frame_locals(
+    carto: AsyncCarto, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.post(KEYS_URL).mock(
+        return_value=httpx.Response(201, json={"token": TOKEN, "surprise": True})
+    )
+    with pytest.raises(APIError, match="unexpected API key response") as info:
+        await carto.api_keys.create("app")
+    shown = "".join(
+        traceback.TracebackException.from_exception(info.value, capture_locals=True).format()
+    )
+    assert TOKEN not in shown
+    assert KEY not in str(info.value)
