@@ -58,6 +58,12 @@ _TYPES = frozenset(t.value for t in ApiKeyType)
 _ORDERS = frozenset({"type", "name", "updated_at"})
 
 
+def _shown(value: object) -> str:
+    # Echo the caller's input, but not all of a 100 kB string.
+    text = repr(value)
+    return text if len(text) <= 60 else text[:50] + f"... ({len(text)} characters)"
+
+
 def _check_name(name: object, problems: list[str], *, creating: bool) -> str:
     if not isinstance(name, str):
         problems.append(f"the key name must be a string, got {type(name).__name__}")
@@ -65,13 +71,15 @@ def _check_name(name: object, problems: list[str], *, creating: bool) -> str:
     if not name.strip():
         problems.append("the key name is empty")
     elif _CONTROL_RE.search(name):
-        problems.append(f"the key name {name!r} contains control characters")
+        problems.append(f"the key name {_shown(name)} contains control characters")
     elif creating and name in _RESERVED_NAMES:
         problems.append(f"the key name {name!r} is reserved for CARTO's built-in keys")
     elif creating and "/" in name:
         # The server routes keys by name with /[^/]+/: such a key could never be read,
         # regenerated or deleted afterwards.
-        problems.append(f"the key name {name!r} contains '/', which the Auth API cannot address")
+        problems.append(
+            f"the key name {_shown(name)} contains '/', which the Auth API cannot address"
+        )
     return name
 
 
@@ -91,13 +99,13 @@ def _apis(apis: object, problems: list[str]) -> list[str]:
     if isinstance(apis, str):
         apis = [apis]
     if not isinstance(apis, Iterable) or isinstance(apis, Mapping):
-        problems.append(f"apis must be a list such as ['sql', 'maps'], got {apis!r}")
+        problems.append(f"apis must be a list such as ['sql', 'maps'], got {_shown(apis)}")
         return []
     out: list[str] = []
     for api in apis:
         value = api.lower() if isinstance(api, str) else None
         if value is None or value not in _APIS:
-            problems.append(f"unknown api {api!r}: use 'sql' and/or 'maps'")
+            problems.append(f"unknown api {_shown(api)}: use 'sql' and/or 'maps'")
         elif value not in out:
             out.append(value)
     return out
@@ -107,14 +115,17 @@ def _permissions(where: str, value: object, problems: list[str]) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, Iterable) or isinstance(value, Mapping):
-        problems.append(f"{where}: permissions must be a list such as ['select'], got {value!r}")
+        problems.append(
+            f"{where}: permissions must be a list such as ['select'], got {_shown(value)}"
+        )
         return []
     out: list[str] = []
     for permission in value:
         low = permission.lower() if isinstance(permission, str) else None
         if low is None or low not in _PERMISSIONS:
             problems.append(
-                f"{where}: unknown permission {permission!r} (use select, insert, update, delete)"
+                f"{where}: unknown permission {_shown(permission)} "
+                "(use select, insert, update, delete)"
             )
         elif low not in out:
             out.append(low)
@@ -146,7 +157,7 @@ def _table(index: int, table: object, problems: list[str]) -> dict[str, Any] | N
     before = len(problems)
     for field, value in (("schema", schema), ("name", name)):
         if not isinstance(value, str) or not value.strip():
-            problems.append(f"{where}: {field} must be a non-empty string, got {value!r}")
+            problems.append(f"{where}: {field} must be a non-empty string, got {_shown(value)}")
     checked = _permissions(where, permissions, problems)
     if len(problems) > before:
         return None

@@ -337,3 +337,10 @@ def test_string_links_and_rails_utc_timestamps_are_understood() -> None:
     assert key.created_at.utcoffset() is not None
     assert (key.created_at.hour, key.created_at.utcoffset().total_seconds()) == (20, 0)  # type: ignore[union-attr]
     assert TOKEN not in repr(key.raw)
+
+
+def test_a_huge_bad_input_is_not_echoed_whole() -> None:
+    with pytest.raises(ValidationError) as info:
+        core.create_request("x" * 100_000 + "/", apis=["y" * 100_000], tables=None)
+    assert len(str(info.value)) < 400
+    assert "100003 characters" in info.value.problems[0]
