@@ -37,9 +37,10 @@ class AsyncApiKeys:
         self._client = client
 
     async def _body(self, spec: RequestSpec) -> Any:
-        # The decoded body only: no response object (whose content holds tokens) stays in a
-        # frame that an error's traceback could show.
-        return (await self._client._transport.request(spec)).body()
+        # Callers parse the decoded body only: no response object (whose content holds
+        # tokens) stays in a frame that a parse error's traceback could show.
+        response = await self._client._transport.request(spec)
+        return response.body()
 
     async def create(
         self,

@@ -39,9 +39,10 @@ class ApiKeys:
         self._client = client
 
     def _body(self, spec: RequestSpec) -> Any:
-        # The decoded body only: no response object (whose content holds tokens) stays in a
-        # frame that an error's traceback could show.
-        return (self._client._transport.request(spec)).body()
+        # Callers parse the decoded body only: no response object (whose content holds
+        # tokens) stays in a frame that a parse error's traceback could show.
+        response = self._client._transport.request(spec)
+        return response.body()
 
     def create(
         self,
