@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from carto_async._async.api_keys import AsyncApiKeys
 from carto_async._async.imports import AsyncImports
 from carto_async._async.jobs import AsyncJobs
 from carto_async._async.maps import AsyncMaps
@@ -101,6 +102,7 @@ class AsyncCarto:
         self.sql = AsyncSQL(self)
         self.jobs = AsyncJobs(self)
         self.maps = AsyncMaps(self)
+        self.api_keys = AsyncApiKeys(self)
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncCarto:

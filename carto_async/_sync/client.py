@@ -15,6 +15,7 @@ from carto_async._core.http import RateLimitInfo
 from carto_async._core.jobs import JobKey
 from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
+from carto_async._sync.api_keys import ApiKeys
 from carto_async._sync.imports import Imports
 from carto_async._sync.jobs import Jobs
 from carto_async._sync.maps import Maps
@@ -103,6 +104,7 @@ class Carto:
         self.sql = SQL(self)
         self.jobs = Jobs(self)
         self.maps = Maps(self)
+        self.api_keys = ApiKeys(self)
 
     @classmethod
     def from_env(cls, **options: Any) -> Carto:
