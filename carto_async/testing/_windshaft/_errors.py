@@ -21,6 +21,9 @@ _FUNCTION_MISSING_RE = re.compile(r"function .* does not exist")
 
 def status_from_message(message: str) -> int:
     """The status the server derives from an error message that has none set."""
+    # The server reads ``'' + err``, i.e. "Error: <message>": " role " matches a leading
+    # "role ...".
+    message = "Error: " + message
     if "permission denied" in message or "authentication failed" in message:
         return 403
     if _COLUMN_MISSING_RE.search(message):
