@@ -496,3 +496,70 @@ def test_clock_injection_keeps_static_layergroups_alive(query: DuckQuery, clock:
         USER, "public", layergroup_id=token, z=1, lat=0, lng=0, width=8, height=8, fmt="png"
     )
     assert response.status == 400
+
+
+def test_a_named_map_serves_tiles_straight_from_its_template(maps: Windshaft) -> None:
+    named(maps, auth={"method": "token", "valid_tokens": ["s3cret"]})
+
+    def fetch(**params: Any) -> MapsResponse:
+        return maps.named_tile(
+            USER,
+            "public",
+            template_id="tpl",
+            layer="0",
+            z=1,
+            x=0,
+            y=0,
+            fmt="png",
+            query_params=params,
+        )
+
+    refused = fetch()
+    assert (refused.status, errors(refused)) == (403, ["Unauthorized template instantiation"])
+    png = fetch(auth_token="s3cret").body
+    assert pixel(png, 128, 128) == RED
+    blue = fetch(auth_token="s3cret", config=json.dumps({"color": "#0000ff"})).body
+    assert pixel(blue, 128, 128) == BLUE
+    grid = maps.named_tile(
+        USER,
+        "public",
+        template_id=f"{USER}@tpl",
+        layer="0",
+        z=1,
+        x=0,
+        y=0,
+        fmt="grid.json",
+        query_params={"auth_token": "s3cret"},
+    )
+    assert grid.json()["data"] == {"1": {"cartodb_id": 1}}
+    missing = maps.named_tile(
+        USER, "public", template_id="nope", layer="0", z=0, x=0, y=0, fmt="png"
+    )
+    assert missing.status == 404
+
+
+def test_vector_only_layers_have_no_png(maps: Windshaft) -> None:
+    config = mapconfig()
+    del config["layers"][0]["options"]["cartocss"]
+    token = create(maps, config)
+    assert errors(tile(maps, token, 0, 0, 0, "png")) == [
+        "Unsupported format: 'cartocss' option is missing for png"
+    ]
+    assert tile(maps, token, 1, 0, 0, "mvt").status == 200
+
+
+def test_a_retina_factor_beyond_4_is_refused(maps: Windshaft) -> None:
+    token = create(maps, mapconfig())
+    assert tile(maps, token, 0, 0, 0, "png", scale=50).status == 400
+
+
+def test_a_key_sent_in_the_body_is_never_stored(maps: Windshaft) -> None:
+    config = {**mapconfig(), "api_key": "secret-master-key"}
+    created = maps.create_map(USER, "master", config)
+    assert b"secret-master-key" not in created.body
+    stored = maps.layergroups.load(created.json()["layergroupid"])
+    assert "secret-master-key" not in json.dumps(stored.config.to_json())
+    assert created.json()["layergroupid"] == create(maps, mapconfig())
+    body = {**template(), "api_key": "secret-master-key"}
+    maps.create_template(USER, "master", body)
+    assert b"secret-master-key" not in maps.get_template(USER, "master", template_id="tpl").body

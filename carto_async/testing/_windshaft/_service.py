@@ -72,6 +72,8 @@ _CONTENT_TYPES = {
 TILE_FORMATS = ("png", "png32", "mvt", "grid.json", "torque.json")
 _EPOCH = "1970-01-01T00:00:00.000Z"
 _INTEGER_RE = re.compile(r"^-?\d+$")
+# Retina tiles: the server takes @2x and @3x; more would only cost memory.
+_MAX_SCALE = 4
 _DEFAULT_BUFFER = {"png": 64, "png32": 64, "grid.json": 64, "mvt": 0, "torque.json": 0}
 
 
@@ -212,9 +214,11 @@ class Windshaft:
         except MapsError as exc:
             return _error(exc)
 
-    def _create_layergroup(
-        self, user: str, config: MapConfig, template: Mapping[str, Any] | None, base_url: str | None
-    ) -> MapsResponse:
+    def _store_layergroup(
+        self, user: str, config: MapConfig, template: Mapping[str, Any] | None
+    ) -> StoredLayergroup:
+        """Check a MapConfig as the server does at creation (CartoCSS, Torque properties, each
+        layer's query) and store it."""
         ids = config.layer_ids()
         for index, layer in enumerate(config.layers):
             context = layer_context(layer, index, ids[index])
@@ -237,7 +241,16 @@ class Windshaft:
                     ) from None
             if isinstance(layer, MapnikLayer | TorqueLayer):
                 check_layer_query(self.query, layer, context)
-        stored = self.layergroups.save(user, config, template)
+        return self.layergroups.save(user, config, template)
+
+    def _create_layergroup(
+        self,
+        user: str,
+        config: MapConfig,
+        template: Mapping[str, Any] | None,
+        base_url: str | None,
+    ) -> MapsResponse:
+        stored = self._store_layergroup(user, config, template)
         metadata = self._metadata(stored, base_url)
         body = {"layergroupid": stored.layergroup_id, "metadata": metadata, "last_updated": _EPOCH}
         return _json(200, body, {"X-Layergroup-Id": stored.layergroup_id})
@@ -345,6 +358,8 @@ class Windshaft:
                 or not document["layers"]
             ):
                 raise MapsError("Missing layers array from layergroup config")
+            # A key sent in the body is a credential, never part of the stored map.
+            document = {k: v for k, v in document.items() if k not in ("api_key", "map_key")}
             return self._create_layergroup(user, _mapconfig(document), None, base_url)
 
         return self._answer(run)
@@ -462,8 +477,7 @@ class Windshaft:
             name, raw = self._template(user, template_id)
             self._check_template_auth(raw, (query_params or {}).get("auth_token"))
             config = self._instance_config(raw, _parse_body(body))
-            info = {"name": name, "auth": raw.get("auth"), "hash": fingerprint(raw)[:8]}
-            return self._create_layergroup(user, config, info, base_url)
+            return self._create_layergroup(user, config, _instance_info(name, raw), base_url)
 
         return self._answer(run)
 
@@ -501,9 +515,16 @@ class Windshaft:
             buffer = _buffer(config, name)
             headers = {"Content-Type": _CONTENT_TYPES[name]}
             if name in ("png", "png32"):
-                if not any(isinstance(config.layers[i], MapnikLayer) for i in indexes):
+                mapnik_layers = [
+                    config.layers[i] for i in indexes if isinstance(config.layers[i], MapnikLayer)
+                ]
+                if not mapnik_layers:
                     raise MapsError("No 'mapnik' layers in MapConfig")
+                if any(layer.cartocss is None for layer in mapnik_layers):  # type: ignore[union-attr]
+                    raise MapsError(f"Unsupported format: 'cartocss' option is missing for {name}")
                 factor = _number(scale, "scale factor")
+                if not 0 < factor <= _MAX_SCALE:
+                    raise MapsError(f"Invalid scale factor {scale}: from 0 to {_MAX_SCALE}")
                 data = image(
                     self.query,
                     config,
@@ -536,6 +557,47 @@ class Windshaft:
                 metadata=self._torque(stored, indexes[0]),
             )
             return _json(200, cells)
+
+        return self._answer(run)
+
+    def named_tile(
+        self,
+        user: str,
+        key: KeyKindName,
+        *,
+        template_id: str,
+        layer: str | int,
+        z: str | int,
+        x: str | int,
+        y: str | int,
+        fmt: str,
+        scale: str | float = 1,
+        query_params: Mapping[str, Any] | None = None,
+    ) -> MapsResponse:
+        """``GET /api/v1/map/named/:template_id/:layer/:z/:x/:y.:format``: a tile straight
+        from a named map, instantiated with ``config`` (JSON params) and ``auth_token``."""
+
+        def run() -> MapsResponse:
+            params = query_params or {}
+            if key == "invalid":
+                raise _unauthorized_key()
+            name, raw = self._template(user, template_id)
+            self._check_template_auth(raw, params.get("auth_token"))
+            config = self._instance_config(raw, _config_param(params.get("config")))
+            stored = self._store_layergroup(user, config, _instance_info(name, raw))
+            # The template's auth was checked above: the instance is used as its owner.
+            return self.tile(
+                user,
+                "master",
+                layergroup_id=stored.layergroup_id,
+                z=z,
+                x=x,
+                y=y,
+                fmt=fmt,
+                layer=layer,
+                scale=scale,
+                query_params=params,
+            )
 
         return self._answer(run)
 
@@ -730,6 +792,12 @@ class Windshaft:
             if isinstance(layer, MapnikLayer | TorqueLayer)
         ]
         return static_view(w, h, data_extent=data_extent(self.query, sql_layers))
+
+
+def _instance_info(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """What an instance keeps of its template (Windshaft's ``layergroup.template``) and the
+    hash its id shows: the first 8 hex digits of the template's fingerprint."""
+    return {"name": name, "auth": raw.get("auth"), "hash": fingerprint(raw)[:8]}
 
 
 def _cartocss_problems(cartocss: str) -> list[str]:

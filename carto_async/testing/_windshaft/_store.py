@@ -7,6 +7,7 @@ import copy
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,6 +38,7 @@ DEFAULT_MAX_USER_TEMPLATES = 1024
 _NEAR_LIMIT = 100
 _NEAR_LIMIT_REPEAT = 30 * 24 * 3600.0
 
+_CREDENTIALS = frozenset({"api_key", "map_key"})
 _NAME_RE = re.compile(r"^[a-z0-9][0-9a-z_-]*$", re.IGNORECASE)
 _PLACEHOLDER_RE = re.compile(r"^[a-z][0-9a-z_]*$", re.IGNORECASE)
 
@@ -128,7 +130,7 @@ def _js_string(value: Any) -> str:
 
 class TemplateStore:
     """Named templates of each user, stored as given (with the server's defaults filled in),
-    at most ``limit`` per user (``0``: no limit)."""
+    at most ``limit`` per user (``0``: no limit). Safe to share between threads."""
 
     def __init__(
         self, *, limit: int = DEFAULT_MAX_USER_TEMPLATES, clock: Clock | None = None
@@ -137,6 +139,7 @@ class TemplateStore:
         self._clock = clock
         self._templates: dict[str, dict[str, dict[str, Any]]] = {}
         self._near_limit_sent: dict[str, float] = {}
+        self._lock = threading.RLock()
 
     def _of(self, user: str) -> dict[str, dict[str, Any]]:
         return self._templates.setdefault(user, {})
@@ -144,7 +147,9 @@ class TemplateStore:
     def _checked(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, Mapping):
             raise MapsError("Missing template name")
-        template = _template_defaults(copy.deepcopy(dict(raw)))
+        # A key sent in the body is a credential, not part of the template: never stored.
+        kept = {k: v for k, v in raw.items() if k not in _CREDENTIALS}
+        template = _template_defaults(copy.deepcopy(kept))
         problem = check_invalid_template(template)
         if problem is not None:
             raise MapsError(problem)
@@ -153,18 +158,19 @@ class TemplateStore:
     def create(self, user: str, raw: Any) -> tuple[str, str | None]:
         """Store a new template; returns its name and the near-limit message, if due."""
         template = self._checked(raw)
-        templates = self._of(user)
-        if self.limit and len(templates) >= self.limit:
-            raise MapsError(
-                f"User '{user}' reached limit on number of templates "
-                f"({len(templates)}/{self.limit})",
-                status=409,
-            )
-        name = str(template["name"])
-        if name in templates:
-            raise MapsError(f"Template '{name}' of user '{user}' already exists")
-        templates[name] = template
-        return name, self._near_limit_message(user)
+        with self._lock:
+            templates = self._of(user)
+            if self.limit and len(templates) >= self.limit:
+                raise MapsError(
+                    f"User '{user}' reached limit on number of templates "
+                    f"({len(templates)}/{self.limit})",
+                    status=409,
+                )
+            name = str(template["name"])
+            if name in templates:
+                raise MapsError(f"Template '{name}' of user '{user}' already exists")
+            templates[name] = template
+            return name, self._near_limit_message(user)
 
     def _near_limit_message(self, user: str) -> str | None:
         if not self.limit or len(self._of(user)) < self.limit - _NEAR_LIMIT:
@@ -183,24 +189,29 @@ class TemplateStore:
             raise MapsError(
                 f"Cannot update name of a map template ('{name}' != '{template['name']}')"
             )
-        templates = self._of(user)
-        if name not in templates:
-            raise MapsError(f"Template '{name}' of user '{user}' does not exist")
-        templates[name] = template
+        with self._lock:
+            templates = self._of(user)
+            if name not in templates:
+                raise MapsError(f"Template '{name}' of user '{user}' does not exist")
+            templates[name] = template
 
     def get(self, user: str, name: str) -> dict[str, Any] | None:
         """A copy of the stored template, or ``None``."""
-        template = self._of(user).get(name)
-        return copy.deepcopy(template) if template is not None else None
+        with self._lock:
+            template = self._of(user).get(name)
+            return copy.deepcopy(template) if template is not None else None
 
     def delete(self, user: str, name: str) -> None:
         """Remove a template."""
-        if self._of(user).pop(name, None) is None:
+        with self._lock:
+            removed = self._of(user).pop(name, None)
+        if removed is None:
             raise MapsError(f"Template '{name}' of user '{user}' does not exist")
 
     def names(self, user: str) -> list[str]:
         """The user's template names, in creation order."""
-        return list(self._of(user))
+        with self._lock:
+            return list(self._of(user))
 
 
 @attrs.define
@@ -239,47 +250,62 @@ def parse_layergroup_id(layergroup_id: str) -> tuple[str, str | None, str | None
 
 
 class LayergroupStore:
-    """Layergroups by token, each living ``ttl`` seconds after its last use on ``clock``."""
+    """Layergroups by token, each living ``ttl`` seconds after its last use on ``clock``.
+
+    Safe to share between threads (a server may run handlers in a pool).
+    """
 
     def __init__(self, clock: Clock, *, ttl: float = LAYERGROUP_TTL) -> None:
         self._clock = clock
         self.ttl = ttl
         self._items: dict[str, StoredLayergroup] = {}
+        self._lock = threading.Lock()
 
     def save(
         self, user: str, config: MapConfig, template: Mapping[str, Any] | None = None
     ) -> StoredLayergroup:
         """Store (or refresh) a layergroup; the same config gets the same token."""
-        self.purge()
         document: dict[str, Any] = {"user": user, "config": config.to_json()}
         if template is not None:
             document["template"] = dict(template)
         token = fingerprint(document)
-        stored = self._items.get(token)
-        if stored is None:
-            stored = StoredLayergroup(
-                token, user, config, dict(template) if template else None, self._clock()
-            )
-            self._items[token] = stored
-        stored.last_used = self._clock()
-        return stored
+        with self._lock:
+            self._purge()
+            stored = self._items.get(token)
+            if stored is None:
+                stored = StoredLayergroup(
+                    token, user, config, dict(template) if template else None, self._clock()
+                )
+                self._items[token] = stored
+            stored.last_used = self._clock()
+            return stored
 
     def load(self, layergroup_id: str) -> StoredLayergroup:
         """The layergroup of an id, touched; a missing or expired one raises the server's
         error."""
-        self.purge()
         token, _, _ = parse_layergroup_id(layergroup_id)
-        stored = self._items.get(token)
-        if stored is None:
-            raise MapsError(f"Invalid or nonexistent map configuration token '{token}'")
-        stored.last_used = self._clock()
-        return stored
+        now = self._clock()
+        with self._lock:
+            stored = self._items.get(token)
+            if stored is not None and now - stored.last_used > self.ttl:
+                del self._items[token]
+                stored = None
+            if stored is None:
+                raise MapsError(f"Invalid or nonexistent map configuration token '{token}'")
+            stored.last_used = now
+            return stored
 
     def purge(self) -> None:
-        """Forget layergroups unused for longer than the TTL."""
+        """Forget layergroups unused for longer than the TTL (creations purge too; a tile
+        request only checks its own layergroup, so it costs the same however many exist)."""
+        with self._lock:
+            self._purge()
+
+    def _purge(self) -> None:
         now = self._clock()
         for token in [t for t, s in self._items.items() if now - s.last_used > self.ttl]:
             del self._items[token]
 
     def __len__(self) -> int:
-        return len(self._items)
+        with self._lock:
+            return len(self._items)
