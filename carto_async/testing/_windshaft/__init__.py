@@ -32,9 +32,9 @@ from carto_async.testing._windshaft._data import LayerQuery as LayerQuery
 from carto_async.testing._windshaft._data import Row as Row
 from carto_async.testing._windshaft._errors import MapsError as MapsError
 from carto_async.testing._windshaft._errors import status_from_message as status_from_message
-from carto_async.testing._windshaft._service import IMAGE_SIZE_LIMIT as IMAGE_SIZE_LIMIT
-from carto_async.testing._windshaft._service import KeyKindName as KeyKindName
-from carto_async.testing._windshaft._service import MapsResponse as MapsResponse
+from carto_async.testing._windshaft._inputs import IMAGE_SIZE_LIMIT as IMAGE_SIZE_LIMIT
+from carto_async.testing._windshaft._inputs import KeyKindName as KeyKindName
+from carto_async.testing._windshaft._inputs import MapsResponse as MapsResponse
 from carto_async.testing._windshaft._service import Windshaft as Windshaft
 from carto_async.testing._windshaft._store import (
     DEFAULT_MAX_USER_TEMPLATES as DEFAULT_MAX_USER_TEMPLATES,

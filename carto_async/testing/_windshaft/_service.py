@@ -4,13 +4,9 @@ bodies of Windshaft-cartodb (reference §8)."""
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
-
-import attrs
+from typing import Any
 
 from carto_async.errors import ValidationError
 from carto_async.models.maps import MapConfig, MapnikLayer, Template, TorqueLayer
@@ -21,7 +17,34 @@ from carto_async.testing._windshaft._data import (
     feature_attributes,
     layer_context,
 )
-from carto_async.testing._windshaft._errors import MapsError, error_body
+from carto_async.testing._windshaft._errors import MapsError
+from carto_async.testing._windshaft._inputs import (
+    CONTENT_TYPES,
+    EPOCH,
+    MAX_SCALE,
+    TILE_FORMATS,
+    KeyKindName,
+    MapsResponse,
+    bbox_param,
+    buffer_size,
+    config_param,
+    coordinates,
+    error_response,
+    image_format,
+    image_size,
+    instance_info,
+    is_json,
+    json_response,
+    layer_cartocss_problems,
+    mapconfig,
+    number_param,
+    params_problem,
+    parse_body,
+    select_layers,
+    selected_layers,
+    template_authorizes,
+    unauthorized_key,
+)
 from carto_async.testing._windshaft._store import (
     DEFAULT_MAX_USER_TEMPLATES,
     LAYERGROUP_TTL,
@@ -29,7 +52,6 @@ from carto_async.testing._windshaft._store import (
     LayergroupStore,
     StoredLayergroup,
     TemplateStore,
-    fingerprint,
     parse_layergroup_id,
     template_name,
 )
@@ -42,9 +64,6 @@ from carto_async.testing._windshaft._tiles import (
 )
 from carto_async.testing.render import (
     CartoCSSError,
-    RendererUnavailable,
-    cartocss_problems,
-    parse_cartocss,
     static_view,
     tile_bbox,
     torque_settings,
@@ -52,138 +71,7 @@ from carto_async.testing.render import (
     wrap_tile_x,
 )
 
-__all__ = ["IMAGE_SIZE_LIMIT", "KeyKindName", "MapsResponse", "Windshaft"]
-
-#: ``imageSizeLimit``: the largest static image side, in pixels.
-IMAGE_SIZE_LIMIT = 8192
-#: What the caller's key is: the master key, a regular key, the public user (no key or the
-#: default public key), or a key the user does not have.
-KeyKindName = Literal["master", "regular", "public", "invalid"]
-
-JSON_TYPE = "application/json; charset=utf-8"
-_CONTENT_TYPES = {
-    "png": "image/png",
-    "png32": "image/png",
-    "jpg": "image/jpeg",
-    "mvt": "application/x-protobuf",
-    "grid.json": JSON_TYPE,
-    "torque.json": JSON_TYPE,
-}
-TILE_FORMATS = ("png", "png32", "mvt", "grid.json", "torque.json")
-_EPOCH = "1970-01-01T00:00:00.000Z"
-_INTEGER_RE = re.compile(r"^-?\d+$")
-# Retina tiles: the server takes @2x and @3x; more would only cost memory.
-_MAX_SCALE = 4
-_DEFAULT_BUFFER = {"png": 64, "png32": 64, "grid.json": 64, "mvt": 0, "torque.json": 0}
-
-
-@attrs.frozen
-class MapsResponse:
-    """What a handler answers: ``status``, ``headers`` (with ``Content-Type``) and ``body``."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    @property
-    def content_type(self) -> str:
-        """The body's media type."""
-        return self.headers.get("Content-Type", "")
-
-    def json(self) -> Any:
-        """The body read as JSON."""
-        return json.loads(self.body)
-
-
-def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> MapsResponse:
-    data = json.dumps(body, separators=(",", ":")).encode()
-    return MapsResponse(status, {"Content-Type": JSON_TYPE, **(headers or {})}, data)
-
-
-def _error(exc: MapsError) -> MapsResponse:
-    return MapsResponse(exc.status, {"Content-Type": JSON_TYPE}, error_body(exc))
-
-
-def _is_json(content_type: str | None) -> bool:
-    media = (content_type or "").split(";")[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
-
-
-def _parse_body(body: Any) -> Any:
-    if isinstance(body, bytes | bytearray | memoryview):
-        body = bytes(body).decode("utf-8", "replace")
-    if isinstance(body, str):
-        if not body.strip():
-            return {}
-        try:
-            return json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise MapsError(f"SyntaxError: {exc}") from None
-    return {} if body is None else body
-
-
-def _unauthorized_key() -> MapsError:
-    return MapsError("Unauthorized", status=401, type="auth", subtype="api-key-not-found")
-
-
-def _coordinates(z: str | int, x: str | int, y: str | int) -> tuple[int, int, int]:
-    zs, xs, ys = str(z), str(x), str(y)
-    if not _INTEGER_RE.match(zs) or int(zs) < 0:
-        raise MapsError(
-            f"Invalid zoom value ({zs}). It should be an integer number greather than or equal to 0"
-        )
-    if not _INTEGER_RE.match(xs):
-        raise MapsError(f"Invalid coodinate 'x' value ({xs}). It should be an integer number")
-    if not _INTEGER_RE.match(ys) or int(ys) < 0:
-        raise MapsError(
-            f"Invalid coodinate 'y' value ({ys}). It should be an integer number "
-            "greather than or equal to 0"
-        )
-    return int(zs), int(xs), int(ys)
-
-
-def _select(config: MapConfig, layer: str | int | None) -> list[int]:
-    """The layer indexes a ``layer`` path segment names: an index, ``all``, a comma list of
-    indexes, or layer ids."""
-    count = len(config.layers)
-    if layer is None or str(layer) == "all":
-        return list(range(count))
-    ids = config.layer_ids()
-    out: list[int] = []
-    for raw in str(layer).split(","):
-        part = raw.strip()
-        if part.isdigit() and int(part) < count:
-            out.append(int(part))
-        elif part in ids:
-            out.append(ids.index(part))
-        else:
-            raise MapsError(f"Layer '{part}' not found in layergroup")
-    return out
-
-
-def _size(width: str | int, height: str | int) -> tuple[int, int]:
-    try:
-        w, h = int(width), int(height)
-    except ValueError:
-        raise MapsError(f"Invalid image size {width}x{height}") from None
-    if w >= IMAGE_SIZE_LIMIT + 1 or h >= IMAGE_SIZE_LIMIT + 1:
-        raise MapsError("Desired image is too large.")
-    if w < 1 or h < 1:
-        raise MapsError(f"Invalid image size {width}x{height}")
-    return w, h
-
-
-def _image_format(fmt: str) -> str:
-    if fmt not in ("png", "jpg"):
-        raise MapsError(f'Unsupported image format "{fmt}"')
-    return fmt
-
-
-def _number(value: Any, what: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise MapsError(f"Invalid {what} value ({value})") from None
+__all__ = ["Windshaft"]
 
 
 class Windshaft:
@@ -212,7 +100,7 @@ class Windshaft:
         try:
             return action()
         except MapsError as exc:
-            return _error(exc)
+            return error_response(exc)
 
     def _store_layergroup(
         self, user: str, config: MapConfig, template: Mapping[str, Any] | None
@@ -223,7 +111,7 @@ class Windshaft:
         for index, layer in enumerate(config.layers):
             context = layer_context(layer, index, ids[index])
             if isinstance(layer, MapnikLayer) and layer.cartocss is not None:
-                problems = _cartocss_problems(layer.cartocss)
+                problems = layer_cartocss_problems(layer.cartocss)
                 if problems:
                     raise MapsError(
                         problems[0],
@@ -252,8 +140,8 @@ class Windshaft:
     ) -> MapsResponse:
         stored = self._store_layergroup(user, config, template)
         metadata = self._metadata(stored, base_url)
-        body = {"layergroupid": stored.layergroup_id, "metadata": metadata, "last_updated": _EPOCH}
-        return _json(200, body, {"X-Layergroup-Id": stored.layergroup_id})
+        body = {"layergroupid": stored.layergroup_id, "metadata": metadata, "last_updated": EPOCH}
+        return json_response(200, body, {"X-Layergroup-Id": stored.layergroup_id})
 
     def _metadata(self, stored: StoredLayergroup, base_url: str | None) -> dict[str, Any]:
         config = stored.config
@@ -296,13 +184,13 @@ class Windshaft:
 
     @staticmethod
     def _check_template_auth(raw: Mapping[str, Any], auth_token: Any) -> None:
-        if not _authorized(raw, auth_token):
+        if not template_authorizes(raw, auth_token):
             raise MapsError("Unauthorized template instantiation", status=403)
 
     def _instance_config(self, raw: dict[str, Any], params: Any) -> MapConfig:
         if not isinstance(params, Mapping):
             raise MapsError("Template parameters must be a JSON object")
-        problem = _params_problem(raw, params)
+        problem = params_problem(raw, params)
         if problem is not None:
             raise MapsError(problem)
         try:
@@ -317,7 +205,7 @@ class Windshaft:
         """A stored layergroup the caller may use (the layergroup-token and authorize
         middlewares)."""
         if key == "invalid":
-            raise _unauthorized_key()
+            raise unauthorized_key()
         _, signer, _ = parse_layergroup_id(layergroup_id)
         if signer is not None and signer != user:
             raise MapsError(
@@ -329,7 +217,9 @@ class Windshaft:
             raise MapsError(f"Invalid or nonexistent map configuration token '{token}'")
         if key in ("master", "regular") or signer is None:
             return stored
-        if stored.template is None or not _authorized(stored.template, params.get("auth_token")):
+        if stored.template is None or not template_authorizes(
+            stored.template, params.get("auth_token")
+        ):
             raise MapsError("Sorry, you are unauthorized (permission denied)", status=403)
         return stored
 
@@ -347,11 +237,11 @@ class Windshaft:
         """``POST /api/v1/map``: a layergroup from a MapConfig."""
 
         def run() -> MapsResponse:
-            if not _is_json(content_type):
+            if not is_json(content_type):
                 raise MapsError("POST data must be of type application/json")
             if key == "invalid":
-                raise _unauthorized_key()
-            document = _parse_body(body)
+                raise unauthorized_key()
+            document = parse_body(body)
             if (
                 not isinstance(document, Mapping)
                 or not isinstance(document.get("layers"), list)
@@ -360,7 +250,7 @@ class Windshaft:
                 raise MapsError("Missing layers array from layergroup config")
             # A key sent in the body is a credential, never part of the stored map.
             document = {k: v for k, v in document.items() if k not in ("api_key", "map_key")}
-            return self._create_layergroup(user, _mapconfig(document), None, base_url)
+            return self._create_layergroup(user, mapconfig(document), None, base_url)
 
         return self._answer(run)
 
@@ -369,7 +259,7 @@ class Windshaft:
     @staticmethod
     def _admin(key: KeyKindName, action: str) -> None:
         if key == "invalid":
-            raise _unauthorized_key()
+            raise unauthorized_key()
         if key == "public":
             raise MapsError(f"Only authenticated users can {action} templated maps", status=403)
         if key != "master":
@@ -389,13 +279,13 @@ class Windshaft:
 
         def run() -> MapsResponse:
             self._admin(key, "create")
-            if not _is_json(content_type):
+            if not is_json(content_type):
                 raise MapsError("POST template data must be of type application/json")
-            name, message = self.templates.create(user, _parse_body(body))
+            name, message = self.templates.create(user, parse_body(body))
             answer: dict[str, Any] = {"template_id": name}
             if message is not None:
                 answer["limit_message"] = message
-            return _json(200, answer)
+            return json_response(200, answer)
 
         return self._answer(run)
 
@@ -412,11 +302,11 @@ class Windshaft:
 
         def run() -> MapsResponse:
             self._admin(key, "update")
-            if not _is_json(content_type):
+            if not is_json(content_type):
                 raise MapsError("PUT template data must be of type application/json")
             name = template_name(template_id)
-            self.templates.update(user, name, _parse_body(body))
-            return _json(200, {"template_id": name})
+            self.templates.update(user, name, parse_body(body))
+            return json_response(200, {"template_id": name})
 
         return self._answer(run)
 
@@ -430,7 +320,7 @@ class Windshaft:
             if template is None:
                 raise MapsError(f"Cannot find template '{name}' of user '{user}'", status=404)
             template.pop("auth_id", None)
-            return _json(200, {"template": template})
+            return json_response(200, {"template": template})
 
         return self._answer(run)
 
@@ -449,7 +339,7 @@ class Windshaft:
 
         def run() -> MapsResponse:
             self._admin(key, "list")
-            return _json(200, {"template_ids": self.templates.names(user)})
+            return json_response(200, {"template_ids": self.templates.names(user)})
 
         return self._answer(run)
 
@@ -470,14 +360,14 @@ class Windshaft:
         (``user@hash@token:cachebuster``) from the template and the params in the body."""
 
         def run() -> MapsResponse:
-            if not _is_json(content_type):
+            if not is_json(content_type):
                 raise MapsError("POST data must be of type application/json")
             if key == "invalid":
-                raise _unauthorized_key()
+                raise unauthorized_key()
             name, raw = self._template(user, template_id)
             self._check_template_auth(raw, (query_params or {}).get("auth_token"))
-            config = self._instance_config(raw, _parse_body(body))
-            return self._create_layergroup(user, config, _instance_info(name, raw), base_url)
+            config = self._instance_config(raw, parse_body(body))
+            return self._create_layergroup(user, config, instance_info(name, raw), base_url)
 
         return self._answer(run)
 
@@ -501,19 +391,19 @@ class Windshaft:
         (Mapnik), ``mvt`` (204 when empty), ``grid.json`` and ``torque.json`` (one layer)."""
 
         def run() -> MapsResponse:
-            zi, xi, yi = _coordinates(z, x, y)
+            zi, xi, yi = coordinates(z, x, y)
             stored = self._load(user, key, layergroup_id, query_params or {})
             name = "torque.json" if fmt == "json.torque" else fmt
             if name not in TILE_FORMATS:
                 raise MapsError(f"Unsupported format {fmt}")
             config = stored.config
-            indexes = _select(config, layer)
+            indexes = select_layers(config, layer)
             try:
                 bbox = tile_bbox(zi, xi, yi)
             except ValueError as exc:
                 raise MapsError(str(exc)) from None
-            buffer = _buffer(config, name)
-            headers = {"Content-Type": _CONTENT_TYPES[name]}
+            buffer = buffer_size(config, name)
+            headers = {"Content-Type": CONTENT_TYPES[name]}
             if name in ("png", "png32"):
                 mapnik_layers = [
                     config.layers[i] for i in indexes if isinstance(config.layers[i], MapnikLayer)
@@ -522,9 +412,9 @@ class Windshaft:
                     raise MapsError("No 'mapnik' layers in MapConfig")
                 if any(layer.cartocss is None for layer in mapnik_layers):  # type: ignore[union-attr]
                     raise MapsError(f"Unsupported format: 'cartocss' option is missing for {name}")
-                factor = _number(scale, "scale factor")
-                if not 0 < factor <= _MAX_SCALE:
-                    raise MapsError(f"Invalid scale factor {scale}: from 0 to {_MAX_SCALE}")
+                factor = number_param(scale, "scale factor")
+                if not 0 < factor <= MAX_SCALE:
+                    raise MapsError(f"Invalid scale factor {scale}: from 0 to {MAX_SCALE}")
                 data = image(
                     self.query,
                     config,
@@ -545,7 +435,7 @@ class Windshaft:
                 raise MapsError(f"Unsupported format {name}: it takes one layer")
             if name == "grid.json":
                 grid = grid_tile(self.query, config, indexes[0], bbox, zoom=zi, buffer_size=buffer)
-                return _json(200, grid)
+                return json_response(200, grid)
             if not isinstance(config.layers[indexes[0]], TorqueLayer):
                 raise MapsError(f"Unsupported format {name}")
             cells = torque_json_tile(
@@ -556,7 +446,7 @@ class Windshaft:
                 bbox=bbox,
                 metadata=self._torque(stored, indexes[0]),
             )
-            return _json(200, cells)
+            return json_response(200, cells)
 
         return self._answer(run)
 
@@ -580,11 +470,11 @@ class Windshaft:
         def run() -> MapsResponse:
             params = query_params or {}
             if key == "invalid":
-                raise _unauthorized_key()
+                raise unauthorized_key()
             name, raw = self._template(user, template_id)
             self._check_template_auth(raw, params.get("auth_token"))
-            config = self._instance_config(raw, _config_param(params.get("config")))
-            stored = self._store_layergroup(user, config, _instance_info(name, raw))
+            config = self._instance_config(raw, config_param(params.get("config")))
+            stored = self._store_layergroup(user, config, instance_info(name, raw))
             # The template's auth was checked above: the instance is used as its owner.
             return self.tile(
                 user,
@@ -626,7 +516,9 @@ class Windshaft:
             if not isinstance(target, MapnikLayer | TorqueLayer):
                 raise MapsError(f"Layer {text} has no exposed attributes")
             context = layer_context(target, index, config.layer_ids()[index])
-            return _json(200, feature_attributes(self.query, target, text, str(fid), context))
+            return json_response(
+                200, feature_attributes(self.query, target, text, str(fid), context)
+            )
 
         return self._answer(run)
 
@@ -653,9 +545,9 @@ class Windshaft:
             height=height,
             zoom=view.zoom,
             fmt=fmt,
-            buffer_size=_buffer(config, "png"),
+            buffer_size=buffer_size(config, "png"),
         )
-        return MapsResponse(200, {"Content-Type": _CONTENT_TYPES[fmt]}, data)
+        return MapsResponse(200, {"Content-Type": CONTENT_TYPES[fmt]}, data)
 
     def static_center(
         self,
@@ -675,10 +567,10 @@ class Windshaft:
 
         def run() -> MapsResponse:
             params = query_params or {}
-            _image_format(fmt)
-            zi, _, _ = _coordinates(z, 0, 0)
-            w, h = _size(width, height)
-            center = (_number(lat, "lat"), _number(lng, "lng"))
+            image_format(fmt)
+            zi, _, _ = coordinates(z, 0, 0)
+            w, h = image_size(width, height)
+            center = (number_param(lat, "lat"), number_param(lng, "lng"))
             stored = self._load(user, key, layergroup_id, params)
             view = static_view(w, h, zoom=zi, center=center)
             return self._static(
@@ -687,7 +579,7 @@ class Windshaft:
                 height=h,
                 fmt=fmt,
                 view=view,
-                selected=_selected(stored.config, params),
+                selected=selected_layers(stored.config, params),
             )
 
         return self._answer(run)
@@ -708,9 +600,9 @@ class Windshaft:
 
         def run() -> MapsResponse:
             params = query_params or {}
-            _image_format(fmt)
-            w, h = _size(width, height)
-            box = _bbox(bbox)
+            image_format(fmt)
+            w, h = image_size(width, height)
+            box = bbox_param(bbox)
             stored = self._load(user, key, layergroup_id, params)
             view = static_view(w, h, bbox=box)
             return self._static(
@@ -719,7 +611,7 @@ class Windshaft:
                 height=h,
                 fmt=fmt,
                 view=view,
-                selected=_selected(stored.config, params),
+                selected=selected_layers(stored.config, params),
             )
 
         return self._answer(run)
@@ -741,13 +633,13 @@ class Windshaft:
 
         def run() -> MapsResponse:
             params = query_params or {}
-            _image_format(fmt)
-            w, h = _size(width, height)
+            image_format(fmt)
+            w, h = image_size(width, height)
             if key == "invalid":
-                raise _unauthorized_key()
+                raise unauthorized_key()
             _, raw = self._template(user, template_id)
             self._check_template_auth(raw, params.get("auth_token"))
-            config = self._instance_config(raw, _config_param(params.get("config")))
+            config = self._instance_config(raw, config_param(params.get("config")))
             view_raw = raw.get("view")
             view_json: Mapping[str, Any] = view_raw if isinstance(view_raw, Mapping) else {}
             view = self._named_view(config, w, h, params, view_json)
@@ -758,7 +650,7 @@ class Windshaft:
                 height=h,
                 fmt=fmt,
                 view=view,
-                selected=_selected(config, params),
+                selected=selected_layers(config, params),
                 preview_layers=preview,
             )
 
@@ -770,10 +662,12 @@ class Windshaft:
         zoom = params.get("zoom")
         lat, lon = params.get("lat"), params.get("lon")
         if zoom is not None and lat is not None and lon is not None:
-            zi, _, _ = _coordinates(zoom, 0, 0)
-            return static_view(w, h, zoom=zi, center=(_number(lat, "lat"), _number(lon, "lon")))
+            zi, _, _ = coordinates(zoom, 0, 0)
+            return static_view(
+                w, h, zoom=zi, center=(number_param(lat, "lat"), number_param(lon, "lon"))
+            )
         if params.get("bbox"):
-            return static_view(w, h, bbox=_bbox(str(params["bbox"])))
+            return static_view(w, h, bbox=bbox_param(str(params["bbox"])))
         center = view.get("center") if isinstance(view.get("center"), Mapping) else None
         bounds = view.get("bounds") if isinstance(view.get("bounds"), Mapping) else None
         view_zoom = view.get("zoom")
@@ -792,121 +686,3 @@ class Windshaft:
             if isinstance(layer, MapnikLayer | TorqueLayer)
         ]
         return static_view(w, h, data_extent=data_extent(self.query, sql_layers))
-
-
-def _instance_info(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """What an instance keeps of its template (Windshaft's ``layergroup.template``) and the
-    hash its id shows: the first 8 hex digits of the template's fingerprint."""
-    return {"name": name, "auth": raw.get("auth"), "hash": fingerprint(raw)[:8]}
-
-
-def _cartocss_problems(cartocss: str) -> list[str]:
-    try:
-        return cartocss_problems(cartocss)
-    except RendererUnavailable:
-        # Without Mapnik colours cannot be checked; the syntax still is.
-        try:
-            parse_cartocss(cartocss)
-        except CartoCSSError as exc:
-            return list(exc.problems)
-        return []
-
-
-def _mapconfig(document: Mapping[str, Any]) -> MapConfig:
-    try:
-        config = MapConfig.from_json(document)
-    except ValidationError as exc:
-        problems = exc.problems or [str(exc)]
-        raise MapsError(problems[0], more=problems[1:]) from None
-    problems = config.problems()
-    if problems:
-        raise MapsError(problems[0], more=problems[1:])
-    return config
-
-
-def _authorized(template: Mapping[str, Any], auth_token: Any) -> bool:
-    """``TemplateMaps#isAuthorized``: open, or one of the tokens given is valid."""
-    auth = template.get("auth")
-    if auth == "open":
-        return True
-    if not isinstance(auth, Mapping):
-        return False
-    if auth.get("method") == "open":
-        return True
-    if auth.get("method") == "token":
-        given = auth_token if isinstance(auth_token, list) else [auth_token]
-        valid = auth.get("valid_tokens") or []
-        return any(t is not None and t in valid for t in given)
-    return False
-
-
-_NUMBER_PARAM_RE = re.compile(r"^([-+]?[\d\.]?\d+([eE][+-]?\d+)?)$")
-_CSS_NAME_RE = re.compile(r"^[a-zA-Z]+$")
-_CSS_HEX_RE = re.compile(r"^#[0-9a-fA-F]{3,6}$")
-
-
-def _params_problem(raw: Mapping[str, Any], params: Mapping[str, Any]) -> str | None:
-    """The first value ``TemplateMaps#instance`` refuses, in its words."""
-    placeholders = raw.get("placeholders") or {}
-    for name, placeholder in placeholders.items():
-        value = params[name] if name in params else placeholder.get("default")
-        kind = placeholder.get("type")
-        shown = _js(value)
-        if kind in ("sql_literal", "sql_ident"):
-            if not isinstance(value, str):
-                return f"Invalid {kind} value for template parameter '{name}': {shown}"
-        elif kind == "number":
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if not number and not (isinstance(value, str) and _NUMBER_PARAM_RE.match(value)):
-                return f"Invalid number value for template parameter '{name}': {shown}"
-        elif kind == "css_color":
-            if not (
-                isinstance(value, str) and (_CSS_NAME_RE.match(value) or _CSS_HEX_RE.match(value))
-            ):
-                return f"Invalid css_color value for template parameter '{name}': {shown}"
-        else:
-            return f"Invalid placeholder type '{_js(kind)}'"
-    return None
-
-
-def _js(value: Any) -> str:
-    if value is None:
-        return "undefined"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dict):
-        return "[object Object]"
-    return str(value)
-
-
-def _buffer(config: MapConfig, fmt: str) -> int:
-    size = (config.buffersize or {}).get(fmt)
-    return int(size) if isinstance(size, int | float) else _DEFAULT_BUFFER.get(fmt, 64)
-
-
-def _bbox(text: str) -> tuple[float, float, float, float]:
-    parts = text.split(",")
-    if len(parts) != 4:
-        raise MapsError(f"Invalid bbox: '{text}' (west,south,east,north)")
-    west, south, east, north = (_number(p, "bbox") for p in parts)
-    if west >= east or south >= north:
-        raise MapsError(f"Invalid bbox: '{text}' (west,south,east,north)")
-    return west, south, east, north
-
-
-def _selected(config: MapConfig, params: Mapping[str, Any]) -> list[int] | None:
-    layer = params.get("layer")
-    return None if layer in (None, "") else _select(config, layer)
-
-
-def _config_param(value: Any) -> Any:
-    if value in (None, ""):
-        return {}
-    if isinstance(value, Mapping):
-        return value
-    try:
-        return json.loads(str(value))
-    except json.JSONDecodeError:
-        raise MapsError("Invalid config parameter, should be a valid JSON") from None
