@@ -20,6 +20,10 @@ EPSG:3857 (``srid`` is not reprojected); static images and PNG tiles draw mapnik
 plain layer's colour only (no http/torque layers); metadata tile URLs never carry the key;
 a missing Mapnik is a 501 naming the ``render`` extra.
 
+Wiring: one catch-all route for ``/api/v1/map...`` and ``/user/<name>/api/v1/map...`` that
+calls :func:`split_path`, works out the caller (:class:`MapsCaller`: user, key kind) and calls
+:func:`dispatch`; ``None`` from it is a 404. :data:`ROUTES` lists every route as data.
+
 Example::
 
     maps = Windshaft(query, clock=fake_clock)
@@ -35,6 +39,11 @@ from carto_async.testing._windshaft._errors import status_from_message as status
 from carto_async.testing._windshaft._inputs import IMAGE_SIZE_LIMIT as IMAGE_SIZE_LIMIT
 from carto_async.testing._windshaft._inputs import KeyKindName as KeyKindName
 from carto_async.testing._windshaft._inputs import MapsResponse as MapsResponse
+from carto_async.testing._windshaft._routes import ROUTES as ROUTES
+from carto_async.testing._windshaft._routes import MapsCaller as MapsCaller
+from carto_async.testing._windshaft._routes import MapsRoute as MapsRoute
+from carto_async.testing._windshaft._routes import dispatch as dispatch
+from carto_async.testing._windshaft._routes import split_path as split_path
 from carto_async.testing._windshaft._service import Windshaft as Windshaft
 from carto_async.testing._windshaft._store import (
     DEFAULT_MAX_USER_TEMPLATES as DEFAULT_MAX_USER_TEMPLATES,
@@ -46,12 +55,17 @@ __all__ = [
     "DEFAULT_MAX_USER_TEMPLATES",
     "IMAGE_SIZE_LIMIT",
     "LAYERGROUP_TTL",
+    "ROUTES",
     "Clock",
     "KeyKindName",
     "LayerQuery",
+    "MapsCaller",
     "MapsError",
     "MapsResponse",
+    "MapsRoute",
     "Row",
     "Windshaft",
+    "dispatch",
+    "split_path",
     "status_from_message",
 ]
