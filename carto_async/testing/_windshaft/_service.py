@@ -190,6 +190,8 @@ class Windshaft:
     def _instance_config(self, raw: dict[str, Any], params: Any) -> MapConfig:
         if not isinstance(params, Mapping):
             raise MapsError("Template parameters must be a JSON object")
+        # A key sent in the body (carto-python does) is a credential, not a parameter.
+        params = {k: v for k, v in params.items() if k not in ("api_key", "map_key")}
         problem = params_problem(raw, params)
         if problem is not None:
             raise MapsError(problem)
