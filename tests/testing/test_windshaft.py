@@ -540,3 +540,11 @@ def test_the_duckdb_helper_loads_spatial_from_the_wheel() -> None:
     # The extension's file is where the tests and the coordinator's engine look for it.
     path = Path(spatial.__file__).parent / "extensions" / f"v{duckdb.__version__}"
     assert os.path.exists(path / "spatial.duckdb_extension")
+
+
+def test_an_instance_is_checked_as_any_mapconfig(maps: Windshaft) -> None:
+    body = template()
+    body["layergroup"]["layers"][0]["options"].update(minzoom=5, maxzoom=2)
+    assert maps.create_template(USER, "master", body).status == 200  # the server does not look
+    response = maps.instantiate(USER, "public", template_id="tpl", body={})
+    assert (response.status, errors(response)) == (400, ["layer 0: minzoom 5 is above maxzoom 2"])

@@ -196,10 +196,15 @@ class Windshaft:
         if problem is not None:
             raise MapsError(problem)
         try:
-            return Template.from_json(raw).instantiate(params)
+            config = Template.from_json(raw).instantiate(params)
         except ValidationError as exc:
             problems = exc.problems or [str(exc)]
             raise MapsError(problems[0], more=problems[1:]) from None
+        # What the template's checks let through is checked as any MapConfig is.
+        problems = config.problems()
+        if problems:
+            raise MapsError(problems[0], more=problems[1:])
+        return config
 
     def _load(
         self, user: str, key: KeyKindName, layergroup_id: str, params: Mapping[str, Any]
