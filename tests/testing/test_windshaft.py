@@ -548,3 +548,26 @@ def test_an_instance_is_checked_as_any_mapconfig(maps: Windshaft) -> None:
     assert maps.create_template(USER, "master", body).status == 200  # the server does not look
     response = maps.instantiate(USER, "public", template_id="tpl", body={})
     assert (response.status, errors(response)) == (400, ["layer 0: minzoom 5 is above maxzoom 2"])
+
+
+def test_the_template_limit_holds_under_concurrent_creations(query: DuckQuery) -> None:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only this test
+
+    maps = Windshaft(query, max_user_templates=20)
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(
+            pool.map(
+                lambda i: maps.create_template(USER, "master", template(f"t{i}")).status,
+                range(50),
+            )
+        )
+    assert statuses.count(200) == 20
+    assert statuses.count(409) == 30
+    assert len(maps.list_templates(USER, "master").json()["template_ids"]) == 20
+
+
+def test_creating_a_layergroup_forgets_the_expired_ones(maps: Windshaft, clock: FakeClock) -> None:
+    maps.create_map(USER, "public", mapconfig())
+    clock.now += LAYERGROUP_TTL + 1
+    maps.create_map(USER, "public", mapconfig("select * from pts where n > 6"))
+    assert len(maps.layergroups) == 1

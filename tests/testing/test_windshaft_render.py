@@ -563,3 +563,12 @@ def test_a_key_sent_in_the_body_is_never_stored(maps: Windshaft) -> None:
     body = {**template(), "api_key": "secret-master-key"}
     maps.create_template(USER, "master", body)
     assert b"secret-master-key" not in maps.get_template(USER, "master", template_id="tpl").body
+
+
+def test_a_plain_layer_colours_the_background(maps: Windshaft) -> None:
+    config = mapconfig()
+    config["layers"].insert(0, {"type": "plain", "options": {"color": "#00ff00"}})
+    token = create(maps, config)
+    png = tile(maps, token, 1, 0, 0, "png").body
+    assert pixel(png, 128, 128) == RED
+    assert pixel(png, 5, 5) == (0, 255, 0, 255)
