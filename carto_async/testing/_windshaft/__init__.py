@@ -29,7 +29,7 @@ Example::
     maps = Windshaft(query, clock=fake_clock)
     created = maps.create_map("demo", "master", {"version": "1.8.0", "layers": [...]})
     token = created.json()["layergroupid"]
-    png = maps.tile("demo", "public", token, 0, 0, 0, "png").body
+    png = maps.tile("demo", "public", layergroup_id=token, z=0, x=0, y=0, fmt="png").body
 """
 
 from carto_async.testing._windshaft._data import LayerQuery as LayerQuery

@@ -64,6 +64,8 @@ from carto_async.testing._windshaft._tiles import (
 )
 from carto_async.testing.render import (
     CartoCSSError,
+    TorqueSettings,
+    TorqueSteps,
     static_view,
     tile_bbox,
     torque_settings,
@@ -169,11 +171,12 @@ class Windshaft:
             }
         return metadata
 
-    def _torque(self, stored: StoredLayergroup, index: int) -> Any:
+    def _torque(self, stored: StoredLayergroup, index: int) -> tuple[TorqueSettings, TorqueSteps]:
         key = f"torque{index}"
         if key not in stored.cache:
             stored.cache[key] = torque_metadata(self.query, stored.config, index)
-        return stored.cache[key]
+        cached: tuple[TorqueSettings, TorqueSteps] = stored.cache[key]
+        return cached
 
     def _template(self, user: str, template_id: str) -> tuple[str, dict[str, Any]]:
         name = template_name(template_id)
