@@ -571,3 +571,56 @@ def test_creating_a_layergroup_forgets_the_expired_ones(maps: Windshaft, clock: 
     clock.now += LAYERGROUP_TTL + 1
     maps.create_map(USER, "public", mapconfig("select * from pts where n > 6"))
     assert len(maps.layergroups) == 1
+
+
+LAYER = mapconfig()["layers"][0]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"layers": [LAYER], "extent": 5},
+        {"layers": [LAYER], "buffersize": 3},
+        {"layers": [LAYER], "version": 3},
+        {"layers": [LAYER], "srid": "x"},
+        {"layers": [5]},
+        {"layers": [{"options": 5}]},
+        {"layers": [{"type": "torque", "options": {"sql": "select * from pts"}}]},
+        {"layers": [{"options": {"sql": 5, "cartocss": "x"}}]},
+        {"layers": [{"options": {"sql": "select 1", "cartocss": 5}}]},
+        {"layers": [{"options": {**LAYER["options"], "interactivity": 5}}]},
+        {"layers": [{"options": {**LAYER["options"], "attributes": 5}}]},
+        {"layers": [{"type": "http", "options": {"urlTemplate": 5}}]},
+        {"layers": [{"type": "plain", "options": {"color": 5}}]},
+        [1, 2],
+        "not json",
+        5,
+    ],
+)
+def test_malformed_mapconfigs_are_400_with_a_message_never_a_crash(
+    maps: Windshaft, config: Any
+) -> None:
+    response = maps.create_map(USER, "public", config)
+    assert response.status == 400
+    assert errors(response)[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"view": {"bounds": {"west": 1}}},
+            "Invalid template 'tpl': missing member 'south'",
+        ),
+        (
+            {"layergroup": {**mapconfig(), "extent": 5}},
+            "Invalid template 'tpl': 'int' object is not iterable",
+        ),
+    ],
+)
+def test_templates_the_server_accepts_but_cannot_instantiate_are_400(
+    maps: Windshaft, change: dict[str, Any], message: str
+) -> None:
+    assert maps.create_template(USER, "master", {**template(), **change}).status == 200
+    response = maps.instantiate(USER, "public", template_id="tpl", body={})
+    assert (response.status, errors(response)) == (400, [message])

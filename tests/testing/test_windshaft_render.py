@@ -572,3 +572,10 @@ def test_a_plain_layer_colours_the_background(maps: Windshaft) -> None:
     png = tile(maps, token, 1, 0, 0, "png").body
     assert pixel(png, 128, 128) == RED
     assert pixel(png, 5, 5) == (0, 255, 0, 255)
+
+
+def test_a_view_centre_without_a_longitude_falls_through_to_the_data(maps: Windshaft) -> None:
+    named(maps, view={"zoom": 3, "center": {"lat": 10}})
+    png = static_named(maps, width=200, height=200)
+    assert size(png) == (200, 200)
+    assert pixel(png, 2, 2) == RED  # the extent of the three points: point 1 at the corner

@@ -49,6 +49,8 @@ __all__ = [
     "selected_layers",
     "template_authorizes",
     "unauthorized_key",
+    "view_bounds",
+    "view_center",
 ]
 
 #: ``imageSizeLimit``: the largest static image side, in pixels.
@@ -201,12 +203,28 @@ def layer_cartocss_problems(cartocss: str) -> list[str]:
         return []
 
 
+def _shape_problem(document: Mapping[str, Any]) -> str | None:
+    extent = document.get("extent")
+    if extent is not None and not (isinstance(extent, list) and len(extent) == 4):
+        return "`extent` must be four numbers: west, south, east, north"
+    buffersize = document.get("buffersize")
+    if buffersize is not None and not isinstance(buffersize, Mapping):
+        return '`buffersize` must be an object of sizes by format, like {"png": 64}'
+    return None
+
+
 def mapconfig(document: Mapping[str, Any]) -> MapConfig:
+    """A MapConfig read and checked; every refusal is a 400 in the server's manner."""
+    problem = _shape_problem(document)
+    if problem is not None:
+        raise MapsError(problem)
     try:
         config = MapConfig.from_json(document)
     except ValidationError as exc:
         problems = exc.problems or [str(exc)]
         raise MapsError(problems[0], more=problems[1:]) from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise MapsError(f"Invalid MapConfig: {exc}") from None
     problems = config.problems()
     if problems:
         raise MapsError(problems[0], more=problems[1:])
@@ -299,3 +317,28 @@ def config_param(value: Any) -> Any:
         return json.loads(str(value))
     except json.JSONDecodeError:
         raise MapsError("Invalid config parameter, should be a valid JSON") from None
+
+
+def _degrees(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def view_center(view: Mapping[str, Any]) -> tuple[tuple[float, float], int] | None:
+    """A template view's ``(lat, lng)`` centre and zoom, when it has usable ones."""
+    center, zoom = view.get("center"), view.get("zoom")
+    if not isinstance(center, Mapping) or not isinstance(zoom, int) or isinstance(zoom, bool):
+        return None
+    lat, lng = _degrees(center.get("lat")), _degrees(center.get("lng"))
+    return ((lat, lng), zoom) if lat is not None and lng is not None else None
+
+
+def view_bounds(view: Mapping[str, Any]) -> list[float] | None:
+    """A template view's bounds (west, south, east, north), when it has usable ones."""
+    bounds = view.get("bounds")
+    if not isinstance(bounds, Mapping):
+        return None
+    values = [_degrees(bounds.get(k)) for k in ("west", "south", "east", "north")]
+    numbers = [v for v in values if v is not None]
+    return numbers if len(numbers) == len(values) else None

@@ -44,6 +44,8 @@ from carto_async.testing._windshaft._inputs import (
     selected_layers,
     template_authorizes,
     unauthorized_key,
+    view_bounds,
+    view_center,
 )
 from carto_async.testing._windshaft._store import (
     DEFAULT_MAX_USER_TEMPLATES,
@@ -203,6 +205,10 @@ class Windshaft:
         except ValidationError as exc:
             problems = exc.problems or [str(exc)]
             raise MapsError(problems[0], more=problems[1:]) from None
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # The server's checks at creation let more through than a MapConfig takes.
+            detail = f"missing member {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise MapsError(f"Invalid template '{raw.get('name')}': {detail}") from None
         # What the template's checks let through is checked as any MapConfig is.
         problems = config.problems()
         if problems:
@@ -678,17 +684,13 @@ class Windshaft:
             )
         if params.get("bbox"):
             return static_view(w, h, bbox=bbox_param(str(params["bbox"])))
-        center = view.get("center") if isinstance(view.get("center"), Mapping) else None
-        bounds = view.get("bounds") if isinstance(view.get("bounds"), Mapping) else None
-        view_zoom = view.get("zoom")
-        if center is not None and isinstance(view_zoom, int):
-            return static_view(
-                w, h, view_center=(center["lat"], center["lng"]), view_zoom=view_zoom
-            )
+        # A view member that cannot be used is skipped, as the next rule then applies.
+        centered = view_center(view)
+        if centered is not None:
+            return static_view(w, h, view_center=centered[0], view_zoom=centered[1])
+        bounds = view_bounds(view)
         if bounds is not None:
-            return static_view(
-                w, h, view_bounds=[bounds[k] for k in ("west", "south", "east", "north")]
-            )
+            return static_view(w, h, view_bounds=bounds)
         ids = config.layer_ids()
         sql_layers = [
             (layer, layer_context(layer, i, ids[i]))
