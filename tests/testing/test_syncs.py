@@ -97,7 +97,8 @@ def test_first_run_loads_the_table_and_the_sync_reports_success(
         0,
         None,
     )
-    assert shown["checksum"] and shown["modified_at"] is not None
+    assert shown["checksum"]
+    assert shown["modified_at"] is not None
     assert shown["created_at"].endswith("Z")
     assert shown["visualization_id"] is not None
     assert sql(client, server.api_key, "select count(*) as n from stores").json()["rows"] == [
