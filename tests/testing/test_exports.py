@@ -13,6 +13,7 @@ from carto_async.testing import Clock, LocalCarto
 from tests.testing.conftest import fixture, import_file, serving, sql, wait_final
 
 CSV = "name,value,lat,lon\nalpha,1,10,20\nbeta,2,30,40\ngamma,3,50,60\n"
+ROWS = "select cartodb_id, name, value, ST_AsText(the_geom) as g from stores order by 1"
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 
 
@@ -145,7 +146,7 @@ def test_round_trip_export_delete_reimport_finds_the_same_map_and_rows() -> None
         before = sql(
             client,
             server.api_key,
-            "select cartodb_id, name, value, ST_AsText(the_geom) as g from stores order by cartodb_id",
+            ROWS,
         ).json()["rows"]
         original = client.get(f"/api/v1/viz/{body['visualization_id']}", params=key).json()
         export = _finished(
@@ -178,7 +179,7 @@ def test_round_trip_export_delete_reimport_finds_the_same_map_and_rows() -> None
         after = sql(
             client,
             server.api_key,
-            "select cartodb_id, name, value, ST_AsText(the_geom) as g from stores order by cartodb_id",
+            ROWS,
         ).json()["rows"]
         assert after == before
         maps = client.get("/api/v1/viz", params={**key, "type": "derived"}).json()["visualizations"]
