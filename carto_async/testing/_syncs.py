@@ -256,7 +256,10 @@ class Syncs:
                 return sync.state
             state = self.jobs.state(job)
             if state not in job.kind.final_states:
-                sync.state = "queued" if state == job.kind.phases[0] else "syncing"
+                # The first run is a data import: the sync says "queued" until it ends, as
+                # only a worker's Member#run sets "syncing".
+                first = job.kind is IMPORT or state == job.kind.phases[0]
+                sync.state = "queued" if first else "syncing"
                 return sync.state
             end = job.end() or JobEnd.failed(job.kind, _UNKNOWN)
             self._finish(sync, job, end)
