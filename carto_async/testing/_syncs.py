@@ -167,7 +167,7 @@ class Syncs:
             user_id=user_id,
             name=name,
             interval=interval,
-            url=url if url is not None else request.params.get("url") or None,
+            url=url if url is not None else _given_url(request.params.get("url")),
             state="created",
             created_at=now,
             updated_at=now,
@@ -404,6 +404,11 @@ class Syncs:
 
     def _next_run(self, sync: Sync) -> JobEnd:
         return self._fetch_and_load(sync, SYNC_RUN)
+
+
+def _given_url(value: Any) -> str | None:
+    # The url as sent: ArcGIS syncs send "" and the server keeps it.
+    return value if isinstance(value, str) else None
 
 
 def _md5(path: str) -> str:

@@ -200,7 +200,10 @@ def test_sync_now_follows_the_server_rules(
         assert put(ids[2])["enqueued"] is True
         # Three running syncs per user at most.
         assert put(ids[3])["enqueued"] is False
-        _advance(server, 10)
+        _advance(server, 5)
+        state = client.get(f"/api/v1/synchronizations/{ids[0]}/sync_now", params=_key(server))
+        assert state.json() == {"state": "syncing"}
+        _advance(server, 5)
         assert _show(server, client, ids[0])["state"] == "success"
         assert put(ids[3])["enqueued"] is True
 
@@ -311,3 +314,17 @@ def test_advancing_a_running_clock_starts_due_runs(file_server: FileServer) -> N
         _work_done(server)
         assert len(server.jobs("sync")) == 1
         assert _show(server, client, sync_id)["state"] == "success"
+
+
+def test_reset_forgets_syncs_maps_and_exports(file_server: FileServer) -> None:
+    url = file_server.add("/stores.csv", CSV)
+    with serving(import_processing_time=0, sync_processing_time=0) as (server, client):
+        sync_id = _create(server, client, url=url, interval=900, create_vis=True)["id"]
+        assert _show(server, client, sync_id)["state"] == "success"
+        assert len(server.visualizations.find()) == 2  # the dataset page and the map
+        server.reset()
+        assert server.visualizations.find() == []
+        gone = client.get(f"/api/v1/synchronizations/{sync_id}", params=_key(server))
+        assert gone.status_code == 404
+        server.advance(900)
+        assert server.jobs() == []
