@@ -220,3 +220,18 @@ def test_a_file_that_is_not_a_carto_export_fails_the_import() -> None:
         )
         job = wait_final(client, uploaded.json()["item_queue_id"], server.api_key)
         assert (job["state"], job["error_code"]) == ("failure", 1002)
+
+
+def test_a_failed_export_has_no_url_and_no_file() -> None:
+    with serving(import_processing_time=0, export_processing_time=0) as (server, client):
+        body = _map(server, client)
+        server.faults.fail_jobs(99999, "export")
+        export = _export(server, client, body["visualization_id"]).json()
+        assert export["state"] == "failure"
+        shown = _state(server, client, export["id"])
+        assert (shown["state"], shown["url"]) == ("failure", None)
+        download = client.get(
+            f"/api/v3/visualization_exports/{export['id']}/download",
+            params={"api_key": server.api_key},
+        )
+        assert download.status_code == 404

@@ -328,3 +328,23 @@ def test_reset_forgets_syncs_maps_and_exports(file_server: FileServer) -> None:
         assert gone.status_code == 404
         server.advance(900)
         assert server.jobs() == []
+
+
+def test_a_failed_scheduled_run_reports_its_code_and_title(
+    frozen: tuple[LocalCarto, httpx.Client], file_server: FileServer
+) -> None:
+    server, client = frozen
+    url = file_server.add("/stores.csv", CSV)
+    sync_id = _create(server, client, url=url, interval=900)["id"]
+    assert _show(server, client, sync_id)["state"] == "success"
+    server.faults.fail_jobs(1001, "sync", count=1)
+    _advance(server, 900)
+    failed = _show(server, client, sync_id)
+    assert (failed["state"], failed["error_code"], failed["retried_times"]) == ("failure", 1001, 1)
+    assert failed["error_message"] == "Download error"
+    # The table from the last good run stays.
+    assert sql(client, server.api_key, "select count(*) as n from stores").json()["rows"] == [
+        {"n": 2}
+    ]
+    _advance(server, 900)
+    assert _show(server, client, sync_id)["state"] == "success"

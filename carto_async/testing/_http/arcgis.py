@@ -25,6 +25,7 @@ __all__ = ["layer", "layers", "query", "service"]
 
 _TYPES = ("FeatureServer", "MapServer")
 _RANGE_RE = re.compile(r"^\s*(\w+)\s*>=\s*(-?\d+)\s+AND\s+(\w+)\s*<=\s*(-?\d+)\s*$", re.I)
+_MAX_FORM = 1 << 20
 _ALL_RE = re.compile(r"^\s*(1\s*=\s*1)?\s*$")
 
 
@@ -135,6 +136,8 @@ async def _params(request: Request) -> dict[str, str]:
         raw = b""
         async for chunk in request.stream():
             raw += chunk
+            if len(raw) > _MAX_FORM:
+                raise ValueError("query body too large")
         params.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
     return params
 
@@ -164,7 +167,11 @@ def _selected(features: list[Feature], params: dict[str, str]) -> list[Feature] 
 
 async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
     """``query``: ids, counts or features (at most ``maxRecordCount``), in Esri JSON."""
-    params = await _params(request)
+    try:
+        params = await _params(request)
+    except ValueError:
+        await drain(request)
+        return _error(400, "Request body too large")
     table = _table_of(ctx, match)
     if table is None or match.params["layer"] != "0":
         return _error(404, "Layer not found")
