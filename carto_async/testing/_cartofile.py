@@ -191,11 +191,13 @@ def load_carto(
     directory: str,
     load: Callable[[str, str], list[str]],
     visualizations: Visualizations,
+    max_size: int,
 ) -> CartoImport:
     """Recreate the map and datasets of the ``.carto`` file at ``path``.
 
     ``load(filename, path)`` loads one dataset file through the importer and returns the
-    tables it created. Raises :class:`ImportFailure` for a file that is not a ``.carto``.
+    tables it created. Raises :class:`ImportFailure` for a file that is not a ``.carto`` (1002)
+    and for a dataset larger than ``max_size`` once unpacked (6666).
     """
     try:
         archive = zipfile.ZipFile(path)
@@ -212,6 +214,12 @@ def load_carto(
             if not isinstance(dataset, dict) or not isinstance(dataset.get("file"), str):
                 continue
             name = str(dataset.get("name") or os.path.splitext(dataset["file"])[0])
+            try:
+                size = archive.getinfo(dataset["file"]).file_size
+            except KeyError:
+                raise ImportFailure(1002, f"not a .carto file: {dataset['file']} missing") from None
+            if size > max_size:  # checked before anything is unpacked
+                raise ImportFailure(6666)
             fd, tmp = tempfile.mkstemp(prefix="carto-", suffix=".geojson", dir=directory)
             try:
                 with os.fdopen(fd, "wb") as out:

@@ -200,6 +200,7 @@ class Importer:
                 directory=self._download_dir,
                 load=lambda name, data: load_file(self.db, name, data, options).table_names,
                 visualizations=self.visualizations,
+                max_size=options.max_file_size,
             )
             result = LoadResult(loaded.table_names, loaded.rows, skipped=False)
             return self.complete(result, visualization_id=loaded.visualization_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -235,3 +236,25 @@ def test_a_failed_export_has_no_url_and_no_file() -> None:
             params={"api_key": server.api_key},
         )
         assert download.status_code == 404
+
+
+def test_a_carto_file_whose_dataset_unpacks_too_big_fails_with_6666(tmp_path: Path) -> None:
+    document = {
+        "version": "2.1.1",
+        "visualization": {"name": "big", "layers": []},
+        "datasets": [{"name": "big", "file": "big.geojson"}],
+    }
+    path = tmp_path / "big.carto"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("big.carto.json", json.dumps(document))
+        archive.writestr("big.geojson", " " * 200_000)
+    with serving(import_processing_time=0, max_file_size=100_000) as (server, client):
+        uploaded = client.post(
+            "/api/v1/imports",
+            params={"api_key": server.api_key},
+            files={"file": ("big.carto", path.read_bytes(), "application/zip")},
+        )
+        job = wait_final(client, uploaded.json()["item_queue_id"], server.api_key)
+        assert (job["state"], job["error_code"]) == ("failure", 6666)
+        assert server.tables() == []
+        assert server.visualizations.find() == []
