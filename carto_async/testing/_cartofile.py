@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -77,14 +77,35 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def read_features(db: Database, table: str) -> tuple[list[tuple[str, str]], list[Feature]]:
-    """``(columns, features)`` of ``table``: non-geometry columns and every row, by cartodb_id."""
-    columns = [(c, t) for c, t in db.table_columns(table) if c not in _GEOMETRY_COLUMNS]
-    has_geom = any(c == "the_geom" for c, _ in db.table_columns(table))
+def read_features(
+    db: Database,
+    table: str,
+    *,
+    where: str = "",
+    params: Sequence[Any] = (),
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[tuple[str, str]], list[Feature]]:
+    """``(columns, features)`` of ``table``: non-geometry columns and its rows by cartodb_id.
+
+    ``where`` (SQL with ``?`` placeholders bound to ``params``), ``limit`` and ``offset``
+    select a page of rows.
+    """
+    described = db.table_columns(table)
+    columns = [(c, t) for c, t in described if c not in _GEOMETRY_COLUMNS]
+    has_geom = any(c == "the_geom" for c, _ in described)
     selected = ", ".join(quote(c) for c, _ in columns) or "1"
     geom = "ST_AsGeoJSON(the_geom)" if has_geom else "NULL"
-    order = " ORDER BY cartodb_id" if any(c == "cartodb_id" for c, _ in columns) else ""
-    result = db.execute(f"SELECT {geom}, {selected} FROM {quote(table)}{order}")  # noqa: S608 - quoted names
+    sql = f"SELECT {geom}, {selected} FROM {quote(table)}"  # noqa: S608 - quoted names
+    if where:
+        sql += f" WHERE {where}"
+    if any(c == "cartodb_id" for c, _ in columns):
+        sql += " ORDER BY cartodb_id"
+    bound = list(params)
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        bound += [limit, offset]
+    result = db.execute(sql, bound)
     features: list[Feature] = []
     for row in result.rows:
         shape = json.loads(row[0]) if isinstance(row[0], str) and row[0] else None

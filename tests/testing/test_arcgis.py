@@ -116,6 +116,12 @@ def test_query_pages_ids_ranges_and_offsets(arcgis: tuple[LocalCarto, httpx.Clie
     one = client.get(query, params={"objectIds": "7", "outFields": "*"}).json()
     assert [f["attributes"]["name"] for f in one["features"]] == ["p7"]
     assert client.get(query, params={"where": "drop table"}).json()["error"]["code"] == 400
+    huge = {"where": "cartodb_id >=1 AND cartodb_id <=99999999999999999999999"}
+    assert client.get(query, params=huge).json()["error"]["code"] == 400
+    many = {"objectIds": ",".join(str(i) for i in range(2000))}
+    assert client.post(query, data=many).json()["error"]["code"] == 400
+    counted = client.get(query, params={"returnCountOnly": "true", "where": "1=1"}).json()
+    assert counted == {"count": 250}
 
 
 def test_layer_import_reads_every_feature_in_blocks(

@@ -7,6 +7,7 @@ through it in Esri JSON. Errors are ArcGIS's: HTTP 200 with ``{"error": {...}}``
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from carto_async.testing._arcgis import OID_TYPE, esri_geometry, field_type
-from carto_async.testing._cartofile import Feature, read_features
+from carto_async.testing._cartofile import Feature, quote, read_features
 from carto_async.testing._context import Context
 from carto_async.testing._http.bodies import drain
 from carto_async.testing._http.routing import RouteMatch
@@ -26,6 +27,8 @@ __all__ = ["layer", "layers", "query", "service"]
 _TYPES = ("FeatureServer", "MapServer")
 _RANGE_RE = re.compile(r"^\s*(\w+)\s*>=\s*(-?\d+)\s+AND\s+(\w+)\s*<=\s*(-?\d+)\s*$", re.I)
 _MAX_FORM = 1 << 20
+_MAX_IDS = 1000
+_MAX_ID = 2**62
 _ALL_RE = re.compile(r"^\s*(1\s*=\s*1)?\s*$")
 
 
@@ -78,8 +81,19 @@ def _layer_info(
     }
 
 
-async def _read(ctx: Context, table: str) -> tuple[list[tuple[str, str]], list[Feature]]:
-    return await anyio.to_thread.run_sync(read_features, ctx.db, table)
+async def _read(
+    ctx: Context, table: str, where: str = "", params: Sequence[Any] = (), **page: int
+) -> tuple[list[tuple[str, str]], list[Feature]]:
+    def read() -> tuple[list[tuple[str, str]], list[Feature]]:
+        return read_features(ctx.db, table, where=where, params=params, **page)
+
+    return await anyio.to_thread.run_sync(read)
+
+
+async def _sample(ctx: Context, table: str) -> tuple[list[tuple[str, str]], str]:
+    """Columns and geometry type (from the first row with a geometry)."""
+    columns, first = await _read(ctx, table, "the_geom IS NOT NULL", limit=1)
+    return columns, _geometry_type(first)
 
 
 async def service(request: Request, ctx: Context, match: RouteMatch) -> Response:
@@ -88,7 +102,7 @@ async def service(request: Request, ctx: Context, match: RouteMatch) -> Response
     table = _table_of(ctx, match)
     if table is None:
         return _error(404, "Service not found")
-    _, features = await _read(ctx, table)
+    _, geometry = await _sample(ctx, table)
     return express_json(
         {
             "currentVersion": ctx.arcgis.current_version,
@@ -100,7 +114,7 @@ async def service(request: Request, ctx: Context, match: RouteMatch) -> Response
                     "id": 0,
                     "name": table,
                     "type": "Feature Layer",
-                    "geometryType": _geometry_type(features),
+                    "geometryType": geometry,
                 }
             ],
             "tables": [],
@@ -115,8 +129,8 @@ async def layers(request: Request, ctx: Context, match: RouteMatch) -> Response:
     table = _table_of(ctx, match)
     if table is None:
         return _error(404, "Service not found")
-    columns, features = await _read(ctx, table)
-    info = _layer_info(ctx, table, columns, _geometry_type(features))
+    columns, geometry = await _sample(ctx, table)
+    info = _layer_info(ctx, table, columns, geometry)
     return express_json({"layers": [info], "tables": []}, 200)
 
 
@@ -126,8 +140,8 @@ async def layer(request: Request, ctx: Context, match: RouteMatch) -> Response:
     table = _table_of(ctx, match)
     if table is None or match.params["layer"] != "0":
         return _error(404, "Layer not found")
-    columns, features = await _read(ctx, table)
-    return express_json(_layer_info(ctx, table, columns, _geometry_type(features)), 200)
+    columns, geometry = await _sample(ctx, table)
+    return express_json(_layer_info(ctx, table, columns, geometry), 200)
 
 
 async def _params(request: Request) -> dict[str, str]:
@@ -142,27 +156,39 @@ async def _params(request: Request) -> dict[str, str]:
     return params
 
 
-def _selected(features: list[Feature], params: dict[str, str]) -> list[Feature] | str:
-    """The features a query selects, or an error message."""
+def _where(params: dict[str, str]) -> tuple[str, list[Any]] | str:
+    """The SQL selecting what a query asks for, or an error message."""
+    clauses: list[str] = []
+    bound: list[Any] = []
     ids_param = params.get("objectIds", "").strip()
-    where = params.get("where", "")
-    chosen = features
     if ids_param:
         try:
-            wanted = {int(i) for i in ids_param.split(",") if i.strip()}
+            wanted = sorted({int(i) for i in ids_param.split(",") if i.strip()})
         except ValueError:
             return "Invalid objectIds"
-        chosen = [f for f in chosen if f.properties.get("cartodb_id") in wanted]
+        if len(wanted) > _MAX_IDS or any(abs(i) > _MAX_ID for i in wanted):
+            return "Invalid objectIds"
+        clauses.append(f"cartodb_id IN ({', '.join('?' for _ in wanted)})" if wanted else "1=0")
+        bound += wanted
+    where = params.get("where", "")
     range_match = _RANGE_RE.match(where)
     if range_match is not None:
         low_field, low, high_field, high = range_match.groups()
         if low_field != "cartodb_id" or high_field != "cartodb_id":
             return "Invalid where clause"
         lo, hi = int(low), int(high)
-        chosen = [f for f in chosen if lo <= int(f.properties.get("cartodb_id") or 0) <= hi]
+        if abs(lo) > _MAX_ID or abs(hi) > _MAX_ID:
+            return "Invalid where clause"
+        clauses.append("cartodb_id >= ? AND cartodb_id <= ?")
+        bound += [lo, hi]
     elif not _ALL_RE.match(where):
         return "Invalid where clause"
-    return chosen
+    return " AND ".join(clauses), bound
+
+
+async def _scalar_list(ctx: Context, sql: str, bound: Sequence[Any]) -> list[Any]:
+    result = await anyio.to_thread.run_sync(ctx.db.execute, sql, bound)
+    return [row[0] for row in result.rows]
 
 
 async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
@@ -177,22 +203,29 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
         return _error(404, "Layer not found")
     if not ctx.arcgis.can_query:
         return _error(400, "Requested operation is not supported by this service.")
-    columns, features = await _read(ctx, table)
-    chosen = _selected(features, params)
-    if isinstance(chosen, str):
-        return _error(400, chosen)
+    selection = _where(params)
+    if isinstance(selection, str):
+        return _error(400, selection)
+    where, bound = selection
+    name = quote(table)
+    condition = f" WHERE {where}" if where else ""
     if params.get("returnIdsOnly", "").lower() == "true":
-        ids = [f.properties.get("cartodb_id") for f in chosen]
+        sql = f"SELECT cartodb_id FROM {name}{condition} ORDER BY cartodb_id"  # noqa: S608
+        ids = await _scalar_list(ctx, sql, bound)
         return express_json({"objectIdFieldName": "cartodb_id", "objectIds": ids}, 200)
     if params.get("returnCountOnly", "").lower() == "true":
-        return express_json({"count": len(chosen)}, 200)
+        counted = await _scalar_list(ctx, f"SELECT count(*) FROM {name}{condition}", bound)  # noqa: S608
+        return express_json({"count": int(counted[0])}, 200)
     try:
-        offset = int(params.get("resultOffset") or 0)
+        offset = max(int(params.get("resultOffset") or 0), 0)
         count = int(params.get("resultRecordCount") or ctx.arcgis.max_record_count)
     except ValueError:
         return _error(400, "Invalid paging parameters")
     limit = min(max(count, 0), ctx.arcgis.max_record_count)
-    page = chosen[max(offset, 0) : max(offset, 0) + limit]
+    # One row more than the page says whether the transfer limit was exceeded.
+    columns, rows = await _read(ctx, table, where, bound, limit=limit + 1, offset=offset)
+    exceeded = len(rows) > limit
+    page = rows[:limit]
     out_fields = params.get("outFields", "*")
     names = [c for c, _ in columns]
     if out_fields.strip() not in ("", "*"):
@@ -202,7 +235,7 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
     return express_json(
         {
             "objectIdFieldName": "cartodb_id",
-            "geometryType": _geometry_type(features),
+            "geometryType": _geometry_type(page),
             "spatialReference": {"wkid": 4326, "latestWkid": 4326},
             "fields": [f for f in _fields(kept) if f["type"] != OID_TYPE or "cartodb_id" in names],
             "features": [
@@ -212,7 +245,7 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
                 }
                 for f in page
             ],
-            "exceededTransferLimit": len(chosen) > max(offset, 0) + limit,
+            "exceededTransferLimit": exceeded,
         },
         200,
     )
