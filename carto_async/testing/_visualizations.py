@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CARTOCSS",
     "DERIVED",
+    "PRIVACIES",
     "TABLE",
     "TableRecord",
     "Visualization",
@@ -256,6 +257,33 @@ class Visualizations:
             found.extend(self.table_visualization(r) for r in self.tables())
         found.sort(key=lambda v: (v.updated_at, v.id), reverse=True)
         return found
+
+    def update(
+        self,
+        vis: Visualization,
+        *,
+        name: str | None = None,
+        privacy: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> None:
+        """Change a map's name, privacy, description or tags (a table's privacy only)."""
+        with self._lock:
+            if vis.type == TABLE:
+                record = self._tables.get(vis.tables[0])
+                if record is not None and privacy is not None:
+                    record.privacy = privacy
+                    vis.privacy = privacy
+                return
+            if name is not None:
+                vis.name = name
+            if privacy is not None:
+                vis.privacy = privacy
+            if description is not None:
+                vis.description = description
+            if tags is not None:
+                vis.tags = list(tags)
+            vis.updated_at = self._clock.time()
 
     def dependent_maps(self, table: str) -> list[Visualization]:
         """The derived maps that use ``table``."""

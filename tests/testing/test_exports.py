@@ -258,3 +258,33 @@ def test_a_carto_file_whose_dataset_unpacks_too_big_fails_with_6666(tmp_path: Pa
         assert (job["state"], job["error_code"]) == ("failure", 6666)
         assert server.tables() == []
         assert server.visualizations.find() == []
+
+
+def test_anyone_may_export_a_public_map() -> None:
+    with serving(import_processing_time=0, export_processing_time=0) as (server, client):
+        body = _map(server, client)
+        vis_id = body["visualization_id"]
+        made_public = client.put(
+            f"/api/v1/viz/{vis_id}", params={"api_key": server.api_key}, json={"privacy": "public"}
+        )
+        assert made_public.status_code == 200
+        created = client.post("/api/v3/visualization_exports", json={"visualization_id": vis_id})
+        assert created.status_code == 201, created.text
+        export = created.json()
+        assert export["user_id"] is None
+        for job in server.jobs("export"):
+            server.wait_for_work(job)
+        shown = client.get(f"/api/v3/visualization_exports/{export['id']}").json()
+        assert shown["state"] == "complete"
+        download = client.get(shown["url"])
+        assert download.status_code == 200
+        assert zipfile.ZipFile(io.BytesIO(download.content)).namelist() == [
+            "stores.geojson",
+            "stores.carto.json",
+        ]
+        wrong_key = client.post(
+            "/api/v3/visualization_exports",
+            params={"api_key": "wrong"},
+            json={"visualization_id": vis_id},
+        )
+        assert (wrong_key.status_code, wrong_key.content) == (401, b"")

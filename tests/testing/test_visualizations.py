@@ -139,3 +139,31 @@ def test_the_viz_api_needs_the_master_key(viz: tuple[LocalCarto, httpx.Client]) 
         ]:
             response = client.request(method, path, params=params)
             assert (response.status_code, response.content) == (401, b""), (method, path)
+
+
+def test_put_changes_a_maps_name_privacy_description_and_tags(
+    viz: tuple[LocalCarto, httpx.Client],
+) -> None:
+    server, client = viz
+    key = {"api_key": server.api_key}
+    body = import_file(client, server.api_key, "stores.csv", CSV, create_vis="true")
+    path = f"/api/v1/viz/{body['visualization_id']}"
+    changed = client.put(
+        path,
+        params=key,
+        json={"name": "Stores map", "privacy": "PUBLIC", "description": "d", "tags": ["a"]},
+    )
+    assert changed.status_code == 200, changed.text
+    shown = _get(server, client, path)
+    assert (shown["name"], shown["privacy"], shown["description"], shown["tags"]) == (
+        "Stores map",
+        "PUBLIC",
+        "d",
+        ["a"],
+    )
+    bad = client.put(path, params=key, json={"privacy": "secret"})
+    assert bad.status_code == 400
+    assert bad.json() == {"errors": "Invalid privacy: secret", "errors_cause": None}
+    assert client.put(path, params=key, json={"tags": "a"}).status_code == 400
+    assert client.put(path, json={"name": "x"}).status_code == 401
+    assert _get(server, client, path)["name"] == "Stores map"

@@ -45,6 +45,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(_GET, "/api/v1/viz", API.RAILS, "viz.list", viz.index),
     Route(_GET, "/api/v1/viz/{id}", API.RAILS, "viz.show", viz.show),
+    Route(_PUT, "/api/v1/viz/{id}", API.RAILS, "viz.update", viz.update),
     Route(_DELETE, "/api/v1/viz/{id}", API.RAILS, "viz.delete", viz.destroy),
     Route(_GET, "/api/v1/tables/{id}", API.RAILS, "tables.show", viz.table),
     Route(_POST, "/api/v3/visualization_exports", API.RAILS, "exports.create", exports.create),

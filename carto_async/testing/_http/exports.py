@@ -15,7 +15,7 @@ from carto_async.testing._http.imports import user_id_of
 from carto_async.testing._http.rails import BadJson, carto_error, is_master, json_body, query_params
 from carto_async.testing._http.routing import RouteMatch
 from carto_async.testing._visualizations import DERIVED, iso_seconds
-from carto_async.testing._wire import rails_json
+from carto_async.testing._wire import rails_empty, rails_json
 
 __all__ = ["create", "download", "present", "show"]
 
@@ -46,7 +46,7 @@ async def create(request: Request, ctx: Context, match: RouteMatch) -> Response:
     params = {**body, **query_params(request)}
     master = is_master(ctx, match, request, params)
     if params.get("api_key") and not master:
-        return rails_json({"errors": "Unauthorized", "errors_cause": None}, 401)
+        return rails_empty(401)
     vis_id = str(params.get("visualization_id") or "")
     vis = ctx.visualizations.get(vis_id) if match.user == ctx.username else None
     if vis is None:

@@ -2,7 +2,8 @@
 
 Enough of the Rails visualization API for exports and for carto-python's dataset and
 visualization managers: list (``type``/``types``, ``page``/``per_page``), show, delete, and
-the table page with its ``table_visualization``. Every call needs the master key.
+the table page with its ``table_visualization``, and ``PUT`` of a map's name, privacy,
+description and tags. Every call needs the master key.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from starlette.responses import Response
 from carto_async.testing._context import Context
 from carto_async.testing._http.bodies import drain
 from carto_async.testing._http.imports import user_id_of
-from carto_async.testing._http.rails import carto_error, is_master, query_params
+from carto_async.testing._http.rails import BadJson, carto_error, is_master, json_body, query_params
 from carto_async.testing._http.routing import RouteMatch
 from carto_async.testing._visualizations import (
     DERIVED,
+    PRIVACIES,
     TABLE,
     TableRecord,
     Visualization,
@@ -26,7 +28,7 @@ from carto_async.testing._visualizations import (
 )
 from carto_async.testing._wire import rails_empty, rails_json
 
-__all__ = ["destroy", "index", "present", "present_table", "show", "table"]
+__all__ = ["destroy", "index", "present", "present_table", "show", "table", "update"]
 
 _DEFAULT_PER_PAGE = 20
 
@@ -166,6 +168,37 @@ def _find(ctx: Context, key: str) -> Visualization | None:
         record = ctx.visualizations.table(key)
         vis = ctx.visualizations.table_visualization(record) if record is not None else None
     return vis
+
+
+async def update(request: Request, ctx: Context, match: RouteMatch) -> Response:
+    """``PUT /api/v1/viz/:id``: name, privacy, description and tags of a map (JSON body)."""
+    try:
+        body = await json_body(request)
+    except BadJson as exc:
+        return carto_error(str(exc), 400)
+    if not is_master(ctx, match, request, {**body, **query_params(request)}):
+        return rails_empty(401)
+    vis = _find(ctx, match.params["id"])
+    if vis is None:
+        return _not_found()
+    privacy = body.get("privacy")
+    if privacy is not None and (not isinstance(privacy, str) or privacy.lower() not in PRIVACIES):
+        return carto_error(f"Invalid privacy: {privacy}", 400)
+    name, description, tags = body.get("name"), body.get("description"), body.get("tags")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        return carto_error("Invalid name", 400)
+    if tags is not None and (
+        not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)
+    ):
+        return carto_error("Invalid tags", 400)
+    ctx.visualizations.update(
+        vis,
+        name=name,
+        privacy=privacy.lower() if isinstance(privacy, str) else None,
+        description=description if isinstance(description, str) else None,
+        tags=tags,
+    )
+    return rails_json(present(ctx, _find(ctx, vis.id) or vis))
 
 
 async def destroy(request: Request, ctx: Context, match: RouteMatch) -> Response:
