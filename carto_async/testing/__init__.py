@@ -51,10 +51,11 @@ Where LocalCarto knowingly differs from CARTO:
   cron; a due sync runs once however many intervals a jump covers. A create body that is not
   JSON gets 400 ``{"errors": ...}`` (Rails fails with 500). ``remote_visualization_id``
   (common data) and DB connectors are not supported.
-* Visualizations: maps come from ``create_vis=true`` imports and ``.carto`` files only (no
-  map editing API); ``/api/v1/viz`` and ``/api/v1/tables/:id`` need the master key and show
-  the keys carto-python reads, plus each map's ``layers``. Deleting a dataset drops its table
-  and the maps using it.
+* Visualizations: maps come from ``create_vis=true`` imports (one map of every table the
+  import created) and ``.carto`` files; ``PUT /api/v1/viz/:id`` changes only name, privacy,
+  description and tags. ``/api/v1/viz`` and ``/api/v1/tables/:id`` need the master key and
+  show the keys carto-python reads, plus each map's ``layers``. Deleting a dataset drops its
+  table and the maps using it.
 * Exports: the ``.carto`` file is LocalCarto's own zip (``<map>.carto.json`` plus one GeoJSON
   per dataset), not CARTO's format; a non-UUID export id is a 404 (Rails answers 500), and
   ``url`` is always the relative download path (never S3).

@@ -288,3 +288,29 @@ def test_anyone_may_export_a_public_map() -> None:
             json={"visualization_id": vis_id},
         )
         assert (wrong_key.status_code, wrong_key.content) == (401, b"")
+
+
+def test_user_tables_ids_pick_the_datasets_to_export() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("north.csv", CSV)
+        archive.writestr("south.csv", CSV)
+    with serving(import_processing_time=0, export_processing_time=0) as (server, client):
+        key = {"api_key": server.api_key}
+        uploaded = client.post(
+            "/api/v1/imports",
+            params={**key, "create_vis": "true"},
+            files={"file": ("regions.zip", buffer.getvalue(), "application/zip")},
+        )
+        body = wait_final(client, uploaded.json()["item_queue_id"], server.api_key)
+        assert body["tables_created_count"] == 2
+        shown = client.get(f"/api/v1/viz/{body['visualization_id']}", params=key).json()
+        tables = {t["name"]: t["id"] for t in shown["related_tables"]}
+        assert sorted(tables) == ["north", "south"]
+        created = _export(server, client, body["visualization_id"], user_tables_ids=tables["south"])
+        assert created.status_code == 201
+        export = _finished(server, client, created.json()["id"])
+        data = client.get(export["url"], params=key).content
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            assert "south.geojson" in archive.namelist()
+            assert "north.geojson" not in archive.namelist()
