@@ -249,6 +249,10 @@ def test_list_update_and_delete_keep_the_table(
     )
     assert updated.status_code == 200
     assert updated.json()["interval"] == 60
+    too_long = client.put(
+        f"/api/v1/synchronizations/{sync_id}", params=_key(server), json={"interval": 10**30}
+    )
+    assert too_long.status_code == 400
     deleted = client.delete(f"/api/v1/synchronizations/{sync_id}", params=_key(server))
     assert (deleted.status_code, deleted.content) == (204, b"")
     assert client.get(f"/api/v1/synchronizations/{sync_id}", params=_key(server)).status_code == 404
@@ -272,6 +276,11 @@ def test_errors_as_the_server_gives_them(
     )
     assert bad_url.status_code == 400
     assert bad_url.json() == {"errors": "Invalid URL, cannot connect dataset: gopher://x/a.csv"}
+    huge = client.post(
+        "/api/v1/synchronizations", params=key, json={"url": "x", "interval": 10**30}
+    )
+    assert huge.status_code == 400
+    assert huge.json()["errors"].startswith("Invalid interval")
     not_json = client.post("/api/v1/synchronizations", params=key, content=b"url=x")
     assert not_json.status_code == 400
     assert "errors" in not_json.json()

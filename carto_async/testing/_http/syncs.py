@@ -23,6 +23,9 @@ from carto_async.testing._wire import rails_empty, rails_json
 __all__ = ["create", "destroy", "index", "present", "show", "sync_now", "sync_state", "update"]
 
 _INTERVAL_ERROR = "Invalid interval: Sync interval must be at least 15 minutes"
+# The column is a PostgreSQL integer: Rails fails on anything larger with a 500.
+_MAX_INTERVAL = 2**31 - 1
+_TOO_LONG = f"Invalid interval: Sync interval must be at most {_MAX_INTERVAL} seconds"
 
 
 def _errors(message: str, status: int = 400) -> Response:
@@ -189,6 +192,8 @@ async def update(request: Request, ctx: Context, match: RouteMatch) -> Response:
     if sync is None:
         return rails_empty(404)
     interval = _ruby_int(body["interval"]) if "interval" in body else None
+    if interval is not None and interval > _MAX_INTERVAL:
+        return _errors(_TOO_LONG)
     ctx.syncs.update(sync, interval=interval)
     return rails_json(present(sync, created=True))
 
@@ -206,6 +211,8 @@ async def create(request: Request, ctx: Context, match: RouteMatch) -> Response:
     interval = _ruby_int(params["interval"]) if "interval" in params else DEFAULT_INTERVAL
     if interval < MIN_INTERVAL:
         return _errors(_INTERVAL_ERROR)
+    if interval > _MAX_INTERVAL:
+        return _errors(_TOO_LONG)
     request_ = _import_request(ctx, params)
     name = str(params["table_name"]) if params.get("table_name") else None
     sync = ctx.syncs.create(
