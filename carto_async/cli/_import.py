@@ -13,6 +13,7 @@ import click
 from carto_async import PollPolicy
 from carto_async._core.credentials import Credentials
 from carto_async._core.imports import ImportOptions
+from carto_async.cli._batch import ANSWER_GRACE
 from carto_async.cli._output import add_secret
 from carto_async.cli._run import LOCAL_POLL, Display, ImportRun, Problem, Settings
 from carto_async.cli._sources import expand_sources
@@ -256,6 +257,16 @@ def poll_policy(interval: float | None, *, local: bool) -> PollPolicy | None:
     "what completed, resumes what was running, retries what failed.",
 )
 @click.option(
+    "--stop-grace",
+    type=click.FloatRange(min=0),
+    default=ANSWER_GRACE,
+    show_default=True,
+    metavar="SECONDS",
+    help="After Ctrl-C or SIGTERM, how long to wait for the answers to uploads already sent, "
+    "so that their imports are recorded and resumed rather than left in doubt (keep it under "
+    "the time your supervisor gives before SIGKILL, e.g. docker stop's 10 s).",
+)
+@click.option(
     "--retry-unknown",
     is_flag=True,
     help="Upload again the sources whose earlier create request got no answer "
@@ -288,6 +299,7 @@ def import_command(
     timeout: float | None,
     poll_interval: float | None,
     manifest: str | None,
+    stop_grace: float,
     retry_unknown: bool,
     as_json: bool,
     quiet: bool,
@@ -296,7 +308,7 @@ def import_command(
     """Import files, directories (recursively), globs and http(s) URLs, several at once.
 
     Exit status: 0 when every source was imported, 1 when some were not, 2 for bad usage
-    (nothing was uploaded), 130 after Ctrl-C (resume with --manifest).
+    (nothing was uploaded), 130 after Ctrl-C and 143 after SIGTERM (resume with --manifest).
     """
     expansion = expand_sources(sources)
     problems = expansion.messages()
@@ -332,6 +344,7 @@ def import_command(
         timeout=timeout,
         retry_unknown=retry_unknown,
         poll=poll_policy(poll_interval, local=local),
+        answer_grace=stop_grace,
     )
     with contextlib.ExitStack() as stack:
         if local:

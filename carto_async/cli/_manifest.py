@@ -1,8 +1,13 @@
 """The manifest: what a batch import did to each source, so that a re-run can resume it.
 
-A manifest is a small JSON file rewritten atomically (temporary file, fsync, rename) each time
-a source's import is created or finishes, so that a crash or Ctrl-C leaves either the previous
-version or the new one, never half a file. It holds job tokens, never the API key.
+A manifest is a small JSON file rewritten atomically (temporary file, fsync, rename, fsync of
+the folder) each time a source's request starts, its import is created, or it finishes, so that
+a crash, a kill or a power cut leaves either the previous version or the new one, never half a
+file. It holds job tokens, never the API key.
+
+The record is written *ahead*: a source is recorded ``started`` before the first byte of its
+create request's body goes out, so whatever stops this process afterwards (Ctrl-C, SIGTERM,
+SIGKILL, the machine), a re-run knows the server may have the import.
 
 What a re-run does with each recorded state:
 
@@ -13,6 +18,11 @@ What a re-run does with each recorded state:
   never started).
 * ``unknown``: the create request got no answer, so the server may have made the import. It is
   left alone unless the user says to retry it, since retrying blindly could import it twice.
+* ``started``: the run stopped (was killed) after the request began and before its answer was
+  recorded: the same doubt as ``unknown``, and the same treatment.
+
+Version 1 files (before ``started`` existed) are read as they are; files are written as
+version 2, which older versions of the command refuse rather than misread.
 """
 
 from __future__ import annotations
@@ -32,7 +42,8 @@ from carto_async._core.credentials import redact_url
 __all__ = ["Account", "Entry", "EntryState", "Manifest", "ManifestError"]
 
 _FORMAT = "carto-async-manifest"
-_VERSION = 1
+_VERSION = 2
+_READABLE_VERSIONS = frozenset({1, 2})
 
 
 class ManifestError(Exception):
@@ -47,6 +58,12 @@ class EntryState(StrEnum):
     DONE = "done"  # the import completed
     FAILED = "failed"  # the import failed, or its create request was refused
     UNKNOWN = "unknown"  # the create request got no answer: the import may exist
+    STARTED = "started"  # written ahead of the request; still there, the run never saw its end
+
+    @property
+    def in_doubt(self) -> bool:
+        """True when the server may or may not have made the import."""
+        return self in (EntryState.UNKNOWN, EntryState.STARTED)
 
 
 @attrs.frozen
@@ -91,6 +108,21 @@ def _write_atomic(path: str, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    # The rename is durable only once the folder's entry is on disk (a power cut could
+    # otherwise bring back the previous file). Not every platform can open a folder.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _entry_from(key: str, data: Any) -> Entry:
@@ -150,7 +182,7 @@ class Manifest:
             data = json.loads(text)
             if not isinstance(data, dict) or data.get("format") != _FORMAT:
                 raise ValueError("it is not a carto-async manifest")
-            if data.get("version") != _VERSION:
+            if data.get("version") not in _READABLE_VERSIONS:
                 raise ValueError(f"unsupported manifest version {data.get('version')!r}")
             raw = data.get("account") or {}
             recorded = Account(str(raw.get("username")), str(raw.get("base_url")))
@@ -174,11 +206,9 @@ class Manifest:
         self.save()
 
     def resumable(self) -> list[Entry]:
-        """Records a later run has something to do about: in flight or unknown."""
+        """Records a later run has something to do about: in flight or in doubt."""
         return [
-            e
-            for e in self.entries.values()
-            if e.state in (EntryState.IN_FLIGHT, EntryState.UNKNOWN)
+            e for e in self.entries.values() if e.state is EntryState.IN_FLIGHT or e.state.in_doubt
         ]
 
     def to_json(self) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator, Sequence
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,42 @@ def closed_port() -> int:
 
 def relative(path: Path) -> str:
     return os.path.relpath(path)
+
+
+class HeldClock:
+    """LocalCarto's import clock, held still while a test acts, then let go far ahead.
+
+    While held, no import moves on from its first state, however slow the machine is: a test
+    that needs imports still running when it acts does not race the wall clock. ``release``
+    jumps the clock ``ahead`` seconds, which finishes every held import at once; imports made
+    afterwards run in real time.
+    """
+
+    def __init__(self, server: LocalCarto) -> None:
+        self._held: float | None = time.monotonic()
+        self._offset = 0.0
+        server.jobs._clock = self  # the injectable clock of LocalCarto's import jobs
+
+    def __call__(self) -> float:
+        return self._held if self._held is not None else time.monotonic() + self._offset
+
+    def release(self, ahead: float = 3600.0) -> None:
+        if self._held is not None:
+            self._offset = self._held + ahead - time.monotonic()
+            self._held = None
+
+
+def wait_until(
+    condition: Callable[[], bool], process: subprocess.Popen[str], what: str, limit: float = 30
+) -> None:
+    """Poll ``condition`` (server counters, a file) while ``process`` runs; fail after
+    ``limit`` seconds or if the process ends first. A bound, not a timing assumption."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"the command ended before {what}: {out}\n{err}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"never saw {what}")
+        time.sleep(0.005)

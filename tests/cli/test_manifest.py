@@ -104,5 +104,61 @@ def test_a_rerun_skips_done_resumes_in_flight_retries_failed_and_holds_unknown()
     assert retried[3].action is Action.UPLOAD
 
 
+def test_a_source_recorded_started_is_held_like_an_unknown_one() -> None:
+    manifest = Manifest(None, ACCOUNT)
+    source = url_source("https://example.com/a.csv")
+    manifest.entries[source.key] = Entry(state=EntryState.STARTED, label="a.csv")
+    assert manifest.resumable() == [manifest.entries[source.key]]
+    (held,) = plan([source], manifest, retry_unknown=False)
+    assert held.action is Action.HOLD
+    assert held.phase is Phase.HELD
+    assert "an earlier run was stopped after its upload began" in (held.message or "")
+    assert "--retry-unknown" in (held.message or "")
+    (retried,) = plan([source], manifest, retry_unknown=True)
+    assert retried.action is Action.UPLOAD
+
+
+def test_a_started_record_is_on_disk_at_once_and_survives_a_reload(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    Manifest.open(str(path), ACCOUNT).record("k", "a.csv", EntryState.STARTED)
+    data = json.loads(path.read_text())
+    assert data["version"] == 2
+    assert data["entries"]["k"]["state"] == "started"
+    entry = Manifest.open(str(path), ACCOUNT).get("k")
+    assert entry is not None
+    assert entry.state is EntryState.STARTED
+
+
+def test_a_version_1_manifest_is_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(
+        json.dumps(
+            {
+                "format": "carto-async-manifest",
+                "version": 1,
+                "account": {"username": "demo", "base_url": "https://demo.carto.com"},
+                "entries": {
+                    "k": {"state": "unknown", "label": "a.csv", "error": "no answer"},
+                    "d": {"state": "done", "label": "b.csv", "table_name": "b"},
+                },
+            }
+        )
+    )
+    manifest = Manifest.open(str(path), ACCOUNT)
+    assert {k: e.state for k, e in manifest.entries.items()} == {
+        "k": EntryState.UNKNOWN,
+        "d": EntryState.DONE,
+    }
+    manifest.record("n", "c.csv", EntryState.PENDING)
+    assert json.loads(path.read_text())["version"] == 2
+
+
+def test_a_manifest_of_a_later_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"format": "carto-async-manifest", "version": 3, "entries": {}}))
+    with pytest.raises(ManifestError, match="unsupported manifest version 3"):
+        Manifest.open(str(path), ACCOUNT)
+
+
 def _entry(state: EntryState) -> Entry:
     return Entry(state=state, label="x", token=TOKEN, table_name="t")
