@@ -215,7 +215,10 @@ class ImportRun:
                 continue
             # Stopped before the batch started, or by a second signal (the batch did not get
             # to record them): the manifest's written-ahead record says the same.
-            if item.recorded_start:
+            if item.job is not None:
+                item.phase = Phase.INTERRUPTED
+                item.message = "still running on the server; a re-run resumes it"
+            elif item.recorded_start:
                 item.phase = Phase.UNKNOWN
                 item.message = "stopped after its upload began: it may have been imported"
             else:

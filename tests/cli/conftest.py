@@ -98,5 +98,6 @@ def wait_until(
             pytest.fail(f"the command ended before {what}: {out}\n{err}")
         if time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"never saw {what}")
+            out, err = process.communicate()
+            pytest.fail(f"never saw {what}: {out}\n{err}")
         time.sleep(0.005)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,6 +175,40 @@ def test_a_sigterm_whose_answers_do_not_come_in_time_leaves_them_unknown_and_hel
         assert server.counters.requests[CREATES] == 3
         assert server.counters.jobs_created == 3
         assert _tables(server) == ["parks", "stores", "trees"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_second_signal_stops_at_once_and_the_written_ahead_records_hold_the_sources(
+    data: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    with LocalCarto(api_key=KEY, import_processing_time=0.05) as server:
+        server.faults.slow_body("imports.create", seconds=8.0, count=3)
+        manifest = tmp_path / "m.json"
+        args = ["import", "data", "--manifest", str(manifest), "--stop-grace", "600", *FAST]
+        process = _start(server, tmp_path, *args)
+        wait_until(lambda: server.counters.jobs_created == 3, process, "three imports made")
+        process.send_signal(sig)
+        lines: queue.Queue[str] = queue.Queue()
+        assert process.stderr is not None
+        reader = threading.Thread(target=lambda: [lines.put(x) for x in process.stderr or ()])
+        reader.start()
+        while "Stopping: waiting up to 600s" not in lines.get(timeout=30):
+            pass
+        process.send_signal(sig)  # the grace is 600 s: only a stop at once ends it soon
+        process.wait(timeout=30)
+        reader.join(timeout=30)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        assert process.returncode == (130 if sig is signal.SIGINT else 143)
+        assert set(_states(manifest).values()) <= {"started", "unknown"}
+
+        again = ["import", "data", "--manifest", str(manifest), "--json", *FAST]
+        held = invoke(again, _env(server))
+        assert held.exit_code == 1
+        assert {r["state"] for r in _results(held.stdout).values()} == {"held"}
+        assert server.counters.requests[CREATES] == 3
+        assert server.counters.jobs_created == 3
 
 
 def test_a_sigterm_during_an_upload_body_stops_it_and_a_rerun_uploads_it(
