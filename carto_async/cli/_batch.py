@@ -259,7 +259,7 @@ class Batch:
         if answering:
             self.reporter.note(
                 f"Stopping: waiting up to {self.answer_grace:g}s for the server's answer to "
-                f"{answering} upload(s) already sent (Ctrl-C again to stop now)."
+                f"{answering} upload(s) already sent (Ctrl-C or SIGTERM again to stop now)."
             )
 
     # -- one source -------------------------------------------------------------------------
