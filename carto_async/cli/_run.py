@@ -201,6 +201,8 @@ class ImportRun:
             if not self.terminated:
                 raise
             self._stopped()  # SIGTERM cancelled the batch itself (Ctrl-C is not handled here)
+        finally:
+            self.manifest.close()  # the journal folded into the file, whatever happened
         self.elapsed = time.monotonic() - started
         self._save_leftovers()
         self.report()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from carto_async.cli._manifest import Manifest
 from carto_async.testing import LocalCarto
 from tests.cli.conftest import KEY, HeldClock, invoke, wait_until
 
@@ -35,8 +36,8 @@ def _env(server: LocalCarto) -> dict[str, str | None]:
 
 
 def _states(manifest: Path) -> dict[str, str]:
-    entries = json.loads(manifest.read_text())["entries"]
-    return {e["label"]: e["state"] for e in entries.values()}
+    """The manifest's records as they stand (its file and journal), by label."""
+    return {e.label: e.state.value for e in Manifest.read(str(manifest)).entries.values()}
 
 
 def _results(stdout: str) -> dict[str, dict[str, object]]:
@@ -76,7 +77,7 @@ def test_ctrl_c_saves_the_manifest_and_a_rerun_imports_nothing_twice(
     manifest = tmp_path / "m.json"
     process = _start(slow_server, tmp_path, "import", "data", "--manifest", str(manifest), *FAST)
     wait_until(
-        lambda: manifest.exists() and "in_flight" in manifest.read_text(),
+        lambda: manifest.exists() and "in_flight" in _states(manifest).values(),
         process,
         "an import created",
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import anyio
@@ -29,8 +28,7 @@ class _Recorder(httpx.AsyncBaseTransport):
     def _states(self) -> dict[str, str]:
         if not self.manifest.exists():
             return {}
-        entries = json.loads(self.manifest.read_text())["entries"]
-        return {e["label"]: e["state"] for e in entries.values()}
+        return {e.label: e.state.value for e in Manifest.read(str(self.manifest)).entries.values()}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
@@ -59,6 +57,7 @@ def _run(tmp_path: Path, source_label: str, sources: list[Source]) -> Seen:
         return items
 
     done = anyio.run(main)
+    manifest.close()
     assert [i.phase for i in done] == [Phase.COMPLETE]
     assert recorder._states() == {source_label: "done"}
     return recorder.seen
