@@ -44,12 +44,13 @@ import attrs
 
 from carto_async._core.credentials import redact_url
 
-__all__ = ["Account", "Entry", "EntryState", "Manifest", "ManifestError"]
+__all__ = ["Account", "Entry", "EntryState", "Manifest", "ManifestError", "ManifestLock"]
 
 _FORMAT = "carto-async-manifest"
 _VERSION = 2
 _READABLE_VERSIONS = frozenset({1, 2})
 _JOURNAL_SUFFIX = ".journal"
+_LOCK_SUFFIX = ".lock"
 
 
 class ManifestError(Exception):
@@ -129,6 +130,60 @@ def _fsync_directory(directory: str) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class ManifestLock:
+    """Keeps a second run off a manifest in use: two runs writing one manifest would each
+    lose the other's records, and a lost ``started`` record is an upload done twice.
+
+    An advisory lock (``flock``) on ``FILE.lock``, which goes away with the lock; where
+    ``flock`` does not exist (Windows) there is no lock.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path + _LOCK_SUFFIX
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise :class:`ManifestError` if another run holds it."""
+        try:
+            import fcntl  # noqa: PLC0415 - POSIX only
+        except ImportError:  # pragma: no cover - Windows
+            return
+        manifest = self.path[: -len(_LOCK_SUFFIX)]
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise ManifestError(f"{self.path}: cannot create it: {exc.strerror}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise ManifestError(
+                    f"{manifest} is in use by another carto-async run: wait for it to end, "
+                    "or give this run another manifest"
+                ) from None
+            # The holder before us removes the file as it lets go; a lock on that removed
+            # file would protect nothing.
+            try:
+                current = os.stat(self.path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(fd).st_ino:
+                self._fd = fd
+                return
+            os.close(fd)
+        raise ManifestError(f"{manifest}: could not lock it (another run keeps starting)")
+
+    def release(self) -> None:
+        """Remove the lock file and let go (nothing if not held)."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None
 
 
 def _entry_from(key: str, data: Any) -> Entry:

@@ -24,7 +24,7 @@ import click
 from carto_async import AsyncCarto, PollPolicy
 from carto_async._core.credentials import Credentials
 from carto_async.cli._batch import ANSWER_GRACE, Batch, Item, Phase, Reporter, plan
-from carto_async.cli._manifest import Account, Manifest, ManifestError
+from carto_async.cli._manifest import Account, Manifest, ManifestError, ManifestLock
 from carto_async.cli._output import console
 from carto_async.cli._progress import (
     JSONReporter,
@@ -144,13 +144,18 @@ class ImportRun:
         self.manifest_given = manifest_path is not None
         self.save_leftovers = save_leftovers
         account = Account(credentials.username, credentials.base_url)
+        self._lock = ManifestLock(manifest_path) if manifest_path is not None else None
         try:
+            if self._lock is not None:
+                self._lock.acquire()
             self.manifest = (
                 Manifest.open(manifest_path, account)
                 if manifest_path is not None
                 else Manifest(None, account)
             )
         except ManifestError as exc:
+            if self._lock is not None:
+                self._lock.release()
             raise Problem(str(exc)) from None
         self.items: list[Item] = plan(sources, self.manifest, retry_unknown=settings.retry_unknown)
         self.interrupted = False
@@ -203,6 +208,8 @@ class ImportRun:
             self._stopped()  # SIGTERM cancelled the batch itself (Ctrl-C is not handled here)
         finally:
             self.manifest.close()  # the journal folded into the file, whatever happened
+            if self._lock is not None:
+                self._lock.release()
         self.elapsed = time.monotonic() - started
         self._save_leftovers()
         self.report()

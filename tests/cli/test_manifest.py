@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from carto_async.cli._batch import Action, Phase, plan
-from carto_async.cli._manifest import Account, Entry, EntryState, Manifest, ManifestError
+from carto_async.cli._manifest import (
+    Account,
+    Entry,
+    EntryState,
+    Manifest,
+    ManifestError,
+    ManifestLock,
+)
 from carto_async.cli._sources import url_source
 
 ACCOUNT = Account("demo", "https://demo.carto.com")
@@ -242,6 +249,20 @@ def test_a_journal_without_its_manifest_is_refused(tmp_path: Path) -> None:
     path.unlink()
     with pytest.raises(ManifestError, match="is missing but its journal"):
         Manifest.open(str(path), ACCOUNT)
+
+
+def test_one_run_at_a_time_holds_a_manifest(tmp_path: Path) -> None:
+    path = str(tmp_path / "m.json")
+    first, second = ManifestLock(path), ManifestLock(path)
+    first.acquire()
+    assert os.path.exists(f"{path}.lock")
+    with pytest.raises(ManifestError, match="is in use by another carto-async run"):
+        second.acquire()
+    first.release()
+    assert not os.path.exists(f"{path}.lock")
+    second.acquire()
+    second.release()
+    second.release()  # letting go twice is harmless
 
 
 def _entry(state: EntryState) -> Entry:

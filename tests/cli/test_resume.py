@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from carto_async.cli._manifest import Manifest
+from carto_async.cli._manifest import Manifest, ManifestLock
 from carto_async.testing import LocalCarto
 from tests.cli.conftest import KEY, HeldClock, invoke, wait_until
 
@@ -286,6 +286,24 @@ def test_a_sigkill_at_the_worst_moment_duplicates_nothing_on_the_rerun(
         assert {k: states_now[k] for k in started} == dict.fromkeys(started, "complete")
         assert server.counters.requests[CREATES] == 5
         assert server.counters.jobs_created == 5
+
+
+def test_a_manifest_in_use_by_another_run_is_refused_before_any_upload(
+    server: LocalCarto, env: dict[str, str | None], data: Path, tmp_path: Path
+) -> None:
+    manifest = str(tmp_path / "m.json")
+    other_run = ManifestLock(manifest)
+    other_run.acquire()
+    try:
+        result = invoke(["import", "data", "--manifest", manifest, *FAST], env)
+    finally:
+        other_run.release()
+    assert result.exit_code == 2
+    assert "is in use by another carto-async run" in result.stderr
+    assert server.counters.requests == {}
+    again = invoke(["import", "data", "--manifest", manifest, *FAST], env)
+    assert again.exit_code == 0, again.output
+    assert not os.path.exists(f"{manifest}.lock")
 
 
 def test_only_what_failed_is_uploaded_again(
