@@ -156,8 +156,13 @@ class Credentials:
                 "give the key as api_key"
             )
         elif parts.scheme not in ("http", "https"):
-            scheme = f"{parts.scheme}://" if parts.scheme else "no scheme"
-            problems.append(f"base_url must be an http(s) URL, not {scheme}")
+            # Only a short word is shown: in "KEY:..." urlsplit finds a scheme too.
+            shown = parts.scheme.isalpha() and len(parts.scheme) <= 6
+            problems.append(
+                f"base_url must be an http(s) URL, not {parts.scheme}://..."
+                if shown
+                else "base_url must be an http(s) URL starting with https:// (or http://)"
+            )
         elif not parts.hostname or not _valid_port(parts):
             problems.append("base_url must be an http(s) URL with a host and a valid port")
         elif parts.query or parts.fragment:

@@ -169,6 +169,16 @@ def test_a_malformed_base_url_is_refused_without_repeating_it(url: str) -> None:
     assert KEY not in str(caught.value)
 
 
+def test_a_base_url_without_a_scheme_says_how_to_start_it() -> None:
+    with pytest.raises(ValidationError, match=r"starting with https:// \(or http://\)"):
+        Credentials("demo", KEY, "demo.carto.com")
+    with pytest.raises(ValidationError, match=r"starting with https://") as caught:
+        Credentials("demo", None, f"{KEY}:x")
+    assert KEY not in str(caught.value)
+    with pytest.raises(ValidationError, match=r"not ftp://\.\.\."):
+        Credentials("demo", KEY, "ftp://demo.carto.com")
+
+
 def test_from_env_refuses_credentials_in_carto_base_url() -> None:
     env = {"CARTO_USER": "demo", "CARTO_BASE_URL": f"https://demo:{KEY}@demo.carto.com"}
     with pytest.raises(ValidationError, match="must not carry credentials") as caught:
