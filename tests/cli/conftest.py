@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -64,18 +66,18 @@ def relative(path: Path) -> str:
 
 
 class HeldClock:
-    """LocalCarto's import clock, held still while a test acts, then let go far ahead.
+    """A time source for LocalCarto's import jobs, held still while a test acts, then let go
+    far ahead.
 
     While held, no import moves on from its first state, however slow the machine is: a test
     that needs imports still running when it acts does not race the wall clock. ``release``
     jumps the clock ``ahead`` seconds, which finishes every held import at once; imports made
-    afterwards run in real time.
+    afterwards run in real time. Give it to a server with :func:`held_server`.
     """
 
-    def __init__(self, server: LocalCarto) -> None:
+    def __init__(self) -> None:
         self._held: float | None = time.monotonic()
         self._offset = 0.0
-        server.jobs._clock = self  # the injectable clock of LocalCarto's import jobs
 
     def __call__(self) -> float:
         return self._held if self._held is not None else time.monotonic() + self._offset
@@ -84,6 +86,20 @@ class HeldClock:
         if self._held is not None:
             self._offset = self._held + ahead - time.monotonic()
             self._held = None
+
+
+@contextlib.contextmanager
+def held_server(clock: HeldClock, **options: Any) -> Iterator[LocalCarto]:
+    """A running LocalCarto whose import jobs read ``clock``."""
+    try:
+        from carto_async.testing import Clock  # type: ignore[attr-defined]  # noqa: PLC0415
+    except ImportError:  # LocalCarto before its server clock: the jobs' own clock
+        with LocalCarto(**options) as server:
+            server.jobs._clock = clock
+            yield server
+        return
+    with LocalCarto(clock=Clock(monotonic=clock), **options) as server:  # type: ignore[call-arg]
+        yield server
 
 
 def wait_until(

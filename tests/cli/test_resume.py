@@ -16,7 +16,7 @@ import pytest
 
 from carto_async.cli._manifest import Manifest, ManifestLock
 from carto_async.testing import LocalCarto
-from tests.cli.conftest import KEY, HeldClock, invoke, wait_until
+from tests.cli.conftest import KEY, HeldClock, held_server, invoke, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -25,9 +25,16 @@ CREATES = "POST /api/v1/imports"
 
 
 @pytest.fixture
-def slow_server() -> Iterator[LocalCarto]:
-    """Imports take a second, so that they are still running when the test acts."""
-    with LocalCarto(api_key=KEY, import_processing_time=1.0) as running:
+def clock() -> HeldClock:
+    """The import clock of ``slow_server``: held until the test releases it."""
+    return HeldClock()
+
+
+@pytest.fixture
+def slow_server(clock: HeldClock) -> Iterator[LocalCarto]:
+    """Imports take a second of ``clock``, which stands still until released: they are still
+    running when the test acts, however slow the machine."""
+    with held_server(clock, api_key=KEY, import_processing_time=1.0) as running:
         yield running
 
 
@@ -69,9 +76,8 @@ def _tables(server: LocalCarto) -> list[str]:
 
 
 def test_ctrl_c_saves_the_manifest_and_a_rerun_imports_nothing_twice(
-    slow_server: LocalCarto, data: Path, tmp_path: Path
+    slow_server: LocalCarto, clock: HeldClock, data: Path, tmp_path: Path
 ) -> None:
-    clock = HeldClock(slow_server)  # imports stay running until the test lets them go
     for name in ("roads", "rivers"):
         (data / f"{name}.csv").write_text("name,lat,lon\nx,40.1,-3.1\n")
     manifest = tmp_path / "m.json"
@@ -350,9 +356,8 @@ def test_a_create_without_answer_is_recorded_unknown_and_not_retried_unless_aske
 
 
 def test_a_job_timeout_leaves_the_import_running_and_a_rerun_waits_for_it(
-    slow_server: LocalCarto, data: Path, tmp_path: Path
+    slow_server: LocalCarto, clock: HeldClock, data: Path, tmp_path: Path
 ) -> None:
-    clock = HeldClock(slow_server)  # the import cannot finish before the timeout
     env = _env(slow_server)
     manifest = str(tmp_path / "m.json")
     first = invoke(
@@ -370,9 +375,8 @@ def test_a_job_timeout_leaves_the_import_running_and_a_rerun_waits_for_it(
 
 
 def test_without_a_manifest_imports_left_running_are_saved_to_a_new_one(
-    slow_server: LocalCarto, data: Path, tmp_path: Path
+    slow_server: LocalCarto, clock: HeldClock, data: Path, tmp_path: Path
 ) -> None:
-    clock = HeldClock(slow_server)
     first = invoke(["import", "data/stores.csv", "--timeout", "0.2", *FAST], _env(slow_server))
     assert first.exit_code == 1
     (saved,) = tmp_path.glob("carto-async-manifest-*.json")
