@@ -10,8 +10,9 @@ from carto_async import AsyncCarto, ValidationError
 from carto_async.testing import LocalCarto
 from tests.datasets import stores_csv
 
+pytestmark = [pytest.mark.integration]
 # async-only:start
-pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+pytestmark.append(pytest.mark.anyio)
 # async-only:end
 
 

@@ -12,6 +12,8 @@ from carto_async import Carto, ValidationError
 from carto_async.testing import LocalCarto
 from tests.datasets import stores_csv
 
+pytestmark = [pytest.mark.integration]
+
 
 def test_an_upload_without_a_key_fails_before_any_request(
     local_server: LocalCarto, tmp_path: Path
