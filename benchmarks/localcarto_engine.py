@@ -161,8 +161,7 @@ def run(args: argparse.Namespace) -> str:
     with local_carto_process(import_processing_time=0) as server:
         for concurrency in args.sql_concurrency:
             rates = [
-                _sql_rps(server, args.sql_requests, concurrency)
-                for _ in range(args.engine_repeat)
+                _sql_rps(server, args.sql_requests, concurrency) for _ in range(args.engine_repeat)
             ]
             sql.add([concurrency, args.sql_requests, f"{median(rates):.0f}", len(rates)])
     with scratch_dir("engine") as directory:
@@ -176,9 +175,7 @@ def run(args: argparse.Namespace) -> str:
                 raise RuntimeError(f"imported {count} rows, expected {args.import_rows}")
             times.append(seconds)
             peaks.append(mib)
-        imports.add(
-            [args.import_rows, f"{median(times):.2f}", f"{median(peaks):.0f}", len(times)]
-        )
+        imports.add([args.import_rows, f"{median(times):.2f}", f"{median(peaks):.0f}", len(times)])
     text = "\n\n".join([sql.render(), imports.render()])
     return "#5 LocalCarto engine\n\n" + text
 

@@ -41,7 +41,6 @@ from typing import Any
 
 import attrs
 
-from carto_async.testing import _geometry
 from carto_async.testing._csvload import stage_csv
 from carto_async.testing._db import CARTO_NAMES, Database, QueryError, quote_ident
 from carto_async.testing._staging import (
@@ -53,7 +52,6 @@ from carto_async.testing._staging import (
     column_names,
     create_stage,
     drop_stage,
-    geometry_pair,
     insert_stage,
     normalize_column_name,
     normalize_table_name,
@@ -70,6 +68,34 @@ __all__ = [
 ]
 
 _EXTENSIONS = (".csv", ".tsv", ".txt", ".geojson", ".json", ".zip")
+_GEOMETRY_KINDS = frozenset(
+    (
+        "Point",
+        "LineString",
+        "Polygon",
+        "MultiPoint",
+        "MultiLineString",
+        "MultiPolygon",
+        "GeometryCollection",
+    )
+)
+
+
+def _srid_from_crs(crs: Any) -> int | None:
+    """The EPSG code of a GeoJSON ``crs`` member (``EPSG:3857``, ``urn:ogc:def:crs:EPSG::3857``)."""
+    if not isinstance(crs, dict):
+        return None
+    name = (
+        (crs.get("properties") or {}).get("name")
+        if isinstance(crs.get("properties"), dict)
+        else None
+    )
+    if not isinstance(name, str):
+        return None
+    if "CRS84" in name.upper():
+        return 4326
+    digits = name.rsplit(":", 1)[-1]
+    return int(digits) if digits.isdigit() else None
 
 
 @attrs.frozen
@@ -99,7 +125,7 @@ def _features(document: Any) -> list[tuple[dict[str, Any], Any]]:
             raise ImportFailure(3007)
     elif kind == "Feature":
         features = [document]
-    elif kind in _geometry.KINDS:
+    elif kind in _GEOMETRY_KINDS:
         features = [{"type": "Feature", "properties": {}, "geometry": document}]
     else:
         raise ImportFailure(3007)
@@ -130,16 +156,25 @@ def _json_decl(values: Sequence[Any]) -> str:
     return "TEXT"
 
 
-def _json_cell(value: Any, decl: str) -> Any:
+def _json_text(value: Any, decl: str) -> str | None:
+    """A property as staged text."""
     if value is None:
         return None
     if decl == "BOOLEAN":
-        return int(value)
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float) and decl != "TEXT":
+        return repr(value) if isinstance(value, float) else str(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_convert(column: str, decl: str) -> str:
+    if decl in ("INTEGER", "BIGINT", "BOOLEAN"):
+        return f"CAST({column} AS {decl})"
     if decl == "DOUBLE PRECISION":
-        return float(value)
-    if decl == "TEXT" and not isinstance(value, str):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return value
+        return f"CAST({column} AS DOUBLE)"
+    return column
 
 
 def _stage_geojson(db: Database, path: str, base: str, options: LoadOptions) -> Source:
@@ -153,7 +188,7 @@ def _stage_geojson(db: Database, path: str, base: str, options: LoadOptions) -> 
         raise ImportFailure(1005)
     if len(features) > options.max_rows:
         raise ImportFailure(6668)
-    file_srid = _geometry.srid_from_crs(document.get("crs")) or 4326
+    file_srid = _srid_from_crs(document.get("crs")) or 4326
     keys: dict[str, None] = {}
     for properties, _ in features:
         keys.update(dict.fromkeys(properties))
@@ -162,27 +197,28 @@ def _stage_geojson(db: Database, path: str, base: str, options: LoadOptions) -> 
     decls = [_json_decl([p.get(k) for p, _ in features]) for k in header]
     rows: list[list[Any]] = []
     for properties, geometry in features:
-        row = [_json_cell(properties.get(k), d) for k, d in zip(header, decls, strict=True)]
-        gc: str | None = None
-        mc: str | None = None
+        row = [_json_text(properties.get(k), d) for k, d in zip(header, decls, strict=True)]
+        text: str | None = None
         if geometry is not None:
-            if isinstance(geometry, dict) and geometry.get("type") == "GeometryCollection":
+            if not isinstance(geometry, dict) or geometry.get("type") not in _GEOMETRY_KINDS:
+                raise ImportFailure(3007)
+            if geometry.get("type") == "GeometryCollection":
                 raise ImportFailure(3201)
-            try:
-                geom = _geometry.from_geojson(geometry, file_srid)
-            except _geometry.GeometryError:
-                raise ImportFailure(3007) from None
-            try:
-                geom = _geometry.transform(geom, 4326)
-            except _geometry.GeometryError:
-                raise ImportFailure(3008) from None
-            gc, mc = geometry_pair(geom)
-        rows.append([*row, gc, mc, None, None])
+            text = json.dumps(geometry, separators=(",", ":"))
+        rows.append([*row, text, None, None])
     stage = create_stage(db, len(header))
-    source = Source(base, stage, [], len(rows), geom_expr="gc", merc_expr="mc")
+    parsed = "TRY(ST_GeomFromGeoJSON(gc))"
+    if file_srid != 4326:
+        parsed = f"TRY(ST_Transform({parsed}, 'EPSG:{file_srid}', 'EPSG:4326', always_xy := true))"
+    source = Source(base, stage, [], len(rows), geom_expr=f"ST_SetCRS({parsed}, 'EPSG:4326')")
     try:
         for start in range(0, len(rows), CHUNK_ROWS):
-            insert_stage(db, stage, rows[start : start + CHUNK_ROWS], len(header))
+            insert_stage(db, stage, rows[start : start + CHUNK_ROWS], len(header), start)
+        bad = db.execute_native(
+            f"SELECT count(*) FROM {stage} WHERE gc IS NOT NULL AND {parsed} IS NULL"  # noqa: S608
+        ).rows[0][0]
+        if bad:
+            raise ImportFailure(3008 if file_srid != 4326 else 3007)
         for index, (name, decl) in enumerate(zip(names, decls, strict=True)):
             if name == "the_geom_webmercator":
                 continue
@@ -190,7 +226,7 @@ def _stage_geojson(db: Database, path: str, base: str, options: LoadOptions) -> 
                 source.id_expr = cartodb_id_expr(db, stage, f"c{index}")
                 continue
             final = name + "_1" if name in CARTO_NAMES else name
-            source.columns.append((final, decl, f"c{index}"))
+            source.columns.append((final, decl, _json_convert(f"c{index}", decl)))
         return source
     except BaseException:
         drop_stage(db, stage)
@@ -316,17 +352,25 @@ def _commit(db: Database, sources: list[Source], options: LoadOptions) -> LoadRe
 
 
 def _create_from_stage(db: Database, name: str, source: Source) -> None:
-    db.create_carto_table(name, [(column, decl) for column, decl, _ in source.columns])
-    targets = ["the_geom", "the_geom_webmercator"] + [quote_ident(c) for c, _, _ in source.columns]
-    values = [source.geom_expr, source.merc_expr] + [expr for _, _, expr in source.columns]
+    first_id = 1
+    if source.id_expr is not None:
+        highest = db.execute_native(f"SELECT max({source.id_expr}) FROM {source.stage}").rows  # noqa: S608
+        first_id = int(highest[0][0] or 0) + 1
+    db.create_carto_table(
+        name, [(column, decl) for column, decl, _ in source.columns], first_id=first_id
+    )
+    targets = ["the_geom"] + [quote_ident(c) for c, _, _ in source.columns]
+    values = [source.geom_expr] + [expr for _, _, expr in source.columns]
     if source.id_expr is not None:
         targets.insert(0, "cartodb_id")
         values.insert(0, source.id_expr)
-    db.execute_native(
-        f"INSERT INTO {quote_ident(name)} ({', '.join(targets)})"  # noqa: S608
-        f" SELECT {', '.join(values)} FROM temp.{source.stage} ORDER BY rowid"
-    )
-    db.install_carto_triggers(name)
+    try:
+        db.execute_native(
+            f"INSERT INTO {quote_ident(name)} ({', '.join(targets)})"  # noqa: S608
+            f" SELECT {', '.join(values)} FROM {source.stage} ORDER BY rn"
+        )
+    except QueryError as exc:
+        raise ImportFailure(99999, str(exc)) from None
 
 
 # --------------------------------------------------------------------------- queries
@@ -366,10 +410,7 @@ def table_from_query(
             name = base
         else:
             name = unique_table_name(base, set(db.list_tables()) - {scratch})
-        db.execute_native(f"DROP TRIGGER {quote_ident(scratch + '__carto_insert')}")
-        db.execute_native(f"DROP TRIGGER {quote_ident(scratch + '__carto_update')}")
         db.rename_table(scratch, name)
-        db.install_carto_triggers(name)
     return LoadResult([name], rows, False)
 
 

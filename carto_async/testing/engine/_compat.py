@@ -40,8 +40,7 @@ MACROS = [
     "CREATE OR REPLACE TEMP MACRO _cdb_transform(g, target) AS"
     " ST_SetCRS(ST_Transform(g, coalesce(ST_CRS(g), 'EPSG:4326'), target, always_xy := true),"
     " target)",
-    "CREATE OR REPLACE TEMP MACRO cdb_transformtowebmercator(g) AS"
-    " _cdb_transform(g, 'EPSG:3857')",
+    "CREATE OR REPLACE TEMP MACRO cdb_transformtowebmercator(g) AS _cdb_transform(g, 'EPSG:3857')",
     f"CREATE OR REPLACE TEMP MACRO cdb_xyz_resolution(z) AS {_RESOLUTION_0!r} / pow(2, z)",
     "CREATE OR REPLACE TEMP MACRO cdb_xyz_extent(x, y, z) AS"
     " ST_SetCRS(ST_TileEnvelope(z, x, y), 'EPSG:3857')",
@@ -57,6 +56,16 @@ MACROS = [
     " || substr(h, 11, 2))::INTEGER"
     " WHEN substr(h, 1, 2) = '00' AND (('0x' || substr(h, 3, 2))::INTEGER & 32) = 32"
     " THEN ('0x' || substr(h, 11, 8))::INTEGER END",
+    "CREATE OR REPLACE TEMP MACRO geometrytype(g) AS ST_GeometryType(g)::VARCHAR",
+    "CREATE OR REPLACE TEMP MACRO _cdb_geometrytype(g) AS 'ST_' || CASE ST_GeometryType(g)::VARCHAR"
+    " WHEN 'POINT' THEN 'Point' WHEN 'LINESTRING' THEN 'LineString' WHEN 'POLYGON' THEN 'Polygon'"
+    " WHEN 'MULTIPOINT' THEN 'MultiPoint' WHEN 'MULTILINESTRING' THEN 'MultiLineString'"
+    " WHEN 'MULTIPOLYGON' THEN 'MultiPolygon' ELSE 'GeometryCollection' END",
+    "CREATE OR REPLACE TEMP MACRO st_asewkt(g) AS CASE WHEN st_srid(g) = 0 THEN _cdb_astext(g)"
+    " ELSE 'SRID=' || st_srid(g) || ';' || _cdb_astext(g) END",
+    "CREATE OR REPLACE TEMP MACRO _cdb_asgeojson(g, dp) AS"
+    " regexp_replace(ST_AsGeoJSON(ST_ReducePrecision(g, pow(10, -dp)))::VARCHAR,"
+    " '(\\d)\\.0([,\\]])', '\\1\\2', 'g')",
     "CREATE OR REPLACE TEMP MACRO _cdb_json_agg(x) AS to_json(list(x))",
     "CREATE OR REPLACE TEMP MACRO _cdb_to_char(t, f) AS strftime(t, replace(replace(replace("
     "replace(replace(replace(replace(replace(replace(replace(replace(replace(f,"
@@ -67,8 +76,7 @@ MACROS = [
     "CREATE OR REPLACE TEMP MACRO _cdb_geog_dwithin(a, b, d) AS"
     " ST_Distance_Spheroid(ST_FlipCoordinates(a), ST_FlipCoordinates(b)) <= d",
     "CREATE OR REPLACE TEMP MACRO _cdb_geog_area(a) AS ST_Area_Spheroid(ST_FlipCoordinates(a))",
-    "CREATE OR REPLACE TEMP MACRO _cdb_geog_length(a) AS"
-    " ST_Length_Spheroid(ST_FlipCoordinates(a))",
+    "CREATE OR REPLACE TEMP MACRO _cdb_geog_length(a) AS ST_Length_Spheroid(ST_FlipCoordinates(a))",
     "CREATE OR REPLACE TEMP MACRO _cdb_geog_perimeter(a) AS"
     " ST_Perimeter_Spheroid(ST_FlipCoordinates(a))",
 ]
@@ -140,6 +148,8 @@ _RENAMES = {
     "st_makepoint": "st_point",
     "st_numgeometries": "st_numgeometries",
     "st_geomfromewkb": "st_geomfromwkb",
+    "st_geometrytype": "_cdb_geometrytype",
+    "st_ashexewkb": "",
     "cdb_latlng": "cdb_latlng",
 }
 _EWKT = re.compile(r"'SRID=(\d+);\s*([A-Za-z]+\s*(?:[ZM]+\s*)?(?:\(.*\)|EMPTY))'", re.S | re.I)
@@ -235,7 +245,10 @@ def _rewrite_call(
         srid = _srid_literal(args[1])
         if srid is not None:
             return f"_cdb_transform({_text(args[0])}, 'EPSG:{srid}')"
-    if name in ("st_geomfromtext", "st_geomfromgeojson", "st_geomfromwkb"):
+    if name in ("st_geomfromtext", "st_geomfromewkt", "st_geomfromgeojson", "st_geomfromwkb"):
+        name = "st_geomfromtext" if name == "st_geomfromewkt" else name
+        if len(args) == 1 and _text(args[0]).startswith("ST_SetCRS("):
+            return _text(args[0])  # EWKT, already read with its SRID
         return _with_srid(name, args, 1)
     if name in ("st_point", "st_makepoint"):
         return _with_srid("ST_Point", args, 2) or f"ST_Point({', '.join(_text(a) for a in args)})"
@@ -249,6 +262,12 @@ def _rewrite_call(
         return f"ST_AsMVTGeom({', '.join([_text(args[0]), bounds, *rest])})"
     if name == "generate_series" and in_select_list:
         return f"unnest(generate_series({', '.join(_text(a) for a in args)}))"
+    if name == "st_ashexewkb" and args:
+        return _text(args[0])  # geometries already travel as hex EWKB
+    if name == "st_asgeojson" and len(args) >= 2:
+        return f"_cdb_asgeojson({_text(args[0])}, {_text(args[1])})"
+    if name == "st_npoints":
+        return f"ST_NPoints({', '.join(_text(a) for a in args)})"
     if name in _RENAMES:
         return f"{_RENAMES[name]}({', '.join(_text(a) for a in args)})"
     return None

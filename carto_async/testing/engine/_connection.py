@@ -41,7 +41,6 @@ from carto_async.testing.engine._sqltext import (
     select_items,
     significant,
     split_statements,
-    tokenize,
 )
 from carto_async.testing.engine._values import GEOMETRY_KINDS, decl_for, python_value, srid_of
 
@@ -63,8 +62,7 @@ CARTO_COLUMNS = (
     ("the_geom_webmercator", "GEOMETRY_TEXT(0,3857)"),
 )
 _WEBMERCATOR_EXPR = (
-    "ST_SetCRS(ST_Transform(the_geom, 'EPSG:4326', 'EPSG:3857', always_xy := true),"
-    " 'EPSG:3857')"
+    "ST_SetCRS(ST_Transform(the_geom, 'EPSG:4326', 'EPSG:3857', always_xy := true), 'EPSG:3857')"
 )
 _ROW_WORDS = frozenset(("select", "with", "values", "table", "explain"))
 _IGNORED = frozenset(("begin", "start", "commit", "end", "grant", "revoke", "comment", "vacuum"))
@@ -90,7 +88,9 @@ def spatial_extension_path() -> str:
     """The signed spatial extension shipped in the ``duckdb-extension-spatial`` wheel."""
     spec = importlib.util.find_spec("duckdb_extension_spatial")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("duckdb-extension-spatial is not installed (pip install carto-async[local])")
+        raise RuntimeError(
+            "duckdb-extension-spatial is not installed (pip install carto-async[local])"
+        )
     base = list(spec.submodule_search_locations)[0]
     return os.path.join(base, "extensions", f"v{duckdb.__version__}", "spatial.duckdb_extension")
 
@@ -183,7 +183,7 @@ def ddl_type(text: str) -> _ColumnType:
 
 
 _CONSTRAINT_WORDS = frozenset(
-    "not null default primary unique check references generated collate constraint".split()
+    ["not", "null", "default", "primary", "unique", "check", "references", "generated", "collate", "constraint"]
 )
 
 
@@ -223,8 +223,7 @@ class Database:
         self._depth = 0
         self._doomed = False
         self._catalogue: dict[tuple[str, str], str] = {
-            (t.lower(), c): d
-            for t, c, d in conn.execute("SELECT * FROM _carto.columns").fetchall()
+            (t.lower(), c): d for t, c, d in conn.execute("SELECT * FROM _carto.columns").fetchall()
         }
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -498,7 +497,9 @@ class Database:
         message = pg_message(raw)
         near = re.fullmatch(r'syntax error at or near "(.*)"', message, re.S)
         if near:
-            written = next((t for _, t in statement.tokens if t.lower() == near[1].lower()), near[1])
+            written = next(
+                (t for _, t in statement.tokens if t.lower() == near[1].lower()), near[1]
+            )
             message = f'syntax error at or near "{written}"'
         if statement.words[:2] == ("drop", "table") and message.startswith("relation "):
             message = message.replace("relation", "table", 1)
@@ -530,7 +531,9 @@ class Database:
         if words[:1] == ("create",) and "table" in texts[:4]:
             return self._create_table(statement, sig)
         if words[:2] == ("drop", "table"):
-            result = self._query(statement, "".join(t for _, t in _fold_case(rewrite(statement.tokens))), ())
+            result = self._query(
+                statement, "".join(t for _, t in _fold_case(rewrite(statement.tokens))), ()
+            )
             for name in _names_after(sig, "table"):
                 self._forget(name)
             return result
@@ -558,7 +561,9 @@ class Database:
             query = make_statement(_after(statement.tokens, sig, pos + 1))
             return self._create_table_as(statement, name, temp, query)
         if texts[pos + 1 : pos + 2] != ["("]:
-            raise QueryError(f'syntax error at or near "{sig[pos + 1][1] if pos + 1 < len(sig) else ""}"')
+            raise QueryError(
+                f'syntax error at or near "{sig[pos + 1][1] if pos + 1 < len(sig) else ""}"'
+            )
         body = _split_top(sig[pos + 2 : _close_index(sig, pos + 1)])
         specs: list[str] = []
         remembered: list[tuple[str, str]] = []
@@ -606,14 +611,13 @@ class Database:
             raise QueryError(f'column "{dup}" specified more than once')
         inner = "".join(t for _, t in _fold_case(rewrite(query.tokens)))
         aliases = ", ".join(quote_ident(c) for c in probe.columns)
-        sql = (
-            f"CREATE {temp}TABLE {quote_ident(name)} AS SELECT * FROM ({inner}) AS _q({aliases})"  # noqa: S608
-        )
+        sql = f"CREATE {temp}TABLE {quote_ident(name)} AS SELECT * FROM ({inner}) AS _q({aliases})"  # noqa: S608
         self._query(statement, sql, ())
         keep = [
             (c, d)
             for c, d in zip(probe.columns, probe.decl_types, strict=True)
-            if d and (d.startswith("GEO") or d in ("VARCHAR", "MONEY", "RASTER", "JSONB"))
+            if d
+            and (d.startswith("GEO") or d in ("VARCHAR", "MONEY", "RASTER", "JSONB"))
             and "(" in d
         ]
         self._remember(name, keep)
@@ -641,14 +645,17 @@ class Database:
             return result
         if "rename" in texts and "to" in texts and "column" not in texts:
             new = sig[texts.index("to") + 1][1].strip('"')
-            result = self._query(statement, f"ALTER TABLE {quote_ident(table)} RENAME TO {quote_ident(new)}", ())
+            result = self._query(
+                statement, f"ALTER TABLE {quote_ident(table)} RENAME TO {quote_ident(new)}", ()
+            )
             self._rename_catalogue(table, new)
             return result
         return None
 
     def _rename_catalogue(self, old: str, new: str) -> None:
         self._connection().execute(
-            "UPDATE _carto.columns SET table_name = ? WHERE lower(table_name) = lower(?)", (new, old)
+            "UPDATE _carto.columns SET table_name = ? WHERE lower(table_name) = lower(?)",
+            (new, old),
         )
         self._reload_catalogue()
 
@@ -710,7 +717,7 @@ class Database:
                     " count(cartodb_id), count(*) FILTER (WHERE TRY_CAST(cartodb_id AS BIGINT)"
                     " IS NULL OR TRY_CAST(cartodb_id AS BIGINT)::VARCHAR <>"
                     " trim(cartodb_id::VARCHAR)), min(TRY_CAST(cartodb_id AS BIGINT)),"
-                    f" max(TRY_CAST(cartodb_id AS BIGINT)) FROM {table}"  # noqa: S608
+                    f" max(TRY_CAST(cartodb_id AS BIGINT)) FROM {table}"
                 ).rows[0]
                 if total != distinct or total != present or bad or (lowest or 0) < 0:
                     raise QueryError("CDB(_CDB_Has_Usable_Primary_ID): Error: invalid cartodb_id")
@@ -731,7 +738,9 @@ class Database:
             staging = f"{name}__cartodbfy"
             self.create_carto_table(staging, keep, first_id=first_id)
             targets = ["the_geom"] + [c for c, _ in keep]
-            sources = [geom_expr] + ["the_geom" if c == "the_geom_1" else quote_ident(c) for c, _ in keep]
+            sources = [geom_expr] + [
+                "the_geom" if c == "the_geom_1" else quote_ident(c) for c, _ in keep
+            ]
             if id_expr is not None:
                 targets.insert(0, "cartodb_id")
                 sources.insert(0, id_expr)

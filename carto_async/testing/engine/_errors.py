@@ -73,7 +73,9 @@ _PATTERNS: list[tuple[re.Pattern[str], _Render]] = [
         lambda m: f'invalid input syntax for type double precision: "{m[1]}"',
     ),
     (
-        re.compile(r"Failed to parse geometry.*|.*Failed to parse WKT.*|Could not parse.*WK.*", re.S),
+        re.compile(
+            r"Failed to parse geometry.*|.*Failed to parse WKT.*|Could not parse.*WK.*", re.S
+        ),
         lambda m: "parse error - invalid geometry",
     ),
     (

@@ -97,9 +97,9 @@ def split_statements(sql: str) -> list[Statement]:
 # --------------------------------------------------------------------------- column names
 
 _SELECT_END = frozenset(
-    "from where group having order limit offset union except intersect window into".split()
+    ["from", "where", "group", "having", "order", "limit", "offset", "union", "except", "intersect", "window", "into"]
 )
-_NOT_ALIASES = frozenset("end null true false current_timestamp current_date".split())
+_NOT_ALIASES = frozenset(["end", "null", "true", "false", "current_timestamp", "current_date"])
 _VALUE_WORDS = {
     "current_timestamp": "current_timestamp",
     "current_date": "current_date",
