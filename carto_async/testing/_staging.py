@@ -7,7 +7,8 @@
   (:func:`normalize_column_name`, :func:`column_names` for a whole header).
 * A reader streams rows into a TEMP staging table of text cells (:func:`create_stage`,
   :func:`insert_stage`: :data:`CHUNK_ROWS` rows at a time, one Arrow batch each, so the
-  database lock is taken per chunk and SQL queries keep being served) and describes the table to make as a :class:`Source`; ``_loader`` then
+  database lock is taken per chunk and SQL queries keep being served) and describes the
+  table to make as a :class:`Source`; ``_loader`` then
   copies every source into its CARTO table in one transaction.
 """
 

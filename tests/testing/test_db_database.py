@@ -99,12 +99,17 @@ def test_transactions_commit_roll_back_and_nest(db: Database) -> None:
         fails_after_insert(2)
     with db.transaction():
         db.execute("INSERT INTO t VALUES (3)")
+
     # DuckDB has no savepoints: a failed nested block dooms the outer one, as an error
     # inside a PostgreSQL transaction does.
-    with pytest.raises(QueryError, match="current transaction is aborted"), db.transaction():
-        db.execute("INSERT INTO t VALUES (5)")
-        with pytest.raises(QueryError):
-            fails_after_insert(4)
+    def nested_failure() -> None:
+        with db.transaction():
+            db.execute("INSERT INTO t VALUES (5)")
+            with pytest.raises(QueryError):
+                fails_after_insert(4)
+
+    with pytest.raises(QueryError, match="current transaction is aborted"):
+        nested_failure()
     assert [r["a"] for r in rows(db, "SELECT a FROM t ORDER BY a")] == [1, 3]
 
 

@@ -275,8 +275,7 @@ def _rewrite_call(
 
 def rewrite(tokens: Sequence[Token]) -> list[Token]:
     """PostgreSQL/PostGIS tokens -> DuckDB tokens (see the module docstring)."""
-    out = _rewrite(list(tokens), in_select_list=False)
-    return out
+    return _rewrite(list(tokens), in_select_list=False)
 
 
 def _rewrite(tokens: list[Token], *, in_select_list: bool) -> list[Token]:

@@ -1,4 +1,4 @@
-"""LocalCarto's database: one DuckDB connection (with spatial) shared by threads, spoken to in PostgreSQL.
+"""LocalCarto's database: one DuckDB connection (with spatial) shared by threads, in PostgreSQL.
 
 :class:`Database` loads the signed spatial extension from the ``duckdb-extension-spatial``
 wheel, creates the compatibility macros, then locks the engine (no file access, no setting
@@ -91,7 +91,7 @@ def spatial_extension_path() -> str:
         raise RuntimeError(
             "duckdb-extension-spatial is not installed (pip install carto-async[local])"
         )
-    base = list(spec.submodule_search_locations)[0]
+    base = next(iter(spec.submodule_search_locations))
     return os.path.join(base, "extensions", f"v{duckdb.__version__}", "spatial.duckdb_extension")
 
 
@@ -183,7 +183,18 @@ def ddl_type(text: str) -> _ColumnType:
 
 
 _CONSTRAINT_WORDS = frozenset(
-    ["not", "null", "default", "primary", "unique", "check", "references", "generated", "collate", "constraint"]
+    [
+        "not",
+        "null",
+        "default",
+        "primary",
+        "unique",
+        "check",
+        "references",
+        "generated",
+        "collate",
+        "constraint",
+    ]
 )
 
 
@@ -639,7 +650,8 @@ class Database:
             type_text = _type_text(sig[at + 1 : end])
             kind = ddl_type(type_text)
             rest = " ".join(t for _, t in sig[end:])
-            sql = f"ALTER TABLE {quote_ident(table)} ADD COLUMN {quote_ident(column)} {kind.duck} {rest}"
+            target = f"{quote_ident(table)} ADD COLUMN {quote_ident(column)}"
+            sql = f"ALTER TABLE {target} {kind.duck} {rest}"
             result = self._query(statement, sql, ())
             self._remember(table, [(column, kind.decl)])
             return result
@@ -713,7 +725,8 @@ class Database:
             first_id = 1
             if "cartodb_id" in types:
                 total, distinct, present, bad, lowest, highest = self.execute_native(
-                    "SELECT count(*), count(DISTINCT TRY_CAST(cartodb_id AS BIGINT)),"
+                    "SELECT count(*),"  # noqa: S608
+                    " count(DISTINCT TRY_CAST(cartodb_id AS BIGINT)),"
                     " count(cartodb_id), count(*) FILTER (WHERE TRY_CAST(cartodb_id AS BIGINT)"
                     " IS NULL OR TRY_CAST(cartodb_id AS BIGINT)::VARCHAR <>"
                     " trim(cartodb_id::VARCHAR)), min(TRY_CAST(cartodb_id AS BIGINT)),"

@@ -17,12 +17,78 @@ __all__ = ["check_statement", "write_target"]
 
 #: Statements a SQL API user may run (the first keyword).
 _ALLOWED_FIRST = frozenset(
-    ["select", "with", "values", "insert", "update", "delete", "create", "drop", "alter", "truncate", "begin", "start", "commit", "end", "rollback", "abort", "explain", "table", "grant", "revoke", "comment"]
+    [
+        "select",
+        "with",
+        "values",
+        "insert",
+        "update",
+        "delete",
+        "create",
+        "drop",
+        "alter",
+        "truncate",
+        "begin",
+        "start",
+        "commit",
+        "end",
+        "rollback",
+        "abort",
+        "explain",
+        "table",
+        "grant",
+        "revoke",
+        "comment",
+    ]
 )
 _SETTINGS = frozenset(("set", "reset", "show"))
 #: Table and scalar functions that read files, run SQL text, or show the engine's settings.
 _DENIED_FUNCTIONS = frozenset(
-    ["read_csv", "read_csv_auto", "read_json", "read_json_auto", "read_json_objects", "read_ndjson", "read_ndjson_auto", "read_ndjson_objects", "read_json_objects_auto", "read_parquet", "parquet_scan", "parquet_metadata", "parquet_schema", "parquet_file_metadata", "parquet_kv_metadata", "read_text", "read_blob", "read_xlsx", "glob", "sniff_csv", "st_read", "st_read_meta", "st_readosm", "st_readshp", "st_drivers", "query", "query_table", "getenv", "current_setting", "which_secret", "sqlite_scan", "sqlite_attach", "postgres_scan", "postgres_attach", "mysql_scan", "delta_scan", "iceberg_scan", "load_aws_credentials", "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "lo_import", "lo_export"]
+    [
+        "read_csv",
+        "read_csv_auto",
+        "read_json",
+        "read_json_auto",
+        "read_json_objects",
+        "read_ndjson",
+        "read_ndjson_auto",
+        "read_ndjson_objects",
+        "read_json_objects_auto",
+        "read_parquet",
+        "parquet_scan",
+        "parquet_metadata",
+        "parquet_schema",
+        "parquet_file_metadata",
+        "parquet_kv_metadata",
+        "read_text",
+        "read_blob",
+        "read_xlsx",
+        "glob",
+        "sniff_csv",
+        "st_read",
+        "st_read_meta",
+        "st_readosm",
+        "st_readshp",
+        "st_drivers",
+        "query",
+        "query_table",
+        "getenv",
+        "current_setting",
+        "which_secret",
+        "sqlite_scan",
+        "sqlite_attach",
+        "postgres_scan",
+        "postgres_attach",
+        "mysql_scan",
+        "delta_scan",
+        "iceberg_scan",
+        "load_aws_credentials",
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_ls_dir",
+        "lo_import",
+        "lo_export",
+    ]
 )
 _DENIED_PREFIXES = ("duckdb_", "pragma_", "_carto")
 _CREATE_ALLOWED = frozenset(("table", "view", "index", "unique", "sequence", "schema"))
@@ -103,9 +169,9 @@ def write_target(statement: Statement) -> tuple[str, str] | None:
 
 def _nextval(sig: list[tuple[str, str]]) -> tuple[str, str] | None:
     for index, (kind, text) in enumerate(sig):
-        if kind == "ident" and text.lower() in ("nextval", "setval"):
-            if index + 1 < len(sig) and sig[index + 1] == ("op", "("):
-                return ("write", "")
+        calls = index + 1 < len(sig) and sig[index + 1] == ("op", "(")
+        if kind == "ident" and text.lower() in ("nextval", "setval") and calls:
+            return ("write", "")
     return None
 
 

@@ -97,7 +97,20 @@ def split_statements(sql: str) -> list[Statement]:
 # --------------------------------------------------------------------------- column names
 
 _SELECT_END = frozenset(
-    ["from", "where", "group", "having", "order", "limit", "offset", "union", "except", "intersect", "window", "into"]
+    [
+        "from",
+        "where",
+        "group",
+        "having",
+        "order",
+        "limit",
+        "offset",
+        "union",
+        "except",
+        "intersect",
+        "window",
+        "into",
+    ]
 )
 _NOT_ALIASES = frozenset(["end", "null", "true", "false", "current_timestamp", "current_date"])
 _VALUE_WORDS = {
@@ -164,7 +177,8 @@ def select_items(tokens: Sequence[Token]) -> list[tuple[list[Token], str | None]
     if not inside:
         return None
     out: list[tuple[list[Token], str | None]] = []
-    for item in items:
+    for tokens_of_item in items:
+        item = tokens_of_item
         if not item or item[-1][1] == "*":
             return None
         alias: str | None = None
@@ -245,9 +259,13 @@ def pg_column_name(item: Sequence[Token]) -> str:
     while position + 2 < len(tokens) and tokens[position + 1][1] == ".":
         position += 2
     head = tokens[position]
-    if head[0] in ("ident", "qident") and position + 1 < len(tokens):
-        if tokens[position + 1][1] == "(" and tokens[-1][1] == ")":
-            return _ident_name(head)
+    if (
+        head[0] in ("ident", "qident")
+        and position + 1 < len(tokens)
+        and tokens[position + 1][1] == "("
+        and tokens[-1][1] == ")"
+    ):
+        return _ident_name(head)
     if names and first[0] == "ident" and low in ("exists", "array"):
         return low
     return "?column?"

@@ -93,7 +93,7 @@ def _read_geometry(data: bytes, pos: int, out: bytearray, srid: int | None) -> i
     if base == 1:
         out += data[pos : pos + 8 * dims]
         return pos + 8 * dims
-    (count,) = struct.unpack_from(fmt + "I", data, pos)
+    count: int = struct.unpack_from(fmt + "I", data, pos)[0]
     if base == 2:
         end = pos + 4 + count * 8 * dims
         out += data[pos:end]
@@ -102,7 +102,7 @@ def _read_geometry(data: bytes, pos: int, out: bytearray, srid: int | None) -> i
         out += data[pos : pos + 4]
         pos += 4
         for _ in range(count):
-            (points,) = struct.unpack_from(fmt + "I", data, pos)
+            points: int = struct.unpack_from(fmt + "I", data, pos)[0]
             end = pos + 4 + points * 8 * dims
             out += data[pos:end]
             pos = end
