@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import zipfile
 import zlib
@@ -58,6 +57,7 @@ from carto_async.testing._staging import (
     stage_numbers,
     unique_table_name,
 )
+from carto_async.testing.importer._gdal import GDAL_EXTENSIONS, stage_gdal
 
 __all__ = [
     "LoadResult",
@@ -67,7 +67,19 @@ __all__ = [
     "table_from_query",
 ]
 
-_EXTENSIONS = (".csv", ".tsv", ".txt", ".geojson", ".json", ".zip")
+_EXTENSIONS = (
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".geojson",
+    ".json",
+    ".zip",
+    ".kml",
+    ".kmz",
+    ".gpx",
+    ".gpkg",
+    ".shp",
+)
 _GEOMETRY_KINDS = frozenset(
     (
         "Point",
@@ -240,12 +252,17 @@ def _extension(filename: str) -> str:
     return os.path.splitext(filename)[1].lower()
 
 
-def _stage_path(db: Database, path: str, ext: str, base: str, options: LoadOptions) -> Source:
+def _stage_path(db: Database, path: str, ext: str, base: str, options: LoadOptions) -> list[Source]:
     if os.path.getsize(path) == 0:
         raise ImportFailure(1005)
     if ext in (".geojson", ".json"):
-        return _stage_geojson(db, path, base, options)
-    return stage_csv(db, path, ext, base, options)
+        return [_stage_geojson(db, path, base, options)]
+    if ext in GDAL_EXTENSIONS:
+        return stage_gdal(db, path, ext, base, options)
+    return [stage_csv(db, path, ext, base, options)]
+
+
+_SIDECARS = frozenset((".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx"))
 
 
 def _zip_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -255,9 +272,30 @@ def _zip_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
         leaf = os.path.basename(name.rstrip("/"))
         if info.is_dir() or name.startswith("__MACOSX/") or leaf.startswith("."):
             continue
-        if _extension(leaf) in _EXTENSIONS and _extension(leaf) != ".zip":
+        ext = _extension(leaf)
+        if (ext in _EXTENSIONS and ext not in (".zip", ".kmz")) or ext in _SIDECARS:
             members.append(info)
     return members
+
+
+def _extract(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: str, options: LoadOptions
+) -> None:
+    """Stream one member to disk, never past ``max_file_size`` whatever its header says."""
+    if info.flag_bits & 0x1:
+        raise ImportFailure(1018)
+    if info.file_size > options.max_file_size:
+        raise ImportFailure(6666)
+    written = 0
+    try:
+        with archive.open(info) as src, open(target, "wb") as dst:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                written += len(block)
+                if written > options.max_file_size:
+                    raise ImportFailure(6666)
+                dst.write(block)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
+        raise ImportFailure(1003) from None
 
 
 def _stage_zip(db: Database, path: str, options: LoadOptions) -> list[Source]:
@@ -269,28 +307,27 @@ def _stage_zip(db: Database, path: str, options: LoadOptions) -> list[Source]:
     failures: list[ImportFailure] = []
     with archive, tempfile.TemporaryDirectory(prefix="carto-unzip-") as workdir:
         members = _zip_members(archive)
-        if not members:
+        main = [m for m in members if _extension(m.filename) not in _SIDECARS]
+        if not main:
             raise ImportFailure(1002)
+        folders: dict[str, str] = {}
         try:
-            for number, info in enumerate(members):
-                if info.flag_bits & 0x1:
-                    raise ImportFailure(1018)
-                if info.file_size > options.max_file_size:
-                    raise ImportFailure(6666)
+            # Members keep their names, one folder per archive folder, so that a Shapefile
+            # finds its .dbf/.shx/.prj; the names never leave the scratch folder.
+            for info in members:
+                folder = os.path.dirname(info.filename)
+                local = folders.setdefault(folder, os.path.join(workdir, f"d{len(folders)}"))
+                os.makedirs(local, exist_ok=True)
                 leaf = os.path.basename(info.filename)
+                _extract(archive, info, os.path.join(local, leaf), options)
+            for info in main:
+                leaf = os.path.basename(info.filename)
+                target = os.path.join(folders[os.path.dirname(info.filename)], leaf)
                 ext = _extension(leaf)
-                target = os.path.join(workdir, f"member{number}{ext}")
                 try:
-                    with archive.open(info) as src, open(target, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)
-                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
-                    raise ImportFailure(1003) from None
-                try:
-                    sources.append(_stage_path(db, target, ext, os.path.splitext(leaf)[0], options))
+                    sources.extend(_stage_path(db, target, ext, os.path.splitext(leaf)[0], options))
                 except ImportFailure as exc:
                     failures.append(exc)  # like the runner: other files still import
-                finally:
-                    os.unlink(target)
         except BaseException:
             for source in sources:
                 drop_stage(db, source.stage)
@@ -303,9 +340,10 @@ def _stage_zip(db: Database, path: str, options: LoadOptions) -> list[Source]:
 def load_file(db: Database, filename: str, path: str, options: LoadOptions) -> LoadResult:
     """Import the file at ``path`` (uploaded as ``filename``) into new CARTO tables.
 
-    The extension of ``filename`` picks the reader; a zip archive imports every
-    supported file inside it, one table each. The size limit is checked before anything
-    is read or unpacked. Raises :class:`ImportFailure` with CARTO's error code.
+    The extension of ``filename`` picks the reader; a zip archive (or a KMZ) imports every
+    supported file inside it, one table each (a Shapefile with its sidecar files). The size
+    limit is checked before anything is read or unpacked, and again while unpacking.
+    Raises :class:`ImportFailure` with CARTO's error code.
     """
     ext = _extension(filename)
     if ext not in _EXTENSIONS:
@@ -315,11 +353,11 @@ def load_file(db: Database, filename: str, path: str, options: LoadOptions) -> L
         raise ImportFailure(6666)
     if size == 0:
         raise ImportFailure(1005)
-    if ext == ".zip":
+    if ext in (".zip", ".kmz"):
         sources = _stage_zip(db, path, options)
     else:
         base = os.path.splitext(os.path.basename(filename))[0]
-        sources = [_stage_path(db, path, ext, base, options)]
+        sources = _stage_path(db, path, ext, base, options)
     return _commit(db, sources, options)
 
 

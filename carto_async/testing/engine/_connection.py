@@ -794,6 +794,22 @@ class Database:
             finally:
                 conn.unregister(view)
 
+    def stage_arrow(self, name: str, data: Any) -> None:
+        """Create TEMP table ``name`` from an Arrow table, with ``rn`` numbering its rows."""
+        with self._lock:
+            conn = self._connection()
+            view = f"_carto_in_{next(_NAMES)}"
+            conn.register(view, data)
+            try:
+                conn.execute(
+                    f"CREATE TEMP TABLE {name} AS SELECT *, row_number() OVER () AS rn"  # noqa: S608
+                    f" FROM {view}"
+                )
+            except duckdb.Error as exc:
+                raise QueryError(pg_message(str(exc)), str(exc)) from None
+            finally:
+                conn.unregister(view)
+
     def execute_native(self, sql: str, params: Sequence[Any] = ()) -> QueryResult:
         """Run DuckDB SQL as is (no rewrite, DuckDB's names); errors are still translated."""
         with self._lock:
