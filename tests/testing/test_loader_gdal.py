@@ -50,7 +50,7 @@ def _gdal_file(directory: Path, name: str, driver: str, crs: str = "EPSG:4326") 
                 for p in (first, second)
             )
         conn.execute(
-            f"CREATE TABLE f AS SELECT 'a' AS name, 1 AS n, {first} AS geom"  # noqa: S608
+            f"CREATE TABLE f AS SELECT 'a' AS name, 1 AS n, {first} AS geom"
             f" UNION ALL SELECT 'b', 2, {second}"
         )
         path = directory / name
@@ -61,7 +61,7 @@ def _gdal_file(directory: Path, name: str, driver: str, crs: str = "EPSG:4326") 
 
 
 def _points(db: Database, table: str) -> list[tuple[float, float]]:
-    got = db.execute(f"SELECT ST_X(the_geom), ST_Y(the_geom) FROM {table} ORDER BY cartodb_id")  # noqa: S608
+    got = db.execute(f"SELECT ST_X(the_geom), ST_Y(the_geom) FROM {table} ORDER BY cartodb_id")
     return [(round(x, 6), round(y, 6)) for x, y in got.rows]
 
 
@@ -157,7 +157,7 @@ def test_the_engine_reads_no_files_but_the_importer_does(db: Database, tmp_path:
     from carto_async.testing.engine import QueryError  # noqa: PLC0415
 
     with pytest.raises(QueryError):
-        db.execute_native(f"SELECT * FROM ST_Read('{path}')")  # noqa: S608
+        db.execute_native(f"SELECT * FROM ST_Read('{path}')")
     with pytest.raises(QueryError):
-        db.execute_native(f"SELECT * FROM read_csv('{path}')")  # noqa: S608
+        db.execute_native(f"SELECT * FROM read_csv('{path}')")
     assert load(db, tmp_path, "seen.gpkg", path.read_bytes()).rows == 2
