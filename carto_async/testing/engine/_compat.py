@@ -71,10 +71,11 @@ MACROS = [
     "replace(replace(replace(replace(replace(replace(replace(replace(replace(f,"
     " 'YYYY', '%Y'), 'Month', '%B'), 'Mon', '%b'), 'MM', '%m'), 'DD', '%d'), 'HH24', '%H'),"
     " 'HH12', '%I'), 'MI', '%M'), 'SS', '%S'), 'Day', '%A'), 'Dy', '%a'), 'AM', '%p'))",
+    # Between the closest points (planar), on the spheroid: exact for points.
     "CREATE OR REPLACE TEMP MACRO _cdb_geog_distance(a, b) AS"
-    " ST_Distance_Spheroid(ST_FlipCoordinates(a), ST_FlipCoordinates(b))",
-    "CREATE OR REPLACE TEMP MACRO _cdb_geog_dwithin(a, b, d) AS"
-    " ST_Distance_Spheroid(ST_FlipCoordinates(a), ST_FlipCoordinates(b)) <= d",
+    " ST_Distance_Spheroid(ST_FlipCoordinates(ST_ClosestPoint(a, b)::GEOMETRY)::POINT_2D,"
+    " ST_FlipCoordinates(ST_ClosestPoint(b, a)::GEOMETRY)::POINT_2D)",
+    "CREATE OR REPLACE TEMP MACRO _cdb_geog_dwithin(a, b, d) AS _cdb_geog_distance(a, b) <= d",
     "CREATE OR REPLACE TEMP MACRO _cdb_geog_area(a) AS ST_Area_Spheroid(ST_FlipCoordinates(a))",
     "CREATE OR REPLACE TEMP MACRO _cdb_geog_length(a) AS ST_Length_Spheroid(ST_FlipCoordinates(a))",
     "CREATE OR REPLACE TEMP MACRO _cdb_geog_perimeter(a) AS"
@@ -268,6 +269,14 @@ def _rewrite_call(
         return f"_cdb_asgeojson({_text(args[0])}, {_text(args[1])})"
     if name == "st_npoints":
         return f"ST_NPoints({', '.join(_text(a) for a in args)})"
+    if name in ("json_agg", "jsonb_agg") and args:
+        return f"to_json(list({', '.join(_text(a) for a in args)}))"
+    if name == "st_union" and len(args) == 1:
+        return f"ST_Union_Agg({_text(args[0])})"
+    if name == "st_collect" and len(args) == 1 and not _text(args[0]).lstrip().startswith("["):
+        return f"ST_Collect(list({_text(args[0])}))"
+    if name == "st_collect" and len(args) > 1:
+        return f"ST_Collect([{', '.join(_text(a) for a in args)}])"
     if name in _RENAMES:
         return f"{_RENAMES[name]}({', '.join(_text(a) for a in args)})"
     return None
@@ -275,7 +284,34 @@ def _rewrite_call(
 
 def rewrite(tokens: Sequence[Token]) -> list[Token]:
     """PostgreSQL/PostGIS tokens -> DuckDB tokens (see the module docstring)."""
-    return _rewrite(list(tokens), in_select_list=False)
+    return _regex_operators(_rewrite(list(tokens), in_select_list=False))
+
+
+_OPERAND_KINDS = ("ident", "qident", "string", "number")
+_REGEX_OPERATORS = {"~": "regexp_matches({a}, {b})", "~*": "regexp_matches({a}, {b}, 'i')"}
+
+
+def _regex_operators(tokens: list[Token]) -> list[Token]:
+    """PostgreSQL's ``a ~ 'pattern'`` (a partial match) between simple operands."""
+    out = list(tokens)
+    index = 0
+    while index < len(out):
+        if out[index][0] == "op" and out[index][1] == "~":
+            star = index + 1 < len(out) and out[index + 1] == ("op", "*")
+            after = index + 1 + star
+            prev = _sig(out, index, -1)
+            nxt = _sig(out, after - 1, 1)
+            if (
+                prev >= 0
+                and nxt < len(out)
+                and out[prev][0] in _OPERAND_KINDS
+                and out[nxt][0] in _OPERAND_KINDS
+            ):
+                template = _REGEX_OPERATORS["~*" if star else "~"]
+                call = template.format(a=out[prev][1], b=out[nxt][1])
+                out[prev : nxt + 1] = tokenize(call)
+        index += 1
+    return out
 
 
 def _rewrite(tokens: list[Token], *, in_select_list: bool) -> list[Token]:
