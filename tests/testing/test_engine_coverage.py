@@ -58,7 +58,7 @@ PREDICATES = [
         "SELECT ST_Equals('LINESTRING(0 0, 10 10)'::geometry,"
         " 'LINESTRING(0 0, 5 5, 10 10)'::geometry)",
         True,
-    ),  # fmt: skip
+    ),
     ("SELECT ST_Crosses('LINESTRING(0 0, 2 2)'::geometry, 'LINESTRING(0 2, 2 0)'::geometry)", True),
 ]
 
@@ -72,9 +72,10 @@ MEASURES = [
         "SELECT ST_X(ST_Centroid('MULTIPOINT ( -1 0, -1 2, -1 3, -1 4, -1 7, 0 1, 0 3, 1 1, 2 0,"
         " 6 0, 7 8, 9 8, 10 6 )'::geometry))",
         2.3076923076923075,
-    ),  # fmt: skip
+    ),
     (
-        "SELECT ST_NPoints('LINESTRING(77.29 29.07,77.42 29.26,77.27 29.31,77.29 29.07)'::geometry)",
+        "SELECT ST_NPoints('LINESTRING(77.29 29.07,77.42 29.26,77.27 29.31,77.29 29.07)'"
+        "::geometry)",
         4,
     ),
     ("SELECT ST_NumGeometries('MULTIPOINT((1 2), (3 4))'::geometry)", 2),
