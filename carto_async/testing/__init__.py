@@ -1,7 +1,8 @@
 """LocalCarto: a local CARTO-compatible server for tests, benchmarks and offline work.
 
 It speaks the real wire format of the Import API and of the SQL API query endpoint, stores
-tables in SQLite, walks import jobs through the real states on a fast clock, and injects
+tables in DuckDB with its spatial extension (GEOS, PROJ, GDAL: the parts of PostGIS and of
+CARTO's ogr2ogr importer), walks import jobs through the real states on a fast clock, and injects
 faults (latency, 5xx, dropped connections, slow bodies, rate limits, stuck or failing imports)
 from a seed so failures are reproducible. Installed with the ``[local]`` extra::
 
@@ -33,6 +34,16 @@ Where LocalCarto knowingly differs from CARTO:
   answers their 429 with the SQL API body. Injected 5xx bodies imitate nginx (502/503/504),
   Rails (500) or the SQL API (500).
 * Only the SQL API query endpoint is served: no Batch, COPY, Maps, sync tables or exports.
+* SQL is PostgreSQL/PostGIS over DuckDB through a thin compatibility layer. A geometry's SRID
+  is part of its column type (as a PostGIS type modifier), so ``ST_SetSRID`` and
+  ``ST_Transform`` take literal SRIDs, and a geometry without SRID written to ``the_geom`` takes
+  4326 instead of failing. ``the_geom_webmercator`` is a generated column (it follows
+  ``the_geom`` and cannot be written). Geography distances are measured between the closest
+  points on the spheroid. Not available: triggers, PL/pgSQL, savepoints (a failed statement
+  dooms its transaction), GROUP BY a primary key for the other columns, ``SET``; DuckDB's
+  reserved words (``at``...) need quotes as column names; ``varchar(n)`` keeps no length.
+* SQL cannot reach the host: statements that read or write files, attach databases, load
+  extensions or change settings are refused for every key, and the engine is locked.
 """
 
 from carto_async.testing._faults import Counters as Counters

@@ -45,7 +45,7 @@ async def sql_query(request: Request, ctx: Context, match: RouteMatch) -> Respon
     for name in ("api_key", "map_key"):
         params.pop(name, None)
     # Only the master key writes: the public user and regular keys get PostgreSQL's
-    # "permission denied" for writes. Queries are CPU-bound SQLite work, run in the pool.
+    # "permission denied" for writes. Queries are CPU-bound engine work, run in the pool.
     run = functools.partial(
         run_sql,
         ctx.db,

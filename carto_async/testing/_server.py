@@ -65,7 +65,7 @@ class _Uvicorn(uvicorn.Server):
 
 
 class LocalCarto:
-    """A local CARTO: Import API and SQL API over real HTTP, backed by SQLite.
+    """A local CARTO: Import API and SQL API over real HTTP, backed by DuckDB + spatial.
 
     ``with LocalCarto() as server`` (or ``async with``) serves on ``127.0.0.1`` at an ephemeral
     port from a background thread and stops it, with its sockets and threads, on exit. Clients
@@ -82,7 +82,8 @@ class LocalCarto:
 
     * ``username`` (``"demo"``) and ``api_key`` (the master key; random if not given). A
       read-only ``regular_api_key`` and the ``default_public`` key exist too.
-    * ``db``: a SQLite path, an open :class:`Database`, or ``None`` for an in-memory database.
+    * ``db``: a DuckDB database file (created if missing; tables persist across restarts), an
+      open :class:`Database`, or ``None`` for an in-memory database.
     * ``import_processing_time``: seconds an import takes to walk its states, or a callable
       taking an :class:`ImportInfo`; the final state also waits for the data load to finish.
     * ``import_slots``: imports in progress per user before creates answer 429 (CARTO: 3).
@@ -411,7 +412,7 @@ def serve(
     ``ready`` is called with the server once its socket is bound, e.g. to print the base URL
     and keys; ``options`` are the other :class:`LocalCarto` options.
 
-    >>> serve(port=8765, username="demo", api_key="secret", db="demo.sqlite")  # doctest: +SKIP
+    >>> serve(port=8765, username="demo", api_key="secret", db="demo.duckdb")  # doctest: +SKIP
     """
     server = LocalCarto(
         username=username,
