@@ -390,22 +390,20 @@ def _commit(db: Database, sources: list[Source], options: LoadOptions) -> LoadRe
 
 
 def _create_from_stage(db: Database, name: str, source: Source) -> None:
-    first_id = 1
-    if source.id_expr is not None:
-        highest = db.execute_native(f"SELECT max({source.id_expr}) FROM {source.stage}").rows  # noqa: S608
-        first_id = int(highest[0][0] or 0) + 1
+    # Ids are given here (file order, from 1), not drawn from the sequence row by row: the
+    # sequence starts after them.
+    id_expr = source.id_expr or "rn + 1"
+    highest = db.execute_native(f"SELECT max({id_expr}) FROM {source.stage}").rows  # noqa: S608
+    first_id = int(highest[0][0] or 0) + 1
     db.create_carto_table(
         name, [(column, decl) for column, decl, _ in source.columns], first_id=first_id
     )
-    targets = ["the_geom"] + [quote_ident(c) for c, _, _ in source.columns]
-    values = [source.geom_expr] + [expr for _, _, expr in source.columns]
-    if source.id_expr is not None:
-        targets.insert(0, "cartodb_id")
-        values.insert(0, source.id_expr)
+    targets = ["cartodb_id", "the_geom"] + [quote_ident(c) for c, _, _ in source.columns]
+    values = [id_expr, source.geom_expr] + [expr for _, _, expr in source.columns]
     try:
         db.execute_native(
             f"INSERT INTO {quote_ident(name)} ({', '.join(targets)})"  # noqa: S608
-            f" SELECT {', '.join(values)} FROM {source.stage} ORDER BY rn"
+            f" SELECT {', '.join(values)} FROM {source.stage}"
         )
     except QueryError as exc:
         raise ImportFailure(99999, str(exc)) from None

@@ -24,6 +24,7 @@ import itertools
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -100,6 +101,7 @@ def open_engine(path: str | None, *, lock: bool) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect(path or ":memory:")
     conn.execute(f"LOAD '{spatial_extension_path()}'")
     conn.execute("SET TimeZone = 'UTC'")
+    conn.execute("SET enable_progress_bar = false")
     if lock:
         conn.execute("SET enable_external_access = false")
         conn.execute("SET lock_configuration = true")
@@ -233,6 +235,7 @@ class Database:
         self._conn: duckdb.DuckDBPyConnection | None = conn
         self._depth = 0
         self._doomed = False
+        self._watchdog = _Watchdog(conn)
         self._catalogue: dict[tuple[str, str], str] = {
             (t.lower(), c): d for t, c, d in conn.execute("SELECT * FROM _carto.columns").fetchall()
         }
@@ -242,6 +245,7 @@ class Database:
     def close(self) -> None:
         """Close the connection (a file database is checkpointed); later calls raise."""
         with self._lock:
+            self._watchdog.close()
             if self._conn is not None:
                 with contextlib.suppress(duckdb.Error):
                     if self.path:
@@ -390,16 +394,18 @@ class Database:
             if read_only:
                 _refuse_writes(statement)
         with self._lock:
-            conn = self._connection()
-            timer = threading.Timer(timeout, conn.interrupt) if timeout is not None else None
-            if timer is not None:
-                timer.daemon = True
-                timer.start()
+            self._connection()
+            if timeout is not None:
+                self._watchdog.arm(timeout)
             try:
+                if len(statements) == 1 and statements[0].keyword not in _IGNORED:
+                    if statements[0].keyword in ("rollback", "abort"):
+                        return QueryResult([], [], [], 0)
+                    return self._run(statements[0], ())  # one statement is atomic by itself
                 return self._run_all(statements)
             finally:
-                if timer is not None:
-                    timer.cancel()
+                if timeout is not None:
+                    self._watchdog.disarm()
 
     def _run_all(self, statements: list[Statement]) -> QueryResult:
         result = QueryResult([], [], [], 0)
@@ -795,14 +801,14 @@ class Database:
                 conn.unregister(view)
 
     def stage_arrow(self, name: str, data: Any) -> None:
-        """Create TEMP table ``name`` from an Arrow table, with ``rn`` numbering its rows."""
+        """Create TEMP table ``name`` from an Arrow table, ``rn`` numbering its rows from 0."""
         with self._lock:
             conn = self._connection()
             view = f"_carto_in_{next(_NAMES)}"
             conn.register(view, data)
             try:
                 conn.execute(
-                    f"CREATE TEMP TABLE {name} AS SELECT *, row_number() OVER () AS rn"  # noqa: S608
+                    f"CREATE TEMP TABLE {name} AS SELECT *, row_number() OVER () - 1 AS rn"  # noqa: S608
                     f" FROM {view}"
                 )
             except duckdb.Error as exc:
@@ -950,6 +956,55 @@ def _names_after(sig: Sequence[Token], word: str) -> list[str]:
         if low in ("add", "rename", "drop", "alter", "set"):
             break
     return names
+
+
+class _Watchdog:
+    """Interrupts the running statement at its deadline (one thread per database, started
+    when first needed): the SQL API's statement timeout."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self._conn = conn
+        self._cond = threading.Condition()
+        self._deadline: float | None = None
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float) -> None:
+        """Interrupt the connection ``seconds`` from now unless disarmed before."""
+        with self._cond:
+            self._deadline = time.monotonic() + seconds
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="localcarto-sql-timeout", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def disarm(self) -> None:
+        """The statement ended."""
+        with self._cond:
+            self._deadline = None
+
+    def close(self) -> None:
+        """Stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                left = self._deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                self._deadline = None
+                self._conn.interrupt()
 
 
 class _Rollback(Exception):
