@@ -14,6 +14,7 @@ untimed 10-row import has loaded what the server loads once.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import threading
 import time
@@ -41,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--import-rows", type=int, default=100_000, help="CSV rows (100000)")
     g.add_argument("--engine-repeat", type=int, default=3, help="runs (3)")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (independent of other load on the machine)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _status_kib(pid: int, field: str) -> int:
@@ -89,7 +97,8 @@ class _PeakRSS:
         return max(0, self.peak_kib - self.base_kib) / 1024
 
 
-def _sql_rps(server: ServerProcess, requests: int, concurrency: int) -> float:
+def _sql_rps(server: ServerProcess, requests: int, concurrency: int) -> tuple[float, float]:
+    """(requests per second, server CPU milliseconds per request)."""
     url = f"{server.base_url}/api/v2/sql"
     params = {"q": "select 1", "api_key": server.api_key}
     per_thread = max(1, requests // concurrency)
@@ -106,11 +115,14 @@ def _sql_rps(server: ServerProcess, requests: int, concurrency: int) -> float:
     with ThreadPoolExecutor(concurrency) as pool:
         futures = [pool.submit(worker) for _ in range(concurrency)]
         barrier.wait()
+        cpu = _cpu_seconds(server.pid)
         started = time.perf_counter()
         for future in futures:
             future.result()
         elapsed = time.perf_counter() - started
-    return per_thread * concurrency / elapsed
+        cpu = _cpu_seconds(server.pid) - cpu
+    total = per_thread * concurrency
+    return total / elapsed, cpu * 1000 / total
 
 
 def _make_csv(path: Path, rows: int) -> Path:
@@ -122,8 +134,8 @@ def _make_csv(path: Path, rows: int) -> Path:
     return path
 
 
-def _import(server: ServerProcess, path: Path, table: str) -> tuple[float, float, int]:
-    """(seconds, peak server MiB above baseline, rows) of one file import.
+def _import(server: ServerProcess, path: Path, table: str) -> tuple[float, float, float, int]:
+    """(seconds, server CPU seconds, peak server MiB above baseline, rows) of one import.
 
     A 10-row file is imported first, untimed, so that what the server loads once (modules,
     threads) is in the baseline and not in the figure.
@@ -134,14 +146,16 @@ def _import(server: ServerProcess, path: Path, table: str) -> tuple[float, float
     with httpx.Client(timeout=600) as client:
         _run_import(client, server, warm, f"{table}_warm")
     with httpx.Client(timeout=600) as client, _PeakRSS(server.pid) as peak:
+        cpu = _cpu_seconds(server.pid)
         started = time.perf_counter()
         state = _run_import(client, server, path, table)
         elapsed = time.perf_counter() - started
+        cpu = _cpu_seconds(server.pid) - cpu
     count = httpx.get(
         f"{root}/api/v2/sql",
         params={"q": f"select count(*) from {state['table_name']}", "api_key": server.api_key},
     ).json()["rows"][0]["count"]
-    return elapsed, peak.above_base_mib, int(count)
+    return elapsed, cpu, peak.above_base_mib, int(count)
 
 
 def _run_import(
@@ -170,29 +184,43 @@ def _run_import(
 
 def run(args: argparse.Namespace) -> str:
     """Run the benchmark; return its tables."""
-    sql = Table(["client threads", "requests", "req/s (median)", "runs"], title="SQL API select 1")
+    sql = Table(
+        ["client threads", "requests", "req/s (median)", "server CPU ms/req (median)", "runs"],
+        title="SQL API select 1",
+    )
     imports = Table(
-        ["rows", "seconds (median)", "peak server MiB (median)", "runs"],
+        ["rows", "seconds (median)", "server CPU s (median)", "peak server MiB (median)", "runs"],
         title="CSV import (lat/lon columns, type guessing on)",
     )
     with local_carto_process(import_processing_time=0) as server:
         for concurrency in args.sql_concurrency:
-            rates = [
+            runs = [
                 _sql_rps(server, args.sql_requests, concurrency) for _ in range(args.engine_repeat)
             ]
-            sql.add([concurrency, args.sql_requests, f"{median(rates):.0f}", len(rates)])
+            rate = median([r for r, _ in runs])
+            cpu_ms = median([c for _, c in runs])
+            sql.add([concurrency, args.sql_requests, f"{rate:.0f}", f"{cpu_ms:.2f}", len(runs)])
     with scratch_dir("engine") as directory:
         path = _make_csv(directory / "big.csv", args.import_rows)
-        times, peaks = [], []
+        times, cpus, peaks = [], [], []
         for run_number in range(args.engine_repeat):
             # A fresh server per run, so that every run starts from the same memory.
             with local_carto_process(import_processing_time=0) as server:
-                seconds, mib, count = _import(server, path, f"big_{run_number}")
+                seconds, cpu, mib, count = _import(server, path, f"big_{run_number}")
             if count != args.import_rows:
                 raise RuntimeError(f"imported {count} rows, expected {args.import_rows}")
             times.append(seconds)
+            cpus.append(cpu)
             peaks.append(mib)
-        imports.add([args.import_rows, f"{median(times):.2f}", f"{median(peaks):.0f}", len(times)])
+        imports.add(
+            [
+                args.import_rows,
+                f"{median(times):.2f}",
+                f"{median(cpus):.2f}",
+                f"{median(peaks):.0f}",
+                len(times),
+            ]
+        )
     text = "\n\n".join([sql.render(), imports.render()])
     note = "no goal: figures reported before/after the engine change in benchmarks/RESULTS.md"
     return "#5 LocalCarto engine\n\n" + text + "\n\n" + note

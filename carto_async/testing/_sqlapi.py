@@ -22,10 +22,10 @@ from typing import Any
 
 import attrs
 
-from carto_async.testing import _geometry
 from carto_async.testing._csvload import parse_timestamp
 from carto_async.testing._db import Database, QueryError, QueryResult
 from carto_async.testing.engine._sqltext import tokenize
+from carto_async.testing.engine._values import GEOMETRY_KINDS
 
 __all__ = ["SQLResponse", "field_descriptor", "run_sql"]
 
@@ -247,7 +247,7 @@ def field_descriptor(decl: str | None) -> dict[str, Any]:
         if match.group(3) is None:
             return {"type": kind, "dims": 4, "srid": -1}
         code = int(match.group(3))
-        wkbtype = "Unknown" if code == 0 else _geometry.KINDS[code - 1]
+        wkbtype = "Unknown" if code == 0 else GEOMETRY_KINDS[code - 1]
         dims = 2 + len(match.group(2) or "")
         return {"type": kind, "wkbtype": wkbtype, "dims": dims, "srid": int(match.group(4))}
     pgtype = pg_type(decl)
@@ -454,21 +454,19 @@ def _format_json(result: QueryResult, request: _Request, elapsed: float) -> str:
     )
 
 
-def _format_geojson(result: QueryResult, request: _Request) -> str:
+def _format_geojson(db: Database, result: QueryResult, request: _Request) -> str:
     if "the_geom" not in result.columns:
         raise QueryError('column "the_geom" does not exist')
     geom_index = len(result.columns) - 1 - result.columns[::-1].index("the_geom")
     cols = _columns(result, request.skipfields)
     leave_out = frozenset(("the_geom", "the_geom_webmercator"))
     properties = _row_objects(result.rows, cols, leave_out)
+    geometries = db.geojson([row[geom_index] for row in result.rows], request.dp)
     features = []
-    for row, props in zip(result.rows, properties, strict=True):
-        try:
-            geom = _geometry.parse_geometry(row[geom_index])
-        except _geometry.GeometryError as exc:
-            raise QueryError(str(exc)) from None
-        geometry = "null" if geom is None else _geometry.to_geojson(geom, request.dp)
-        features.append(f'{{"type":"Feature","geometry":{geometry},"properties":{props}}}')
+    for geometry, props in zip(geometries, properties, strict=True):
+        features.append(
+            f'{{"type":"Feature","geometry":{geometry or "null"},"properties":{props}}}'
+        )
     return '{"type": "FeatureCollection", "features": [' + ",".join(features) + "]}"
 
 
@@ -552,7 +550,7 @@ def run_sql(
         result = db.run_statements(_window(request), read_only=read_only, timeout=timeout)
         elapsed = time.perf_counter() - started
         if request.format == "geojson":
-            body = _format_geojson(result, request)
+            body = _format_geojson(db, result, request)
         elif request.format == "csv":
             body = _format_csv(result, request)
         else:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from carto_async.testing import _geometry as geo
 from carto_async.testing._db import Database, QueryError
 from carto_async.testing.engine._sqltext import pg_column_name, significant, tokenize
+from tests.testing import ewkb_codec as geo
 from tests.testing.conftest_data import columns, rows
 
 POINT_1_2 = "0101000020E6100000000000000000F03F0000000000000040"

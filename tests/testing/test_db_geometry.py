@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from carto_async.testing import _geometry as geo
 from carto_async.testing._db import Database, QueryError
-from carto_async.testing._geometry import Geometry, GeometryError
+from tests.testing import ewkb_codec as geo
+from tests.testing.ewkb_codec import Geometry, GeometryError
 
 RING = ((0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (0.0, 0.0))
 HOLE = ((1.0, 1.0), (2.0, 1.0), (2.0, 2.0), (1.0, 1.0))

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from carto_async.testing import _geometry as geo
 from carto_async.testing._db import Database
 from carto_async.testing._loader import load_file
 from carto_async.testing._staging import ImportFailure, LoadOptions
+from tests.testing import ewkb_codec as geo
 from tests.testing.conftest_data import columns, load, rows, write
 
 CARTO = ["cartodb_id", "the_geom", "the_geom_webmercator"]

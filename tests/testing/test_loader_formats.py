@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from carto_async.testing import _geometry as geo
 from carto_async.testing._db import Database
 from carto_async.testing._loader import copy_table, supported_extensions, table_from_query
 from carto_async.testing._staging import ImportFailure, LoadOptions, normalize_table_name
+from tests.testing import ewkb_codec as geo
 from tests.testing.conftest_data import (
     columns,
     feature,

@@ -800,6 +800,21 @@ class Database:
             finally:
                 conn.unregister(view)
 
+    def geojson(self, values: Sequence[Any], dp: int) -> list[str | None]:
+        """``ST_AsGeoJSON(g, dp)`` of hex EWKB (or WKT) values, in order (None stays None)."""
+        if not values:
+            return []
+        texts = [None if v is None else str(v) for v in values]
+        found = self.execute_native(
+            "SELECT list_transform(?::VARCHAR[], h -> CASE WHEN h IS NULL THEN NULL"
+            " WHEN regexp_full_match(h, '[0-9A-Fa-f]+') THEN"
+            " _cdb_asgeojson(ST_GeomFromHEXEWKB(h), ?)"
+            " ELSE _cdb_asgeojson(h::GEOMETRY, ?) END)",
+            (texts, dp, dp),
+        )
+        out: list[str | None] = found.rows[0][0]
+        return out
+
     def stage_arrow(self, name: str, data: Any) -> None:
         """Create TEMP table ``name`` from an Arrow table, ``rn`` numbering its rows from 0."""
         with self._lock:
