@@ -113,6 +113,17 @@ def test_geography_measures_are_metres_on_the_spheroid(db: Database) -> None:
         "SELECT ST_Area(ST_MakeEnvelope(0, 0, 1, 1, 4326)::geography)",
     )
     assert area == pytest.approx(12_308_778_361, rel=0.001)  # 1x1 degree at the equator
+    # a 1 km buffer around a point: a 32-gon of radius 1000 m (pi r^2 = 3.14 km2, 32-gon 3.12)
+    buffered = one(
+        db, "SELECT ST_Area(ST_Buffer(CDB_LatLng(40.4, -3.7)::geography, 1000)::geography)"
+    )
+    assert buffered == pytest.approx(3_121_445, rel=0.01)
+    radius = one(
+        db,
+        "SELECT ST_Distance(CDB_LatLng(40.4, -3.7)::geography, ST_ExteriorRing(ST_Buffer("
+        "CDB_LatLng(40.4, -3.7)::geography, 1000))::geography)",
+    )
+    assert radius == pytest.approx(1000, rel=0.01)
 
 
 def test_constructors_and_srids(db: Database) -> None:

@@ -76,6 +76,13 @@ MACROS = [
     " ST_Distance_Spheroid(ST_FlipCoordinates(ST_ClosestPoint(a, b)::GEOMETRY)::POINT_2D,"
     " ST_FlipCoordinates(ST_ClosestPoint(b, a)::GEOMETRY)::POINT_2D)",
     "CREATE OR REPLACE TEMP MACRO _cdb_geog_dwithin(a, b, d) AS _cdb_geog_distance(a, b) <= d",
+    # In metres: buffered in an azimuthal equidistant projection centred on the geometry (what
+    # PostGIS does for a geography, with its own choice of projection), then back to 4326.
+    "CREATE OR REPLACE TEMP MACRO _cdb_aeqd(g) AS '+proj=aeqd +lat_0=' ||"
+    " ST_Y(ST_Centroid(g)) || ' +lon_0=' || ST_X(ST_Centroid(g)) || ' +datum=WGS84 +units=m'",
+    "CREATE OR REPLACE TEMP MACRO _cdb_geog_buffer(g, m) AS ST_SetCRS(ST_Transform(ST_Buffer("
+    "ST_Transform(g::GEOMETRY, 'EPSG:4326', _cdb_aeqd(g), always_xy := true), m),"
+    " _cdb_aeqd(g), 'EPSG:4326', always_xy := true), 'EPSG:4326')",
     "CREATE OR REPLACE TEMP MACRO _cdb_geog_area(a) AS ST_Area_Spheroid(ST_FlipCoordinates(a))",
     "CREATE OR REPLACE TEMP MACRO _cdb_geog_length(a) AS ST_Length_Spheroid(ST_FlipCoordinates(a))",
     "CREATE OR REPLACE TEMP MACRO _cdb_geog_perimeter(a) AS"
@@ -132,6 +139,7 @@ _GEOGRAPHY_MEASURES = {
     "st_area": "_cdb_geog_area",
     "st_length": "_cdb_geog_length",
     "st_perimeter": "_cdb_geog_perimeter",
+    "st_buffer": "_cdb_geog_buffer",
 }
 _RENAMES = {
     "json_build_object": "json_object",
@@ -236,6 +244,8 @@ def _rewrite_call(
     if name in _GEOGRAPHY_MEASURES and any(geography):
         if name == "st_dwithin" and len(args) >= 3:
             args = args[:3]
+        elif name == "st_buffer":
+            args = args[:2]
         elif name != "st_dwithin":
             args = args[:2] if name == "st_distance" else args[:1]
         return f"{_GEOGRAPHY_MEASURES[name]}({', '.join(_text(a) for a in args)})"
