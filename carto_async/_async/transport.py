@@ -71,6 +71,7 @@ class AsyncTransport:
         retry: RetryPolicy | None = None,
         max_concurrent_requests: int | None = 64,
         rng: random.Random | None = None,
+        http_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         install_redaction()
         self.credentials = credentials
@@ -85,6 +86,7 @@ class AsyncTransport:
                 limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
                 headers={"User-Agent": f"carto_async/{__version__}"},
                 follow_redirects=False,
+                transport=http_transport,
             )
         self.http = http_client
         self._limiter = cc.Limiter(max_concurrent_requests)

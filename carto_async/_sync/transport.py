@@ -73,6 +73,7 @@ class Transport:
         retry: RetryPolicy | None = None,
         max_concurrent_requests: int | None = 64,
         rng: random.Random | None = None,
+        http_transport: httpx.BaseTransport | None = None,
     ) -> None:
         install_redaction()
         self.credentials = credentials
@@ -87,6 +88,7 @@ class Transport:
                 limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
                 headers={"User-Agent": f"carto_async/{__version__}"},
                 follow_redirects=False,
+                transport=http_transport,
             )
         self.http = http_client
         self._limiter = cc.Limiter(max_concurrent_requests)
