@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import anyio
 import httpx
 import yarl
 
@@ -41,6 +42,9 @@ __all__ = ["AiohttpTransport", "require_asyncio"]
 
 #: aiohttp's connection errors that are raised before any byte of the request was sent.
 _CONNECT_ERRORS = (aiohttp.ClientConnectorError,)
+
+#: How long a finished request waits for a chunk still being read from its body's source.
+_SETTLE_TIMEOUT = 10.0
 
 
 def require_asyncio(*, running: bool = False) -> None:
@@ -101,9 +105,14 @@ def map_error(exc: BaseException) -> httpx.TransportError:
 class _Upload:
     """A request body for aiohttp: httpx's stream chunk by chunk, with a write deadline.
 
-    Before each chunk is handed to aiohttp the deadline moves ``write_timeout`` ahead; when
-    aiohttp asks for the next one (the previous one is written) it is lifted. An exception
-    raised by the body's own source is kept, to be raised instead of aiohttp's wrapper of it.
+    aiohttp writes the body from a task of its own, concurrently with reading the response.
+    Before each chunk is handed to it the deadline moves ``write_timeout`` ahead; when aiohttp
+    asks for the next one (the previous one is written) it is lifted. An exception raised by
+    the body's own source is kept, to be raised instead of aiohttp's wrapper of it.
+
+    Once the request is over (a response came, or it failed) :meth:`settle` parks the writer:
+    it takes nothing more from the source, which the caller may then close, and waits to be
+    cancelled by aiohttp, which then closes the connection (a body cut short cannot share it).
     """
 
     def __init__(self, stream: httpx.AsyncByteStream, write_timeout: float | None) -> None:
@@ -111,6 +120,10 @@ class _Upload:
         self._write_timeout = write_timeout
         self.deadline: asyncio.Timeout | None = None
         self.error: Exception | None = None
+        self.finished = False
+        self._parked = False
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def _move_deadline(self, seconds: float | None) -> None:
         if self.deadline is not None and self._write_timeout is not None:
@@ -126,16 +139,46 @@ class _Upload:
         chunks = aiter(self._stream)
         while True:
             self._move_deadline(None)
-            try:
-                chunk = await anext(chunks)
-            except StopAsyncIteration:
+            if self._parked:
+                await asyncio.get_running_loop().create_future()  # until aiohttp cancels it
+            # aiohttp cancels its writer task as soon as a response ends, even an early one.
+            # A read from the source must not be cut in half (a file being opened would be
+            # lost): it runs as a task of its own, which the cancellation does not reach.
+            self._idle.clear()
+            pull = asyncio.ensure_future(self._pull(chunks))
+            pull.add_done_callback(_retrieve)
+            chunk = await asyncio.shield(pull)
+            if chunk is None:
+                self.finished = True
                 return
-            except Exception as exc:
-                self.error = exc
-                raise
             if chunk:
                 self._move_deadline(self._write_timeout)
                 yield chunk
+
+    async def _pull(self, chunks: AsyncIterator[bytes]) -> bytes | None:
+        try:
+            return await anext(chunks)
+        except StopAsyncIteration:
+            return None
+        except Exception as exc:
+            self.error = exc
+            raise
+        finally:
+            self._idle.set()
+
+    async def settle(self) -> None:
+        """Take nothing more from the source; wait for a chunk being read from it."""
+        self._parked = True
+        self.deadline = None
+        if not self.finished and not self._idle.is_set():
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_SETTLE_TIMEOUT):
+                await self._idle.wait()
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    # A pull whose writer was cancelled ends unobserved: its exception is not worth a log line.
+    if not task.cancelled():
+        task.exception()
 
 
 class _ResponseStream(httpx.AsyncByteStream):
@@ -271,13 +314,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             (k, v) for k, v in options["headers"] if k.lower() != "transfer-encoding"
         ]
         options["data"] = upload
+        timed_out = False
         try:
             async with asyncio.timeout(None) as upload.deadline:
-                return await session.request(request.method, url, **options)
+                try:
+                    return await session.request(request.method, url, **options)
+                finally:
+                    timed_out = upload.timed_out
+                    await upload.settle()
         except (aiohttp.ClientError, TimeoutError) as exc:
             if upload.error is not None:
                 raise upload.error from None
-            if upload.timed_out:
+            if timed_out:
                 raise httpx.WriteTimeout("the request body could not be sent in time") from exc
             raise map_error(exc) from exc
 

@@ -4,8 +4,8 @@ The async code is the truth; the blocking code is derived from it by the ``unasy
 (token-level: ``async def`` -> ``def``, ``await x`` -> ``x``, ``AsyncCarto`` -> ``Carto``...),
 then a few text rules fix what tokens cannot reach (docstrings, ``Awaitable[T]``), and blocks
 between ``# async-only:start`` and ``# async-only:end`` are dropped. ``_concurrency.py`` is not
-generated: its sync twin is written by hand. ``_aiohttp.py`` (the aiohttp transport) has no
-sync twin.
+generated: its sync twin is written by hand. ``_aiohttp.py`` (the aiohttp transport) and its tests
+have no sync twin.
 
 Usage::
 
@@ -72,7 +72,7 @@ ASYNC_ONLY = re.compile(
 # (async source dir, generated dir, files not generated)
 TREES = [
     ("carto_async/_async", "carto_async/_sync", {"_concurrency.py", "_aiohttp.py"}),
-    ("tests/async_tests", "tests/sync_tests", {"conftest.py"}),
+    ("tests/async_tests", "tests/sync_tests", {"conftest.py", "test_aiohttp_backend.py"}),
 ]
 
 
