@@ -7,6 +7,7 @@ These print figures; they assert nothing about time. ``python -m benchmarks`` ru
 * ``request_overhead``  #2 ``sql.query`` requests per second against raw httpx
 * ``upload_memory``     #3 peak RSS of a client uploading a big file
 * ``polling``           #4 status requests per job and detection delay of ``wait_all``
+* ``fanout``            #5 ``select 1`` at 1, 50 and 100 in flight: every client and transport
 
 Results of the last full run, with the machine and the command: ``benchmarks/RESULTS.md``.
 """
@@ -19,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "overhead": "benchmarks.request_overhead",
     "memory": "benchmarks.upload_memory",
     "polling": "benchmarks.polling",
+    "fanout": "benchmarks.fanout",
 }
 
 #: Tiny sizes for a smoke run (``--smoke``, and ``tests/test_benchmarks_smoke.py``): every
@@ -38,6 +40,10 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "polling": [
         "--poll-jobs", "6", "--min-duration", "0.1", "--max-duration", "0.3",
         "--policies", "wait_all:0.05,1.5,1,0.2", "each:0.05,1.5,1,0.2",
+    ],
+    "fanout": [
+        "--fanout-requests", "20", "--fanout-concurrency", "1", "4", "--fanout-warmup", "2",
+        "--fanout-block", "10", "--fanout-repeat", "1",
     ],
 }  # fmt: skip
 

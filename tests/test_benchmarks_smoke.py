@@ -19,6 +19,7 @@ EXPECTED_ROWS = {
     "overhead": ["raw httpx.AsyncClient", "carto_async sync", "carto-python SQLClient.send"],
     "memory": ["carto_async async", "carto_async sync", "carto-python FileImportJob.run"],
     "polling": ["wait_all, ", "job.wait() each, "],
+    "fanout": ["raw aiohttp.ClientSession", "carto_async async (aiohttp)", "carto-python"],
 }
 
 
