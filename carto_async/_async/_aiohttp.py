@@ -43,6 +43,9 @@ __all__ = ["AiohttpTransport", "require_asyncio"]
 #: aiohttp's connection errors that are raised before any byte of the request was sent.
 _CONNECT_ERRORS = (aiohttp.ClientConnectorError,)
 
+#: Response bodies up to this size (by Content-Length) are read before the response is returned.
+_READ_AT_ONCE = 64 * 1024
+
 #: How long a finished request waits for a chunk still being read from its body's source.
 _SETTLE_TIMEOUT = 10.0
 
@@ -218,6 +221,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._ssl: ssl.SSLContext | bool | None = None
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -262,19 +266,24 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         idle = sum(len(conns) for conns in connector._conns.values())
         return in_use, idle
 
+    def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
+        key = (timeout.get("pool"), timeout.get("connect"), timeout.get("read"))
+        cached = self._timeouts.get(key)
+        if cached is None:
+            pool, connect, read = key
+            cached = aiohttp.ClientTimeout(
+                total=None, connect=pool, sock_connect=connect, sock_read=read
+            )
+            if len(self._timeouts) < 64:
+                self._timeouts[key] = cached
+        return cached
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
-        timeout = request.extensions.get("timeout", {})
-        pool = timeout.get("pool")
         options: dict[str, Any] = {
             "headers": [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
             "allow_redirects": False,
-            "timeout": aiohttp.ClientTimeout(
-                total=None,
-                connect=pool,
-                sock_connect=timeout.get("connect"),
-                sock_read=timeout.get("read"),
-            ),
+            "timeout": self._timeout(request.extensions.get("timeout", {})),
         }
         url = yarl.URL(str(request.url), encoded=True)
         if request.url.scheme == "https":
@@ -288,10 +297,24 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 raise map_error(exc) from exc
         else:
             response = await self._send_stream(session, request, url, options)
+        body: httpx.AsyncByteStream
+        length = response.content_length
+        if length is not None and length <= _READ_AT_ONCE:
+            # A small body (most API answers) is read here: one step instead of a stream, and
+            # the connection is back in the pool before the caller looks at the response.
+            try:
+                body = httpx.ByteStream(await response.read())
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                response.close()
+                raise map_error(exc) from exc
+            finally:
+                response.release()
+        else:
+            body = _ResponseStream(response)
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_ResponseStream(response),
+            stream=body,
             request=request,
             extensions={
                 "http_version": b"HTTP/1.1",
