@@ -40,6 +40,9 @@ from benchmarks._server import ServerProcess, local_carto_process
 from benchmarks.request_overhead import QUERY, SDK_LIMITS, SDK_TIMEOUT, sdk_request
 from carto_async import AsyncCarto, Carto
 
+with quiet_warnings():
+    from carto.exceptions import CartoException
+
 __all__ = ["add_arguments", "main", "run"]
 
 RAW_HTTPX = "raw httpx.AsyncClient"
@@ -67,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="requests in flight (tasks, or threads for the sync clients) (1 50 100)",
     )
     g.add_argument(
-        "--fanout-block", type=int, default=200, help="requests per client per turn (200)"
+        "--fanout-block", type=int, default=100, help="requests per client per turn (100)"
     )
     g.add_argument(
         "--fanout-warmup", type=int, default=200, help="untimed requests per client (200)"
@@ -105,6 +108,7 @@ class _Clients:
         self._sessions: list[Any] = []
         self._lock = threading.Lock()
         self._exit = contextlib.ExitStack()
+        self.resets = 0
 
     # -- opening and closing ---------------------------------------------------------------
 
@@ -170,7 +174,16 @@ class _Clients:
                 self._sessions.append(auth.session)
             sql = self._local.sql = cp.sql_client(auth)
         with quiet_warnings():
-            return sql.send(QUERY)
+            try:
+                return sql.send(QUERY)
+            except CartoException as exc:
+                # A keep-alive connection the server closed (uvicorn keeps idle ones 5 s) as
+                # the session reused it: requests does not retry a POST; once here.
+                if "Connection aborted" not in str(exc):
+                    raise
+                with self._lock:
+                    self.resets += 1
+                return sql.send(QUERY)
 
     def _async_call(self, name: str) -> Callable[[], Awaitable[Any]]:
         return {
@@ -221,7 +234,12 @@ class _Clients:
 
 
 def _one_run(
-    srv: ServerProcess, url: str, headers: dict[str, str], args: argparse.Namespace, c: int
+    srv: ServerProcess,
+    url: str,
+    headers: dict[str, str],
+    args: argparse.Namespace,
+    c: int,
+    notes: list[str],
 ) -> dict[str, Timing]:
     n, warmup = args.fanout_requests, args.fanout_warmup
     with _Clients(srv, url, headers, c) as clients:
@@ -245,7 +263,9 @@ def _one_run(
                 )
         for name, sent in clients.requests_sent().items():
             if sent != n + warmup:
-                raise RuntimeError(f"{name} retried: {sent} requests for {n + warmup}")
+                notes.append(f"{name} at {c}: {sent - n - warmup} retries")
+        if clients.resets:
+            notes.append(f"carto-python at {c}: {clients.resets} requests repeated after a reset")
     return totals
 
 
@@ -260,12 +280,13 @@ def run(args: argparse.Namespace) -> str:
     n = args.fanout_requests
     levels = list(args.fanout_concurrency)
     timings: dict[tuple[str, int], list[Timing]] = {}
+    notes: list[str] = []
     with local_carto_process() as srv:
         url, headers = sdk_request(srv)
         shown = url.split("?")[0]
         for _ in range(args.fanout_repeat):
             for c in levels:
-                for name, timing in _one_run(srv, url, headers, args, c).items():
+                for name, timing in _one_run(srv, url, headers, args, c, notes).items():
                     timings.setdefault((name, c), []).append(timing)
 
     rate = {k: n / median([t[0] for t in ts]) for k, ts in timings.items()}
@@ -304,6 +325,7 @@ def run(args: argparse.Namespace) -> str:
         "ones; the SDK clients cap requests in flight at max_concurrent_requests=64",
         "client CPU: the benchmark process (all threads) per request; server CPU: the "
         "LocalCarto process per request",
+        "retries: " + ("; ".join(notes) if notes else "none"),
         "",
     ]
 
