@@ -94,7 +94,7 @@ class AsyncCarto:
             max_concurrent_requests=max_concurrent_requests,
             rng=rng,
             # async-only:start
-            http_transport=_http_transport(http_backend, http_client, max_concurrent_requests),
+            http_client_class=_http_client_class(http_backend, http_client),
             # async-only:end
         )
         self._scheduler: PollScheduler[str] = PollScheduler(poll or PollPolicy(), rng=rng)
@@ -143,19 +143,19 @@ class AsyncCarto:
 
 
 # async-only:start
-def _http_transport(
-    backend: str, http_client: httpx.AsyncClient | None, max_concurrent_requests: int | None
-) -> httpx.AsyncBaseTransport | None:
-    """The transport under the client's pool for ``http_backend`` (``None``: httpx's own)."""
+def _http_client_class(
+    backend: str, http_client: httpx.AsyncClient | None
+) -> type[httpx.AsyncClient]:
+    """The class of the client's connection pool for ``http_backend``."""
     if backend == "httpx":
-        return None
+        return httpx.AsyncClient
     if backend != "aiohttp":
         raise ValidationError(f"http_backend must be 'httpx' or 'aiohttp', not {backend!r}")
     if http_client is not None:
         raise ValidationError("give http_client= or http_backend='aiohttp', not both")
     try:
         from carto_async._async._aiohttp import (  # noqa: PLC0415 - optional extra
-            AiohttpTransport,
+            AiohttpClient,
             require_asyncio,
         )
     except ImportError as exc:
@@ -163,10 +163,7 @@ def _http_transport(
             f"http_backend='aiohttp' needs aiohttp: pip install 'carto-async[aiohttp]' ({exc})"
         ) from None
     require_asyncio()
-    limit = max_concurrent_requests or 100
-    return AiohttpTransport(
-        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
-    )
+    return AiohttpClient
 
 
 # async-only:end

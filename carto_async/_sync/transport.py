@@ -73,7 +73,7 @@ class Transport:
         retry: RetryPolicy | None = None,
         max_concurrent_requests: int | None = 64,
         rng: random.Random | None = None,
-        http_transport: httpx.BaseTransport | None = None,
+        http_client_class: type[httpx.Client] = httpx.Client,
     ) -> None:
         install_redaction()
         self.credentials = credentials
@@ -83,12 +83,11 @@ class Transport:
         self._timeout = timeout
         if http_client is None:
             limit = max_concurrent_requests or 100
-            http_client = httpx.Client(
+            http_client = http_client_class(
                 timeout=timeout,
                 limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
                 headers={"User-Agent": f"carto_async/{__version__}"},
                 follow_redirects=False,
-                transport=http_transport,
             )
         self.http = http_client
         self._limiter = cc.Limiter(max_concurrent_requests)

@@ -33,7 +33,7 @@ from carto_async import (
     RetryPolicy,
     ValidationError,
 )
-from carto_async._async._aiohttp import AiohttpTransport, map_error
+from carto_async._async._aiohttp import AiohttpClient, AiohttpTransport, map_error
 from carto_async.testing import Faults, LocalCarto
 from tests.async_tests.test_integration import (  # noqa: F401 - collected again, on aiohttp
     files_server,
@@ -88,7 +88,9 @@ def aiohttp_transport(carto: AsyncCarto) -> AiohttpTransport:
 
 def test_the_backend_is_chosen_with_one_argument() -> None:
     carto = AsyncCarto("demo", KEY, "https://demo.carto.com", http_backend="aiohttp")
+    assert isinstance(carto._transport.http, AiohttpClient)
     assert isinstance(aiohttp_transport(carto), AiohttpTransport)
+    assert carto._transport.http.timeout == httpx.Timeout(60.0, connect=10.0)
     assert not isinstance(
         AsyncCarto("demo", KEY, "https://demo.carto.com")._transport.http._transport,
         AiohttpTransport,
@@ -392,6 +394,40 @@ async def test_responses_stream_and_an_early_close_drops_the_connection(
         # Closed before its end: the connection is not returned to the pool.
         assert transport.pool_state() == (0, 0)
         release.set()
+
+
+async def test_the_client_sends_direct_unless_httpx_features_are_asked_for() -> None:
+    seen: list[str] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                headers = await _read_head(reader)
+            except asyncio.IncompleteReadError:
+                return
+            seen.append(headers.get("authorization", "-"))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n" + b"z" * 300_000)
+            await writer.drain()
+
+    hooked: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        hooked.append(request.method)
+
+    async with _Server(handler) as url:
+        async with AiohttpClient() as http:
+            assert (await http.get(url)).content == b"z" * 300_000  # read by send
+            async with http.stream("GET", url) as response:  # left to the caller
+                assert not response.is_stream_consumed
+                assert len(await response.aread()) == 300_000
+            await http.get(url, auth=("user", "pass"))  # httpx's send: its auth flow
+            http.event_hooks = {"request": [hook], "response": []}
+            await http.get(url)
+        with pytest.raises(RuntimeError, match="closed"):
+            await http.get(url)
+    assert seen[:2] == ["-", "-"]
+    assert seen[2].startswith("Basic ")
+    assert hooked == ["GET"]
 
 
 async def test_keep_alive_connections_are_reused(http: httpx.AsyncClient) -> None:
