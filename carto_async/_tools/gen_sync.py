@@ -42,7 +42,6 @@ REPLACEMENTS = {
     "AsyncTransport": "Transport",
     "AsyncBody": "Body",
     "AsyncClient": "Client",
-    "AsyncBaseTransport": "BaseTransport",
     "AsyncByteStream": "SyncByteStream",
     "AsyncLocalCarto": "LocalCarto",
     "_async": "_sync",
