@@ -216,20 +216,27 @@ class AsyncTransport:
         params = dict(spec.params)
         headers = dict(spec.headers)
         key = self.credentials.api_key
-        if key and spec.key is KeyPlacement.QUERY:
+        # An absolute URL (a presigned download) is taken as it is; off the account's base URL
+        # it never gets the key, whatever the spec says.
+        absolute = "://" in spec.path
+        own = not absolute or spec.path.startswith(self.credentials.base_url.rstrip("/") + "/")
+        if key and own and spec.key is KeyPlacement.QUERY:
             params["api_key"] = key
-        elif self._basic and spec.key is KeyPlacement.BASIC:
+        elif self._basic and own and spec.key is KeyPlacement.BASIC:
             headers["Authorization"] = self._basic
-        url = self.credentials.url(spec.path)
+        url = spec.path if absolute else self.credentials.url(spec.path)
         if body is not None:
             headers.update(body.headers)
-            request = self.http.build_request(spec.method, url, params=params, headers=headers)
+            request = self.http.build_request(
+                spec.method, url, params=params or None, headers=headers
+            )
             if "Transfer-Encoding" in body.headers:
                 request.headers.pop("Content-Length", None)
             request.stream = body.stream()
             return request
+        # No params: a presigned URL's own query string is left exactly as it was signed.
         return self.http.build_request(
-            spec.method, url, params=params, headers=headers, json=spec.json, data=spec.data
+            spec.method, url, params=params or None, headers=headers, json=spec.json, data=spec.data
         )
 
     async def request(
