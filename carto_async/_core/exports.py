@@ -107,5 +107,8 @@ def parse_export(body: Any) -> VisualizationExport:
         or not isinstance(body.get("state"), str)
     ):
         raise APIError(f"unexpected response from the exports API: {str(body)[:200]}")
-    export = structure({k: v for k, v in body.items() if v is not None}, VisualizationExport)
+    try:
+        export = structure({k: v for k, v in body.items() if v is not None}, VisualizationExport)
+    except Exception as exc:  # cattrs reports a wrong type as its own exception group
+        raise APIError(f"unexpected response from the exports API: {str(body)[:200]}") from exc
     return attrs.evolve(export, raw=dict(body))

@@ -203,7 +203,10 @@ def parse_sync(body: Any, what: str = "sync") -> Sync:
             "item_queue_id": body["item_queue_id"],
         }
     data.pop("data_import", None)
-    sync = structure(data, Sync)
+    try:
+        sync = structure(data, Sync)
+    except Exception as exc:  # cattrs reports a wrong type as its own exception group
+        raise _unexpected(what, body) from exc
     if isinstance(nested, Mapping) and isinstance(nested.get("item_queue_id"), str):
         endpoint = str(nested.get("endpoint") or "/api/v1/imports")
         sync = _with(sync, data_import=DataImport(endpoint, nested["item_queue_id"]))

@@ -81,6 +81,15 @@ def parse_visualization(body: Any) -> Visualization:
         raise _unexpected("visualization", body)
     data = _clean(body)
     related = data.pop("related_tables", [])
+    try:
+        return _visualization(data, related, body)
+    except APIError:
+        raise
+    except Exception as exc:  # cattrs reports a wrong type as its own exception group
+        raise _unexpected("visualization", body) from exc
+
+
+def _visualization(data: dict[str, Any], related: Any, body: Mapping[str, Any]) -> Visualization:
     vis = structure(data, Visualization)
     tables = (
         [
@@ -109,6 +118,9 @@ def parse_table(body: Any) -> Table:
         raise _unexpected("table", body)
     data = _clean(body)
     nested = data.pop("table_visualization", None)
-    table = structure(data, Table)
+    try:
+        table = structure(data, Table)
+    except Exception as exc:  # cattrs reports a wrong type as its own exception group
+        raise _unexpected("table", body) from exc
     vis = parse_visualization(nested) if isinstance(nested, Mapping) else None
     return attrs.evolve(table, table_visualization=vis, raw=dict(body))
