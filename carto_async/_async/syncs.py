@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from carto_async._async.jobs import AsyncJob
 from carto_async._core import syncs as core
 from carto_async._core.http import RequestSpec
-from carto_async._core.jobs import Account, Outcome, classify, load_token, run_outcome
+from carto_async._core.jobs import Account, Outcome, classify, load_token
 from carto_async.errors import AuthenticationError, NotFoundError, SyncFailed
 from carto_async.models._converter import parse_datetime
 from carto_async.models.syncs import DataImport, Sync, SyncNowRefusal
@@ -86,13 +86,9 @@ class AsyncSyncRun(AsyncJob[Sync]):
         return super()._apply(snapshot, polled=polled)
 
     def _outcome_of(self, snapshot: Sync) -> Outcome:
-        if self._refused:
-            return Outcome.FAILURE
-        if self._started:
-            return classify(self._states, snapshot.state)
-        if self.triggered_at is None:
-            return Outcome.PENDING
-        return run_outcome(self._states, snapshot.state, snapshot.ran_at, self.triggered_at)
+        return core.run_outcome_of(
+            snapshot, triggered_at=self.triggered_at, started=self._started, refusal=self.refusal
+        )
 
     @classmethod
     async def _list(cls, client: AsyncCarto) -> Mapping[str, Sync | None]:

@@ -17,7 +17,7 @@ import attrs
 
 from carto_async._core.http import RequestSpec, Service
 from carto_async._core.imports import arcgis_url_problem, url_problem
-from carto_async._core.jobs import Outcome
+from carto_async._core.jobs import Outcome, classify, run_outcome
 from carto_async.errors import APIError, ValidationError
 from carto_async.models._converter import structure
 from carto_async.models.syncs import DataImport, Sync, SyncNowRefusal
@@ -39,6 +39,7 @@ __all__ = [
     "parse_sync",
     "parse_sync_now",
     "refusal_of",
+    "run_outcome_of",
     "sync_now_request",
     "update_request",
 ]
@@ -259,3 +260,26 @@ def refusal_of(before: Sync, now: datetime) -> SyncNowRefusal:
     if before.ran_at is not None and (now - _utc(before.ran_at)).total_seconds() < SYNC_NOW_SPACING:
         return SyncNowRefusal.RAN_RECENTLY
     return SyncNowRefusal.CONCURRENCY
+
+
+def run_outcome_of(
+    sync: Sync,
+    *,
+    triggered_at: datetime | None,
+    started: bool,
+    refusal: SyncNowRefusal | None = None,
+) -> Outcome:
+    """Where the run a handle follows stands, given the sync as last seen.
+
+    A manual run the server refused (other than "already running") is a failure at once. A run
+    known to have started (the create or ``sync_now`` response, or a ``queued``/``syncing``
+    state seen since) ends with the next final state. Otherwise only a ``ran_at`` later than
+    ``triggered_at`` says the run happened: a ``success`` left by an earlier run is pending.
+    """
+    if refusal is not None and refusal is not SyncNowRefusal.BUSY:
+        return Outcome.FAILURE
+    if started:
+        return classify(SYNC_STATES, sync.state)
+    if triggered_at is None:
+        return Outcome.PENDING
+    return run_outcome(SYNC_STATES, sync.state, sync.ran_at, triggered_at)

@@ -217,3 +217,42 @@ def test_export_ids_and_table_ids() -> None:
     assert spec.creates_job
     with pytest.raises(ValidationError):
         exports.get_request("1; drop table x")
+
+
+EARLIER = "2030-01-01T11:00:00+00:00"
+LATER = "2030-01-01T11:30:00+00:00"
+TRIGGER = datetime(2030, 1, 1, 11, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("state", "ran_at", "triggered_at", "started", "refusal", "outcome"),
+    [
+        # A success left by an earlier run does not end a run not seen starting.
+        ("success", EARLIER, TRIGGER, False, None, Outcome.PENDING),
+        ("success", LATER, TRIGGER, False, None, Outcome.SUCCESS),
+        ("failure", LATER, TRIGGER, False, None, Outcome.FAILURE),
+        ("syncing", LATER, TRIGGER, False, None, Outcome.PENDING),
+        ("success", EARLIER, None, False, None, Outcome.PENDING),
+        # Seen starting: the next final state ends it, whatever the timestamps' resolution.
+        ("success", EARLIER, TRIGGER, True, None, Outcome.SUCCESS),
+        ("queued", EARLIER, TRIGGER, True, None, Outcome.PENDING),
+        # Refused: a failure at once, unless a run is under way (then it is followed).
+        ("success", EARLIER, TRIGGER, False, SyncNowRefusal.RAN_RECENTLY, Outcome.FAILURE),
+        ("success", EARLIER, TRIGGER, False, SyncNowRefusal.CONCURRENCY, Outcome.FAILURE),
+        ("syncing", EARLIER, TRIGGER, True, SyncNowRefusal.BUSY, Outcome.PENDING),
+        ("success", EARLIER, TRIGGER, True, SyncNowRefusal.BUSY, Outcome.SUCCESS),
+    ],
+)
+def test_the_outcome_of_a_followed_run(
+    state: str,
+    ran_at: str,
+    triggered_at: datetime | None,
+    started: bool,
+    refusal: SyncNowRefusal | None,
+    outcome: Outcome,
+) -> None:
+    sync = _sync(state=state, ran_at=ran_at)
+    assert (
+        syncs.run_outcome_of(sync, triggered_at=triggered_at, started=started, refusal=refusal)
+        is outcome
+    )
