@@ -71,6 +71,12 @@ from carto_async.errors import SourceChangedError as SourceChangedError
 from carto_async.errors import SyncFailed as SyncFailed
 from carto_async.errors import UnprocessableEntityError as UnprocessableEntityError
 from carto_async.errors import ValidationError as ValidationError
+from carto_async.models.api_keys import ApiKey as ApiKey
+from carto_async.models.api_keys import ApiKeyPage as ApiKeyPage
+from carto_async.models.api_keys import ApiKeyType as ApiKeyType
+from carto_async.models.api_keys import GrantedApi as GrantedApi
+from carto_async.models.api_keys import TableGrant as TableGrant
+from carto_async.models.api_keys import TablePermission as TablePermission
 from carto_async.models.exports import VisualizationExport as VisualizationExport
 from carto_async.models.imports import CollisionStrategy as CollisionStrategy
 from carto_async.models.imports import ImportErrorText as ImportErrorText
@@ -93,6 +99,9 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "ApiKey",
+    "ApiKeyPage",
+    "ApiKeyType",
     "AsyncCarto",
     "AsyncExportJob",
     "AsyncExports",
@@ -125,6 +134,7 @@ __all__ = [
     "ExportFailed",
     "ExportJob",
     "Exports",
+    "GrantedApi",
     "Identifier",
     "ImportErrorText",
     "ImportFailed",
@@ -159,6 +169,8 @@ __all__ = [
     "SyncRun",
     "Syncs",
     "Table",
+    "TableGrant",
+    "TablePermission",
     "UnprocessableEntityError",
     "UploadSource",
     "ValidationError",

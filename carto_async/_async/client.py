@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from carto_async._async.api_keys import AsyncApiKeys
 from carto_async._async.exports import AsyncExports
 from carto_async._async.imports import AsyncImports
 from carto_async._async.jobs import AsyncJobs
@@ -104,6 +105,7 @@ class AsyncCarto:
         self.sql = AsyncSQL(self)
         self.jobs = AsyncJobs(self)
         self.maps = AsyncMaps(self)
+        self.api_keys = AsyncApiKeys(self)
         self.syncs = AsyncSyncs(self)
         self.exports = AsyncExports(self)
         self.visualizations = AsyncVisualizations(self)

@@ -15,6 +15,7 @@ from carto_async._core.http import RateLimitInfo
 from carto_async._core.jobs import JobKey
 from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
+from carto_async._sync.api_keys import ApiKeys
 from carto_async._sync.exports import Exports
 from carto_async._sync.imports import Imports
 from carto_async._sync.jobs import Jobs
@@ -106,6 +107,7 @@ class Carto:
         self.sql = SQL(self)
         self.jobs = Jobs(self)
         self.maps = Maps(self)
+        self.api_keys = ApiKeys(self)
         self.syncs = Syncs(self)
         self.exports = Exports(self)
         self.visualizations = Visualizations(self)

@@ -12,8 +12,6 @@ from carto_async.testing import LocalCarto
 from tests.cli.conftest import KEY, invoke
 from tests.testing.conftest import FileServer
 
-pytest.importorskip("carto_async.testing._syncs")
-
 pytestmark = pytest.mark.integration
 
 FAST = ["--poll-interval", "0.02"]

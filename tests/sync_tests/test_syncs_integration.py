@@ -22,9 +22,6 @@ from carto_async import (
 from carto_async.testing import Clock, LocalCarto
 from tests.testing.conftest import FileServer
 
-# LocalCarto's sync tables, ArcGIS server and exports (skipped where they are absent).
-pytest.importorskip("carto_async.testing._syncs")
-
 pytestmark = [pytest.mark.integration]
 
 CSV = "name,value,lat,lon\nalpha,1,10,20\nbeta,2,30,40\n"
