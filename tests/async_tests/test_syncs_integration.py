@@ -149,6 +149,15 @@ async def test_an_arcgis_layer_syncs_end_to_end(carto: AsyncCarto, server: Local
         await carto.syncs.from_arcgis(server.base_url + "/arcgis/nothing/here")
 
 
+async def test_a_whole_arcgis_service_syncs(carto: AsyncCarto, server: LocalCarto) -> None:
+    await (await carto.imports.upload(CSV.encode(), filename="parks.csv")).wait(timeout=30)
+    service = server.arcgis_url("parks", layer=None)
+    assert service.endswith("/FeatureServer/")
+    sync = await (await carto.syncs.from_arcgis(service)).wait(timeout=30)
+    assert sync.state == "success"
+    assert len(server.tables()) == 2
+
+
 async def test_without_the_sync_tables_feature_the_error_says_so(files: FileServer) -> None:
     with LocalCarto(sync_tables=False) as plain:
         async with plain.async_client(poll=POLL) as client:

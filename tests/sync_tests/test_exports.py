@@ -200,3 +200,17 @@ def test_an_export_token_resumes(carto: Carto, respx_mock: respx.MockRouter) -> 
     assert (again.wait(timeout=5)).state == "complete"
     with pytest.raises(ValidationError, match="cannot be cancelled"):
         job.cancel()
+
+
+def test_an_s3_refusal_names_no_key(carto: Carto, respx_mock: respx.MockRouter) -> None:
+    s3 = "https://bucket.s3.amazonaws.com/exports/map.carto?X-Amz-Signature=abc"
+    respx_mock.get(f"{EXPORTS_URL}/{EXPORT_ID}").mock(
+        return_value=httpx.Response(200, json=export_body("complete", url=s3))
+    )
+    respx_mock.get(url__startswith="https://bucket.s3.amazonaws.com/").mock(
+        return_value=httpx.Response(403, text="<Error><Code>AccessDenied</Code></Error>")
+    )
+    with pytest.raises(PermissionDeniedError) as info:
+        carto.exports.job(EXPORT_ID).download(io.BytesIO())
+    assert KEY not in str(info.value)
+    assert KEY not in repr(info.value.request)

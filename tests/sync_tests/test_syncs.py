@@ -373,3 +373,24 @@ def test_a_run_token_resumes_on_another_client(carto: Carto, respx_mock: respx.M
     assert (again.wait(timeout=5)).state == "success"
     with pytest.raises(ValidationError, match="cannot be cancelled"):
         run.cancel()
+
+
+def test_wait_all_hands_back_a_refused_run_as_its_sync_failed(
+    carto: Carto, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.get(SYNC_URL).mock(
+        return_value=httpx.Response(
+            200, json=sync_body("success", ran_at="2030-01-01T11:59:00+00:00")
+        )
+    )
+    respx_mock.put(f"{SYNC_URL}/sync_now").mock(
+        return_value=httpx.Response(
+            200,
+            json={"enqueued": False, "synchronization_id": SYNC_ID},
+            headers={"Date": "Tue, 01 Jan 2030 12:00:00 GMT"},
+        )
+    )
+    run = carto.syncs.sync_now(SYNC_ID)
+    [result] = carto.jobs.wait_all([run], return_exceptions=True)
+    assert isinstance(result, SyncFailed)
+    assert result.job is run

@@ -147,6 +147,15 @@ def test_an_arcgis_layer_syncs_end_to_end(carto: Carto, server: LocalCarto) -> N
         carto.syncs.from_arcgis(server.base_url + "/arcgis/nothing/here")
 
 
+def test_a_whole_arcgis_service_syncs(carto: Carto, server: LocalCarto) -> None:
+    (carto.imports.upload(CSV.encode(), filename="parks.csv")).wait(timeout=30)
+    service = server.arcgis_url("parks", layer=None)
+    assert service.endswith("/FeatureServer/")
+    sync = (carto.syncs.from_arcgis(service)).wait(timeout=30)
+    assert sync.state == "success"
+    assert len(server.tables()) == 2
+
+
 def test_without_the_sync_tables_feature_the_error_says_so(files: FileServer) -> None:
     with LocalCarto(sync_tables=False) as plain:
         with plain.client(poll=POLL) as client:
