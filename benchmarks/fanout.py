@@ -1,4 +1,4 @@
-"""#5 Fan-out: ``select 1`` with many requests in flight, every client side by side in one run.
+"""#7 Fan-out: ``select 1`` with many requests in flight, every client side by side in one run.
 
 The clients: raw ``httpx.AsyncClient``, raw aiohttp, ``AsyncCarto`` with its default (httpx)
 transport and with ``http_backend="aiohttp"``, the sync ``Carto`` on threads, and carto-python's
@@ -308,7 +308,7 @@ def run(args: argparse.Namespace) -> str:
         ["client", "in flight", "req/s", "min-max req/s", "x raw httpx", "x carto-python",
          "client CPU us/req", "server CPU us/req"],
         title=(
-            f"#5 fan-out: {n} x sql.query({QUERY!r}) per client and level, in interleaved blocks "
+            f"#7 fan-out: {n} x sql.query({QUERY!r}) per client and level, in interleaved blocks "
             f"of {args.fanout_block}, {args.fanout_repeat} runs, medians; LocalCarto in a child "
             f"process; client and server share the machine's {os.cpu_count()} cores"
         ),
