@@ -9,11 +9,14 @@ from typing import Any, Literal
 import httpx
 
 from carto_async._async.api_keys import AsyncApiKeys
+from carto_async._async.exports import AsyncExports
 from carto_async._async.imports import AsyncImports
 from carto_async._async.jobs import AsyncJobs
 from carto_async._async.maps import AsyncMaps
 from carto_async._async.sql import AsyncSQL
+from carto_async._async.syncs import AsyncSyncs
 from carto_async._async.transport import DEFAULT_TIMEOUT, AsyncTransport
+from carto_async._async.visualizations import AsyncVisualizations
 from carto_async._core.credentials import Credentials
 from carto_async._core.http import RateLimitInfo
 from carto_async._core.jobs import JobKey
@@ -111,6 +114,9 @@ class AsyncCarto:
         self.jobs = AsyncJobs(self)
         self.maps = AsyncMaps(self)
         self.api_keys = AsyncApiKeys(self)
+        self.syncs = AsyncSyncs(self)
+        self.exports = AsyncExports(self)
+        self.visualizations = AsyncVisualizations(self)
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncCarto:

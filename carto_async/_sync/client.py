@@ -16,11 +16,14 @@ from carto_async._core.jobs import JobKey
 from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
 from carto_async._sync.api_keys import ApiKeys
+from carto_async._sync.exports import Exports
 from carto_async._sync.imports import Imports
 from carto_async._sync.jobs import Jobs
 from carto_async._sync.maps import Maps
 from carto_async._sync.sql import SQL
+from carto_async._sync.syncs import Syncs
 from carto_async._sync.transport import DEFAULT_TIMEOUT, Transport
+from carto_async._sync.visualizations import Visualizations
 from carto_async.errors import ValidationError
 
 __all__ = ["Carto"]
@@ -105,6 +108,9 @@ class Carto:
         self.jobs = Jobs(self)
         self.maps = Maps(self)
         self.api_keys = ApiKeys(self)
+        self.syncs = Syncs(self)
+        self.exports = Exports(self)
+        self.visualizations = Visualizations(self)
 
     @classmethod
     def from_env(cls, **options: Any) -> Carto:
