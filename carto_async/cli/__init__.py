@@ -3,7 +3,8 @@
 ``carto-async import`` uploads files, directories, globs and URLs to CARTO's Import API,
 several at once, with progress, a summary table and a resumable manifest;
 ``carto-async demo`` runs the same import of sample datasets against an embedded LocalCarto;
-``carto-async local-server`` serves LocalCarto in the foreground. The API key is never
+``carto-async local-server`` serves LocalCarto in the foreground; ``carto-async sql``,
+``copy-from`` and ``copy-to`` run queries and move bulk data with the SQL API. The API key is never
 printed: every line the command writes passes through a filter that masks it.
 """
 
@@ -17,10 +18,12 @@ from typing import Any
 import click
 
 from carto_async import __version__
+from carto_async.cli._copy import copy_from_command, copy_to_command
 from carto_async.cli._demo import demo_command
 from carto_async.cli._import import import_command
 from carto_async.cli._output import redacted_output
 from carto_async.cli._server import local_server_command
+from carto_async.cli._sql import sql_command
 
 __all__ = ["cli", "main"]
 
@@ -59,6 +62,9 @@ def cli() -> None:
 cli.add_command(import_command)
 cli.add_command(demo_command)
 cli.add_command(local_server_command)
+cli.add_command(sql_command)
+cli.add_command(copy_from_command)
+cli.add_command(copy_to_command)
 
 
 def main() -> None:
