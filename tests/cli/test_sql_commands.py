@@ -28,8 +28,15 @@ def test_sql_prints_a_table(env: dict[str, str | None]) -> None:
 
 def test_sql_json_lines_with_parameters(env: dict[str, str | None]) -> None:
     result = invoke(
-        ["sql", "select {{n}} as n, {{who}} as who", "--param", "n:=3", "--param", "who=O'Brien"]
-        + ["--json"],
+        [
+            "sql",
+            "select {{n}} as n, {{who}} as who",
+            "--param",
+            "n:=3",
+            "--param",
+            "who=O'Brien",
+            "--json",
+        ],
         env,
     )
     assert result.exit_code == 0, result.stderr
