@@ -1,0 +1,71 @@
+"""Formats and streaming iterators against LocalCarto over real loopback sockets."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from carto_async import AsyncCarto, BadRequestError
+
+# async-only:start
+pytestmark = pytest.mark.anyio
+# async-only:end
+
+ROWS = 300
+
+
+async def make_stores(carto: AsyncCarto) -> None:
+    await carto.sql.query(
+        "create table stores (name text, n integer, the_geom geometry(Geometry,4326))"
+    )
+    values = ", ".join(
+        f"('shop {i}, \"{i}\"', {i}, ST_SetSRID(ST_MakePoint({i % 180}, {i % 90}), 4326))"
+        for i in range(ROWS)
+    )
+    await carto.sql.query(f"insert into stores (name, n, the_geom) values {values}")
+
+
+async def test_download_csv_geojson_and_json_into_files(local: AsyncCarto, tmp_path: Path) -> None:
+    await make_stores(local)
+    done = await local.sql.download(
+        "select name, n from stores order by n", tmp_path / "stores.csv", filename="stores"
+    )
+    lines = (tmp_path / "stores.csv").read_text().splitlines()
+    assert lines[0] == "name,n"
+    assert lines[1] == '"shop 0, ""0""",0'
+    assert len(lines) == ROWS + 1
+    assert "attachment; filename=stores.csv" in done.headers["content-disposition"]
+    await local.sql.download("select * from stores", tmp_path / "stores.geojson", dp=2)
+    collection = json.loads((tmp_path / "stores.geojson").read_text())
+    assert collection["type"] == "FeatureCollection"
+    assert len(collection["features"]) == ROWS
+    out = io.BytesIO()
+    await local.sql.download("select n from stores where n < 3 order by n", out, format="json")
+    assert [r["n"] for r in json.loads(out.getvalue())["rows"]] == [0, 1, 2]
+
+
+async def test_a_refused_download_raises_and_leaves_no_file(
+    local: AsyncCarto, tmp_path: Path
+) -> None:
+    with pytest.raises(BadRequestError, match="does not exist"):
+        await local.sql.download("select * from nowhere", tmp_path / "x.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_iter_geojson_and_iter_csv_read_as_the_body_arrives(local: AsyncCarto) -> None:
+    await make_stores(local)
+    features = []
+    async for feature in local.sql.iter_geojson("select * from stores order by n"):
+        features.append(feature)
+    assert len(features) == ROWS
+    assert features[5]["geometry"] == {"type": "Point", "coordinates": [5, 5]}
+    assert features[5]["properties"]["name"] == 'shop 5, "5"'
+    assert "the_geom_webmercator" not in features[5]["properties"]
+    rows = []
+    async for row in local.sql.iter_csv("select name, n from stores order by n", skipfields="n"):
+        rows.append(row)
+    assert rows[7] == {"name": 'shop 7, "7"'}
+    assert len(rows) == ROWS
