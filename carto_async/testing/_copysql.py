@@ -387,7 +387,7 @@ def encode_rows(
             )
     else:
         escapes = dict(_TEXT_ESCAPES)
-        escapes[ord(s.delimiter)] = "\\" + s.delimiter
+        escapes.setdefault(ord(s.delimiter), "\\" + s.delimiter)
         table = str.maketrans({chr(k): v for k, v in escapes.items()})
         for row in rows:
             out.append(
