@@ -39,7 +39,11 @@ Where LocalCarto knowingly differs from CARTO:
 * Rate limits may be set on any route group; CARTO's Rails APIs have none, and LocalCarto
   answers their 429 with the SQL API body. Injected 5xx bodies imitate nginx (502/503/504),
   Rails (500) or the SQL API (500).
-* Only the SQL API query endpoint is served: no Batch, COPY, Maps, sync tables or exports.
+* COPY (``/api/v2/sql/copyfrom``, ``/copyto``) takes the csv and text formats (not binary);
+  geometries come out as hex EWKB in csv and as EWKT (``SRID=4326;POINT(...)``) in text, where
+  PostGIS writes hex EWKB in both. There is no slow-input or size limit.
+* Of the SQL API, the query and COPY endpoints are served: no Batch, Maps, sync tables or
+  exports.
 """
 
 from carto_async.testing._clock import Clock as Clock
