@@ -20,6 +20,11 @@ EXPECTED_ROWS = {
     "memory": ["carto_async async", "carto_async sync", "carto-python FileImportJob.run"],
     "polling": ["wait_all, ", "job.wait() each, "],
     "download": ["carto_async async (transport.download)", "raw httpx.Client.stream"],
+    "dataframes": [
+        "carto_async dataframes.write(df)",
+        "carto-python CopySQLClient.copyfrom",
+        "carto_async dataframes.read_chunks",
+    ],
 }
 
 
