@@ -120,6 +120,8 @@ def print_rows(rows: Sequence[Mapping[str, Any]], names: Sequence[str], *, as_js
         for row in rows:
             click.echo(json.dumps(row, ensure_ascii=False, default=str))
         return
+    if not names:
+        return  # a statement without columns (create, insert...): only the count is shown
     table = Table(*names, show_lines=False)
     for row in rows:
         table.add_row(*(_cell(row.get(n)) for n in names))
