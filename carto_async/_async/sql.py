@@ -41,6 +41,11 @@ CopySource = BodySource | Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]]
 #: Rows encoded together into one chunk of a COPY FROM body.
 ROWS_PER_CHUNK = 10_000
 
+#: The timeout of a COPY (seconds) unless ``timeout=`` says otherwise: CARTO's own COPY
+#: timeout, 5 hours. The server answers a COPY FROM only when every row is loaded, and may
+#: take long before the first byte of a COPY TO; the client's usual 60 s would cut them.
+COPY_TIMEOUT = 5 * 3600.0
+
 
 class _Reader(Protocol):
     def feed(self, chunk: bytes) -> Any: ...
@@ -443,7 +448,9 @@ class AsyncSQL:
         rows (lists or tuples of values, encoded as COPY CSV: ``None`` is NULL).
 
         The body streams, gzipped on the fly unless ``gzip=False`` (a ``.gz`` path is sent
-        as it is); ``progress(sent, total)`` follows it. A COPY whose bytes went out is
+        as it is); ``progress(sent, total)`` follows it. ``timeout`` defaults to
+        :data:`COPY_TIMEOUT` (5 hours, CARTO's own): the server answers only once every row
+        is loaded. A COPY whose bytes went out is
         never repeated: the rows might be loaded already. The server's refusals raise
         :class:`~carto_async.CopyFailedError` subclasses (:class:`~carto_async.NoRowsCopiedError`,
         :class:`~carto_async.CopyGzipError`, :class:`~carto_async.QuotaExceededError`...).
@@ -474,7 +481,9 @@ class AsyncSQL:
         spec = copy_core.copy_from_request(statement, gzip=gzip or pre_gzipped)
         error: APIStatusError | None = None
         try:
-            response = await self._client._transport.request(spec, body=body, timeout=timeout)
+            response = await self._client._transport.request(
+                spec, body=body, timeout=COPY_TIMEOUT if timeout is None else timeout
+            )
         except APIStatusError as exc:
             error = copy_core.copy_error(exc)
         if error is not None:
@@ -595,7 +604,9 @@ class AsyncSQL:
         error: APIStatusError | None = None
         transport = self._client._transport
         try:
-            async with transport.stream(spec, max_retries=max_retries, timeout=timeout) as response:
+            async with transport.stream(
+                spec, max_retries=max_retries, timeout=COPY_TIMEOUT if timeout is None else timeout
+            ) as response:
                 yield response
         except APIStatusError as exc:
             error = copy_core.copy_error(exc)

@@ -458,3 +458,18 @@ def test_long_copy_to_statements_are_posted(carto: Carto, respx_mock: respx.Mock
     request = route.calls.last.request
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
     assert b"filename=numbers.csv" in request.content
+
+
+def test_copy_waits_as_long_as_carto_s_own_copy_timeout_unless_told(
+    carto: Carto, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.post(COPYFROM_URL).mock(
+        return_value=httpx.Response(200, json={"time": 0.1, "total_rows": 1})
+    )
+    carto.sql.copy_from("t", b"1\n")
+    assert route.calls.last.request.extensions["timeout"]["read"] == 5 * 3600
+    carto.sql.copy_from("t", b"1\n", timeout=30)
+    assert route.calls.last.request.extensions["timeout"]["read"] == 30
+    to = respx_mock.get(COPYTO_URL).mock(return_value=httpx.Response(200, content=b"1\n"))
+    carto.sql.copy_to("select 1", io.BytesIO())
+    assert to.calls.last.request.extensions["timeout"]["read"] == 5 * 3600
