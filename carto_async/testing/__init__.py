@@ -43,7 +43,9 @@ Where LocalCarto knowingly differs from CARTO:
   geometries come out as hex EWKB in csv and as EWKT (``SRID=4326;POINT(...)``) in text, where
   PostGIS writes hex EWKB in both. There is no slow-input or size limit.
 * Of the SQL API, the query and COPY endpoints are served: no Batch, Maps, sync tables or
-  exports.
+  exports. Formats: json, geojson, csv, and svg and topojson written from the rows (TopoJSON
+  arcs are not shared between geometries); kml, shp, spatialite, gpkg and arraybuffer answer
+  400.
 """
 
 from carto_async.testing._clock import Clock as Clock

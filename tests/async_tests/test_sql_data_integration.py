@@ -69,3 +69,44 @@ async def test_iter_geojson_and_iter_csv_read_as_the_body_arrives(local: AsyncCa
         rows.append(row)
     assert rows[7] == {"name": 'shop 7, "7"'}
     assert len(rows) == ROWS
+
+
+async def test_svg_and_topojson_are_written_from_the_rows(local: AsyncCarto) -> None:
+    await local.sql.query("create table shapes (name text, the_geom geometry(Geometry,4326))")
+    await local.sql.query(
+        "insert into shapes values ('p', ST_SetSRID(ST_MakePoint(1, 2), 4326)), "
+        "('l', ST_GeomFromText('LINESTRING(0 0, 4 3)', 4326)), "
+        "('poly', ST_GeomFromText('POLYGON((0 0, 4 0, 4 3, 0 0))', 4326)), ('none', null)"
+    )
+    out = io.BytesIO()
+    done = await local.sql.download("select * from shapes", out, format="svg")
+    assert done.headers["content-type"] == "image/svg+xml; charset=utf-8"
+    assert "filename=cartodb-query.svg" in done.headers["content-disposition"]
+    svg = out.getvalue().decode()
+    assert svg.splitlines()[2].startswith('<svg viewBox="-6 -6 1036 780" ')
+    assert svg.splitlines()[3:] == [
+        '<circle r="5" cx="256" cy="256" />',
+        '<path d="M 0 768 L 1024 0" />',
+        '<path d="M 0 768 L 1024 768 1024 0 Z" />',
+        "</svg>",
+    ]
+    out = io.BytesIO()
+    await local.sql.download("select * from shapes", out, format="topojson")
+    topology = json.loads(out.getvalue())
+    assert topology["type"] == "Topology"
+    assert list(topology["objects"]) == ["0", "1", "2"]
+    assert topology["objects"]["0"] == {
+        "type": "Point",
+        "coordinates": [2500, 6666],
+        "properties": {"name": "p"},
+    }
+    assert topology["objects"]["2"]["arcs"] == [[1]]
+    assert topology["arcs"][1] == [[0, 0], [9999, 0], [0, 9999], [-9999, -9999]]
+
+
+async def test_a_format_localcarto_does_not_write_is_a_clear_400(
+    local: AsyncCarto, tmp_path: Path
+) -> None:
+    with pytest.raises(BadRequestError, match="LocalCarto does not support"):
+        await local.sql.download("select 1", tmp_path / "out.gpkg")
+    assert list(tmp_path.iterdir()) == []
