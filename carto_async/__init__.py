@@ -61,6 +61,12 @@ from carto_async.errors import SourceChangedError as SourceChangedError
 from carto_async.errors import SyncFailed as SyncFailed
 from carto_async.errors import UnprocessableEntityError as UnprocessableEntityError
 from carto_async.errors import ValidationError as ValidationError
+from carto_async.models.api_keys import ApiKey as ApiKey
+from carto_async.models.api_keys import ApiKeyPage as ApiKeyPage
+from carto_async.models.api_keys import ApiKeyType as ApiKeyType
+from carto_async.models.api_keys import GrantedApi as GrantedApi
+from carto_async.models.api_keys import TableGrant as TableGrant
+from carto_async.models.api_keys import TablePermission as TablePermission
 from carto_async.models.imports import CollisionStrategy as CollisionStrategy
 from carto_async.models.imports import ImportErrorText as ImportErrorText
 from carto_async.models.imports import ImportStatus as ImportStatus
@@ -76,6 +82,9 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "ApiKey",
+    "ApiKeyPage",
+    "ApiKeyType",
     "AsyncCarto",
     "AsyncImportJob",
     "AsyncImports",
@@ -100,6 +109,7 @@ __all__ = [
     "CopySizeLimitError",
     "Credentials",
     "ExportFailed",
+    "GrantedApi",
     "Identifier",
     "ImportErrorText",
     "ImportFailed",
@@ -129,6 +139,8 @@ __all__ = [
     "SourceChangedError",
     "StreamedResponse",
     "SyncFailed",
+    "TableGrant",
+    "TablePermission",
     "UnprocessableEntityError",
     "UploadSource",
     "ValidationError",

@@ -53,6 +53,8 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import httpx
 
+    from carto_async._async.jobs import AsyncJob
+    from carto_async._sync.jobs import Job
     from carto_async.models.maps import MapErrorContext
 
 __all__ = [
@@ -367,7 +369,7 @@ class JobFailed(JobError):
         self,
         message: str,
         *,
-        job: Any = None,
+        job: AsyncJob[Any] | Job[Any] | None = None,
         job_id: str | None = None,
         state: str | None = None,
         error_code: int | None = None,
@@ -376,7 +378,7 @@ class JobFailed(JobError):
         source: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.job = job
+        self.job: AsyncJob[Any] | Job[Any] | None = job
         self.job_id = job_id
         self.state = state
         self.error_code = error_code
@@ -432,7 +434,13 @@ class JobTimeout(JobError, TimeoutError):
 
     __module__ = "carto_async"
 
-    def __init__(self, message: str, *, job: Any = None, last_state: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        job: AsyncJob[Any] | Job[Any] | None = None,
+        last_state: str | None = None,
+    ) -> None:
         super().__init__(message)
-        self.job = job
+        self.job: AsyncJob[Any] | Job[Any] | None = job
         self.last_state = last_state

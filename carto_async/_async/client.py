@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from carto_async._async.api_keys import AsyncApiKeys
 from carto_async._async.imports import AsyncImports
 from carto_async._async.jobs import AsyncJobs
 from carto_async._async.maps import AsyncMaps
@@ -15,6 +16,7 @@ from carto_async._async.sql import AsyncSQL
 from carto_async._async.transport import DEFAULT_TIMEOUT, AsyncTransport
 from carto_async._core.credentials import Credentials
 from carto_async._core.http import RateLimitInfo
+from carto_async._core.jobs import JobKey
 from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
 from carto_async.errors import ValidationError
@@ -93,7 +95,8 @@ class AsyncCarto:
             max_concurrent_requests=max_concurrent_requests,
             rng=rng,
         )
-        self._scheduler: PollScheduler[str] = PollScheduler(poll or PollPolicy(), rng=rng)
+        # One scheduler keyed by (kind, id) for every wait of this client (see jobs._Watcher).
+        self._scheduler: PollScheduler[JobKey] = PollScheduler(poll or PollPolicy(), rng=rng)
         self.imports = AsyncImports(
             self,
             max_concurrent_imports=max_concurrent_imports,
@@ -102,6 +105,7 @@ class AsyncCarto:
         self.sql = AsyncSQL(self)
         self.jobs = AsyncJobs(self)
         self.maps = AsyncMaps(self)
+        self.api_keys = AsyncApiKeys(self)
         self._dataframes: AsyncDataFrames | None = None
 
     @classmethod

@@ -8,10 +8,12 @@ each interval spread by ±20 % so that hundreds of jobs never poll in lock-step.
 from __future__ import annotations
 
 import random
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Collection, Hashable, Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 import attrs
+
+from carto_async._core.jobs import JobKey
 
 __all__ = [
     "GROUP_FLOOR",
@@ -139,6 +141,12 @@ class PollScheduler(Generic[K]):
         entry.polls += 1
         entry.next_at = now + entry.policy.interval(entry.polls, self._rng)
 
+    def expedite(self, key: K, now: float) -> None:
+        """Make ``key`` due now (a cancel was just sent: look at the job soon)."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.next_at = min(entry.next_at, now)
+
     def discard(self, key: K) -> None:
         """Stop tracking ``key`` (it finished, or nobody waits for it any more)."""
         self._entries.pop(key, None)
@@ -176,8 +184,13 @@ class Watched:
 
     id: str
     kind: str  # jobs of one kind ("import") share a listing
-    listable: bool  # the kind's API lists its unfinished jobs in one request
+    listable: bool  # the kind's API lists its jobs in one request
     created_at: float
+
+    @property
+    def key(self) -> JobKey:
+        """The job's key in the poll scheduler."""
+        return (self.kind, self.id)
 
 
 class ListingWatch:
@@ -185,61 +198,86 @@ class ListingWatch:
 
     Few jobs are polled one by one, each at its own policy spacing (the shared
     :class:`PollScheduler`). From ``min_group`` pending jobs of a kind whose API lists its
-    unfinished jobs, one listing request per round stands in for all of them: only the jobs
-    missing from it (finished) get a status request. The listing is polled at a fraction of the
-    youngest job's age (:func:`group_interval`), so every job is noticed soon after it ends at a
-    cost that does not grow with the number of jobs. A job missing from the listing yet still
-    pending (another account's, say) goes back to being polled on its own.
+    jobs, one listing request per round stands in for all of them: only the jobs missing from
+    it get a status request. The listing is polled at a fraction of the youngest job's age
+    (:func:`group_interval`), so every job is noticed soon after it ends at a cost that does
+    not grow with the number of jobs. A job missing from the listing yet still pending
+    (another account's, say) goes back to being polled on its own.
     """
 
-    def __init__(self, scheduler: PollScheduler[str], *, min_group: int = GROUP_MIN_JOBS) -> None:
+    def __init__(
+        self, scheduler: PollScheduler[JobKey], *, min_group: int = GROUP_MIN_JOBS
+    ) -> None:
         self._scheduler = scheduler
         self._min_group = min_group
         self._group_next: dict[str, float] = {}
-        self._unlisted: set[str] = set()
-        self._individual: list[str] = []
+        self._unlisted: set[JobKey] = set()
+        self._individual: list[JobKey] = []
         self._active: list[str] = []
 
     def plan(
-        self, now: float, jobs: Sequence[Watched]
-    ) -> tuple[dict[str, list[Watched]], list[str]]:
-        """The listings due now (kind -> its pending jobs) and the ids due for a status request."""
+        self,
+        now: float,
+        jobs: Sequence[Watched],
+        *,
+        eager: Collection[str] = (),
+        force: bool = False,
+    ) -> tuple[dict[str, list[Watched]], list[JobKey]]:
+        """The listings due now (kind -> its pending jobs) and the keys due for a status request.
+
+        Kinds in ``eager`` are listed from one pending job on (the import-slot waiter, which
+        polls few jobs often). ``force`` makes everything due now: the last look before a
+        deadline.
+        """
         groups: dict[str, list[Watched]] = {}
-        individual: list[str] = []
+        individual: list[JobKey] = []
         for job in jobs:
-            if job.listable and job.id not in self._unlisted:
+            if job.listable and job.key not in self._unlisted:
                 groups.setdefault(job.kind, []).append(job)
             else:
-                individual.append(job.id)
-        for kind in [k for k, members in groups.items() if len(members) < self._min_group]:
-            individual.extend(j.id for j in groups.pop(kind))
+                individual.append(job.key)
+        for kind in [
+            k
+            for k, members in groups.items()
+            if len(members) < (1 if k in eager else self._min_group)
+        ]:
+            individual.extend(j.key for j in groups.pop(kind))
         policy, rng = self._scheduler.policy, self._scheduler.rng
         due_listings: dict[str, list[Watched]] = {}
         for kind, members in groups.items():
             first = min(j.created_at for j in members) + group_interval(policy, 0.0, rng)
-            if now >= self._group_next.setdefault(kind, first):
+            if force or now >= self._group_next.setdefault(kind, first):
                 due_listings[kind] = members
+        if not force:
+            for kind in [k for k in self._group_next if k not in groups]:
+                del self._group_next[kind]  # a later group of this kind starts afresh
         self._individual = individual
         self._active = list(groups)
-        return due_listings, self._scheduler.due(now, individual)
+        due = list(individual) if force else self._scheduler.due(now, individual)
+        return due_listings, due
 
     def listed(
         self, kind: str, members: Sequence[Watched], listed: Iterable[str] | None, now: float
-    ) -> list[str]:
-        """Take a listing's answer (``None``: it failed); return the ids to poll now."""
-        if listed is None:
-            # The listing failed: these jobs fall back to their own schedule this round.
-            return self._scheduler.due(now, [j.id for j in members])
-        shown = {i.lower() for i in listed}
+    ) -> list[JobKey]:
+        """Take a listing's answer (``None``: it failed); return the keys to poll now."""
         youngest = max(j.created_at for j in members)
         self._group_next[kind] = now + group_interval(
             self._scheduler.policy, now - youngest, self._scheduler.rng
         )
-        return [j.id for j in members if j.id.lower() not in shown]
+        if listed is None:
+            # The listing failed: these jobs fall back to their own schedule this round,
+            # and the listing is tried again at its spacing, not at once.
+            return self._scheduler.due(now, [j.key for j in members])
+        shown = {i.lower() for i in listed}
+        return [j.key for j in members if j.id.lower() not in shown]
 
-    def not_listed_but_pending(self, ids: Iterable[str]) -> None:
+    def not_listed_but_pending(self, keys: Iterable[JobKey]) -> None:
         """These jobs were missing from their listing yet are pending: poll them on their own."""
-        self._unlisted.update(ids)
+        self._unlisted.update(keys)
+
+    def forget(self, key: JobKey) -> None:
+        """Nobody waits on this job any more."""
+        self._unlisted.discard(key)
 
     def next_wake(self) -> float | None:
         """When the next listing or status request is due, as of the last :meth:`plan`."""

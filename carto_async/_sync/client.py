@@ -12,8 +12,10 @@ import httpx
 
 from carto_async._core.credentials import Credentials
 from carto_async._core.http import RateLimitInfo
+from carto_async._core.jobs import JobKey
 from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
+from carto_async._sync.api_keys import ApiKeys
 from carto_async._sync.imports import Imports
 from carto_async._sync.jobs import Jobs
 from carto_async._sync.maps import Maps
@@ -95,7 +97,8 @@ class Carto:
             max_concurrent_requests=max_concurrent_requests,
             rng=rng,
         )
-        self._scheduler: PollScheduler[str] = PollScheduler(poll or PollPolicy(), rng=rng)
+        # One scheduler keyed by (kind, id) for every wait of this client (see jobs._Watcher).
+        self._scheduler: PollScheduler[JobKey] = PollScheduler(poll or PollPolicy(), rng=rng)
         self.imports = Imports(
             self,
             max_concurrent_imports=max_concurrent_imports,
@@ -104,6 +107,7 @@ class Carto:
         self.sql = SQL(self)
         self.jobs = Jobs(self)
         self.maps = Maps(self)
+        self.api_keys = ApiKeys(self)
         self._dataframes: DataFrames | None = None
 
     @classmethod

@@ -5,14 +5,16 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Unpack
 
 from carto_async._core import imports as core
-from carto_async._core.jobs import IMPORT_STATES, dump_token, load_token
+from carto_async._core.jobs import IMPORT_STATES, Account, load_token
+from carto_async._core.waiter import Poll, Sleep, SlotPlan
 from carto_async._sync import _concurrency as cc
 from carto_async._sync._bodies import BodySource, ProgressCallback, multipart_body
-from carto_async._sync.jobs import Job, _Rounds
+from carto_async._sync.jobs import Job
 from carto_async.errors import ImportFailed, NotFoundError, ValidationError
 from carto_async.models.imports import ImportErrorText, ImportStatus
 
@@ -28,16 +30,18 @@ UploadSource = BodySource
 
 
 class ImportJob(Job[ImportStatus]):
-    """An import in progress: ``job`` gives its :class:`ImportStatus` or raises
+    """An import in progress: ``job.wait()`` gives its :class:`ImportStatus` or raises
     :class:`ImportFailed`.
 
     A ``complete`` import that carries error 1022 (every table was skipped by
-    ``collision_strategy="skip"``) is a success whose ``warning`` says so.
+    ``collision_strategy="skip"``) is a success whose ``warning`` says so. The Import API
+    has no cancel request: ``cancel()`` raises :class:`ValidationError`.
     """
 
     kind = "import"
     _states = IMPORT_STATES
-    _lists_pending = True
+    _listable = True
+    _no_cancel = "the Import API has no cancel request; the import runs to its end"
 
     def __init__(
         self,
@@ -58,10 +62,10 @@ class ImportJob(Job[ImportStatus]):
         return snapshot.state
 
     @classmethod
-    def _list_pending(cls, client: Carto) -> set[str]:
-        # GET /api/v1/imports lists the unfinished imports of the last 24 h: one request
-        # tells which of many imports may have finished.
-        return set(client.imports.list())
+    def _list(cls, client: Carto) -> Mapping[str, ImportStatus | None]:
+        # GET /api/v1/imports lists the ids of the unfinished imports of the last 24 h: one
+        # request tells which of many imports may have finished (those no longer listed).
+        return dict.fromkeys(client.imports.list())
 
     def _failure(self, snapshot: ImportStatus) -> ImportFailed:
         text = snapshot.error or ImportErrorText("Unknown error")
@@ -78,6 +82,14 @@ class ImportJob(Job[ImportStatus]):
             source=text.source,
         )
 
+    def _token_fields(self) -> dict[str, str]:
+        return {"source": self.source} if self.source else {}
+
+    @classmethod
+    def _resume(cls, client: Carto, fields: Mapping[str, str]) -> ImportJob:
+        # Through imports.job(), so that a resumed import counts against the slot cap.
+        return client.imports.job(fields["id"], source=fields.get("source"))
+
     @property
     def table_name(self) -> str | None:
         """The table the import created, once complete."""
@@ -88,77 +100,89 @@ class ImportJob(Job[ImportStatus]):
         """The warning of a successful import (1022: all tables skipped), if any."""
         return self._snapshot.warning if self._snapshot is not None else None
 
-    def token(self) -> str:
-        """A small JSON string to resume waiting on this import (no secret inside)."""
-        extra = {"source": self.source} if self.source else {}
-        return dump_token(self.kind, self.id, **extra)
-
 
 class _ImportSlots:
     """A per-client cap on imports in progress (CARTO allows 3 per user by default).
 
-    A new import waits for a slot by polling this client's running imports, so it never
-    deadlocks on jobs nobody else waits for, and never uploads a file only to be told 429.
+    The counting and the waits are :class:`~carto_async._core.waiter.SlotPlan`'s. A new import
+    waits for a slot by polling this client's running imports through the client's watcher
+    (one listing request for all of them), so it never deadlocks on jobs nobody else waits
+    for, and never uploads a file only to be told 429.
     """
 
     def __init__(self, client: Carto, cap: int | None) -> None:
         self._client = client
-        self.cap = cap
+        self._plan = SlotPlan(cap)
+        # Uploads of sync callers register from their own threads; never held while waiting.
+        self._count = threading.Lock()
         self.active: dict[str, ImportJob] = {}
-        self.reserved = 0
         self._lock = cc.Lock()
         self._changed = cc.Event()
-        self._rounds: _Rounds | None = None
+
+    @property
+    def cap(self) -> int | None:
+        return self._plan.cap
 
     def acquire(self) -> None:
-        if not self.cap:
+        if not self._plan.limited:
             return
         with self._lock:
-            while len(self.active) + self.reserved >= self.cap:
+            while not self._free():
                 self._wait_for_change()
-            self.reserved += 1
+            with self._count:
+                self._plan.reserve()
+
+    def _free(self) -> bool:
+        with self._count:
+            return self._plan.free()
 
     def _wait_for_change(self) -> None:
-        self._changed = cc.Event()
-        jobs = list(self.active.values())
-        wake = None
-        if jobs:
-            if self._rounds is None:
-                # One listing request watches every running import (see jobs._Rounds).
-                self._rounds = _Rounds(self._client.jobs, limit=20, min_group=1)
-            self._rounds.poll(jobs)
-            if len(self.active) + self.reserved < (self.cap or 0):
-                return
-            wake = self._rounds.next_wake(list(self.active.values()))
-        # Uploads in flight hold reservations; look again soon if no job can be polled.
-        wait = 0.25 if wake is None else max(0.0, wake - cc.now())
-        self._changed.wait(wait)
+        self._changed = changed = cc.Event()
+        watcher = self._client.jobs._watcher
+        with self._count:
+            jobs = list(self.active.values())
+            step = self._plan.next(cc.now(), watcher.wake if jobs else None)
+        # The running imports are listed from one on (eager), however few they are.
+        watcher.add(jobs, eager=True)
+        try:
+            if isinstance(step, Poll):
+                watcher.round()
+            elif isinstance(step, Sleep):
+                # Woken early when an upload registers its job or gives its slot back.
+                changed.wait(step.seconds)
+        finally:
+            watcher.remove(jobs, eager=True)
 
     def register(self, job: ImportJob) -> None:
-        if not self.cap:
+        if not self._plan.limited:
             return
-        self.reserved -= 1
-        if not job.done:
-            self.active[job.id] = job
-            job._done_callbacks.append(self._release)
+        with self._count:
+            if self._plan.register(job.id, done=job.done):
+                self.active[job.id] = job
+                job._done_callbacks.append(self._release)
         self._changed.set()
 
     def adopt(self, job: ImportJob) -> None:
         """Count an import this client did not create (a resumed one) until it is seen final:
         it holds one of the account's import slots on the server all the same."""
-        if not self.cap or job.done or job.id in self.active:
-            return
-        self.active[job.id] = job
-        job._done_callbacks.append(self._release)
-        self._changed.set()
+        with self._count:
+            adopted = self._plan.adopt(job.id, done=job.done)
+            if adopted:
+                self.active[job.id] = job
+                job._done_callbacks.append(self._release)
+        if adopted:
+            self._changed.set()
 
     def cancel(self) -> None:
-        if self.cap:
-            self.reserved -= 1
+        if self._plan.limited:
+            with self._count:
+                self._plan.cancel()
             self._changed.set()
 
     def _release(self, job: Job[Any]) -> None:
-        self.active.pop(job.id, None)
+        with self._count:
+            self._plan.release(job.id)
+            self.active.pop(job.id, None)
         self._changed.set()
 
 
@@ -342,6 +366,12 @@ class Imports:
         return job
 
     def resume(self, token: str) -> ImportJob:
-        """The handle of ``job.token()``: waiting on it polls the same import again."""
-        data = load_token(token, kind="import")
-        return self.job(data["id"], source=data.get("source"))
+        """The handle of an import's ``job.token()``: waiting on it polls the same import.
+
+        A shortcut of ``carto.jobs.resume(token)`` that also checks the token is an import's;
+        a token of another account is a :class:`ValidationError`, before any request.
+        """
+        creds = self._client.credentials
+        account = Account.of(creds.username, creds.base_url)
+        fields = load_token(token, kind="import", account=account)
+        return self.job(fields["id"], source=fields.get("source"))

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from carto_async._core.jobs import FINAL_IMPORT_STATES
 from carto_async.data import import_error_codes
 
 __all__ = [
@@ -18,9 +19,6 @@ __all__ = [
     "Privacy",
     "error_text_for_code",
 ]
-
-#: The states the server treats as final (reference §4.4); ``stuck`` is converted on read.
-FINAL_IMPORT_STATES = frozenset({"complete", "failure", "stuck"})
 
 
 class Privacy(StrEnum):

@@ -107,7 +107,8 @@ class _Bucket:
         tat = now if self.tat is None else self.tat
         new_tat = max(tat, now) + self.emission
         diff = now - (new_tat - self.tolerance)
-        if diff < 0:
+        # A hair of slack: on a frozen clock the sums above round either way.
+        if diff < -1e-9:
             allowed, retry_after, ttl = False, -diff, tat - now
         else:
             allowed, retry_after, ttl = True, -1.0, new_tat - now

@@ -11,7 +11,8 @@ import pytest
 import carto_async.pytest_plugin
 
 ROOT = Path(__file__).resolve().parents[2]
-PLUGIN = ["-p", "carto_async.pytest_plugin", "-p", "no:cacheprovider"]
+# The plugin is loaded by its pytest11 entry point, as in a user's project.
+PLUGIN = ["-p", "no:cacheprovider"]
 
 USER_TESTS = """
 import pytest

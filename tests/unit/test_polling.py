@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from carto_async._core.jobs import JobKey
 from carto_async._core.polling import (
     ListingWatch,
     PollPolicy,
@@ -89,11 +90,11 @@ def _watched(n: int, created: float = 0.0) -> list[Watched]:
 
 
 def test_listing_watch_groups_four_or_more_listable_jobs() -> None:
-    sched: PollScheduler[str] = PollScheduler(PollPolicy(jitter=0))
+    sched: PollScheduler[JobKey] = PollScheduler(PollPolicy(jitter=0))
     watch = ListingWatch(sched)
     jobs = _watched(4)
     for job in jobs:
-        sched.add(job.id, 0.0)
+        sched.add(job.key, 0.0)
     listings, due = watch.plan(0.1, jobs)
     assert (listings, due) == ({}, [])  # the first listing comes a quarter second in
     assert watch.next_wake() == 0.25
@@ -101,21 +102,25 @@ def test_listing_watch_groups_four_or_more_listable_jobs() -> None:
     assert list(listings) == ["import"]
     assert due == []
     missing = watch.listed("import", listings["import"], ["JOB-1", "job-2", "job-3"], now=0.3)
-    assert missing == ["job-0"]  # listed ids compare case-insensitively
+    assert missing == [("import", "job-0")]  # listed ids compare case-insensitively
     assert watch.next_wake() == pytest.approx(0.55)
 
 
 def test_listing_watch_polls_few_or_unlisted_jobs_one_by_one() -> None:
-    sched: PollScheduler[str] = PollScheduler(PollPolicy(jitter=0))
+    sched: PollScheduler[JobKey] = PollScheduler(PollPolicy(jitter=0))
     watch = ListingWatch(sched)
     jobs = _watched(3)
     for job in jobs:
-        sched.add(job.id, 0.0)
+        sched.add(job.key, 0.0)
     listings, due = watch.plan(1.0, jobs)
     assert listings == {}
-    assert due == ["job-0", "job-1", "job-2"]
+    assert due == [("import", "job-0"), ("import", "job-1"), ("import", "job-2")]
     five = _watched(5)
-    watch.not_listed_but_pending(["job-0", "job-1"])
+    watch.not_listed_but_pending([("import", "job-0"), ("import", "job-1")])
     listings, _ = watch.plan(1.0, five)
     assert listings == {}  # three listable jobs left: too few for a listing
-    assert watch.listed("import", five, None, now=1.0) == ["job-0", "job-1", "job-2"]
+    assert watch.listed("import", five, None, now=1.0) == [
+        ("import", "job-0"),
+        ("import", "job-1"),
+        ("import", "job-2"),
+    ]
