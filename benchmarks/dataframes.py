@@ -61,6 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     g.add_argument("--df-repeat", type=int, default=1, help="runs per client and size (1)")
     g.add_argument(
+        "--df-chunk-rows", type=int, default=CHUNK_ROWS,
+        help=f"rows per frame written from an iterator and per read_chunks frame ({CHUNK_ROWS})",
+    )  # fmt: skip
+    g.add_argument(
         "--df-clients", nargs="+", choices=list(CLIENTS), default=list(CLIENTS),
         help="clients to measure (all)",
     )  # fmt: skip
@@ -87,9 +91,9 @@ def frame(start: int, stop: int) -> Any:
     )
 
 
-def frames(rows: int) -> Iterator[Any]:
-    for start in range(0, rows, CHUNK_ROWS):
-        yield frame(start, min(rows, start + CHUNK_ROWS))
+def frames(rows: int, chunk: int = CHUNK_ROWS) -> Iterator[Any]:
+    for start in range(0, rows, chunk):
+        yield frame(start, min(rows, start + chunk))
 
 
 _CREATE = (
@@ -121,7 +125,9 @@ def cartoframes_rows(df: Any) -> Iterator[bytes]:
 # -- the child: one measurement ---------------------------------------------------------------
 
 
-def _measure_child(client: str, base_url: str, key: str, rows: int) -> dict[str, Any]:
+def _measure_child(
+    client: str, base_url: str, key: str, rows: int, chunk: int = CHUNK_ROWS
+) -> dict[str, Any]:
     import warnings  # noqa: PLC0415
 
     # Every import before the measurement: only the transfer is timed and measured.
@@ -183,7 +189,7 @@ def _measure_child(client: str, base_url: str, key: str, rows: int) -> dict[str,
         elif client == "write-iter":
             peak.start()
             start, cpu = time.perf_counter(), time.process_time()
-            done["rows"] = carto.dataframes.write(frames(rows), table, if_exists="replace")
+            done["rows"] = carto.dataframes.write(frames(rows, chunk), table, if_exists="replace")
         elif client == "read":
             peak.start()
             start, cpu = time.perf_counter(), time.process_time()
@@ -192,7 +198,7 @@ def _measure_child(client: str, base_url: str, key: str, rows: int) -> dict[str,
             peak.start()
             start, cpu = time.perf_counter(), time.process_time()
             count = 0
-            for df in carto.dataframes.read_chunks("select * from bench_ours", rows=CHUNK_ROWS):
+            for df in carto.dataframes.read_chunks("select * from bench_ours", rows=chunk):
                 count += len(df)
             done["rows"] = count
         else:
@@ -211,8 +217,8 @@ def _measure_child(client: str, base_url: str, key: str, rows: int) -> dict[str,
     }
 
 
-def _run_child(client: str, base_url: str, key: str, rows: int) -> dict[str, Any]:
-    args = {"client": client, "base_url": base_url, "key": key, "rows": rows}
+def _run_child(client: str, base_url: str, key: str, rows: int, chunk: int) -> dict[str, Any]:
+    args = {"client": client, "base_url": base_url, "key": key, "rows": rows, "chunk": chunk}
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.dataframes", "--child", json.dumps(args)],
         capture_output=True,
@@ -242,7 +248,9 @@ def run(args: argparse.Namespace) -> str:
         for _ in range(args.df_repeat):
             for rows in args.df_rows:
                 for client in order:
-                    got = _run_child(client, server.base_url, server.api_key, rows)
+                    got = _run_child(
+                        client, server.base_url, server.api_key, rows, args.df_chunk_rows
+                    )
                     results.setdefault((client, rows), []).append(got)
     table = Table(
         [
@@ -314,7 +322,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--child"]:
         spec = json.loads(argv[1])
-        got = _measure_child(spec["client"], spec["base_url"], spec["key"], spec["rows"])
+        got = _measure_child(
+            spec["client"], spec["base_url"], spec["key"], spec["rows"], spec["chunk"]
+        )
         print(json.dumps(got), flush=True)
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
