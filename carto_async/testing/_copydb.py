@@ -1,93 +1,40 @@
-"""COPY against LocalCarto's database: rows of text into a table, a query's rows out as text.
+"""COPY against LocalCarto's engine: rows of text into a table, a query's rows out as text.
 
-Values are converted as PostgreSQL's input and output functions do for the column types
-LocalCarto stores: booleans ``t``/``f``, numbers, timestamps, geometries from hex EWKB or
-(E)WKT (SRID 0 read as 4326) and out as hex EWKB in CSV and ``SRID=4326;POINT(...)`` in
-text. The whole load is one transaction: a bad row leaves the table as it was.
+COPY FROM stages the rows as Arrow string columns and inserts them with one ``INSERT ...
+SELECT`` per batch that casts each column to its type (geometries read from hex EWKB or (E)WKT,
+SRID 0 read as 4326), all in one transaction: a bad row leaves the table as it was. COPY TO
+writes PostgreSQL's text output: booleans ``t``/``f``, geometries as hex EWKB in CSV and
+``SRID=4326;POINT(...)`` in text.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from carto_async.testing import _geometry
+import pyarrow as pa
+
 from carto_async.testing._copysql import CopyError, CopyStatement, encode_rows
 from carto_async.testing._db import Database, QueryError, quote_ident
 from carto_async.testing._sqlapi import _csv_value, field_descriptor
+from carto_async.testing.engine import geometry_from_any
 
 __all__ = ["copy_in", "copy_out"]
 
-#: Rows inserted per ``executemany``.
-BATCH_ROWS = 5_000
+#: Rows inserted per statement.
+BATCH_ROWS = 50_000
 #: Rows encoded per chunk of COPY TO output.
 OUT_ROWS = 5_000
 
-_TRUE = frozenset({"t", "true", "y", "yes", "on", "1"})
-_FALSE = frozenset({"f", "false", "n", "no", "off", "0"})
 
-
-def _converter(name: str, decl: str) -> Callable[[str], Any]:
-    field = field_descriptor(decl)
-    kind = field.get("type")
-    pgtype = field.get("pgtype", "")
+def _cast(index: int, decl: str) -> str:
+    column = f'"c{index}"'
+    kind = field_descriptor(decl).get("type")
     if kind in ("geometry", "geography"):
-        srid = int(field.get("srid") or 4326)
-
-        def geometry(text: str) -> Any:
-            try:
-                geom = _geometry.parse_geometry(text.strip())
-            except _geometry.GeometryError:
-                geom = None
-            if geom is None:
-                raise CopyError(f"parse error - invalid geometry (column {name}: {text[:40]!r})")
-            if geom.srid in (0, srid):
-                geom = geom.with_srid(srid)
-            else:
-                geom = _geometry.transform(geom, srid)
-            return _geometry.to_hex(geom)
-
-        return geometry
-    if pgtype == "bool":
-
-        def boolean(text: str) -> Any:
-            low = text.strip().lower()
-            if low in _TRUE:
-                return 1
-            if low in _FALSE:
-                return 0
-            raise CopyError(f'invalid input syntax for type boolean: "{text}"')
-
-        return boolean
-    if pgtype.startswith("int"):
-
-        def integer(text: str) -> Any:
-            try:
-                return int(text)
-            except ValueError:
-                raise CopyError(
-                    f'invalid input syntax for type {_int_name(pgtype)}: "{text}"'
-                ) from None
-
-        return integer
-    if pgtype.startswith(("float", "numeric")):
-
-        def number(text: str) -> Any:
-            try:
-                return float(text)
-            except ValueError:
-                raise CopyError(
-                    f'invalid input syntax for type double precision: "{text}"'
-                ) from None
-
-        return number
-    return str
-
-
-def _int_name(pgtype: str) -> str:
-    return {"int2": "smallint", "int4": "integer", "int8": "bigint"}.get(pgtype, "integer")
+        return geometry_from_any(column, "VARCHAR")
+    return f"CAST({column} AS {decl})"
 
 
 def copy_in(db: Database, statement: CopyStatement, rows: Iterable[list[str | None]]) -> int:
@@ -102,31 +49,25 @@ def copy_in(db: Database, statement: CopyStatement, rows: Iterable[list[str | No
     for name in targets:
         if name not in decls:
             raise QueryError(f'column "{name}" of relation "{table}" does not exist')
-    converters = [_converter(n, decls[n]) for n in targets]
     width = len(targets)
-    sql = (
-        f"INSERT INTO {quote_ident(table)} ({', '.join(map(quote_ident, targets))}) "  # noqa: S608
-        f"VALUES ({', '.join('?' * width)})"
-    )
+    into = f"{quote_ident(table)} ({', '.join(map(quote_ident, targets))})"
+    select = ", ".join(_cast(i, decls[n]) for i, n in enumerate(targets))
     total = 0
-    line = 0
-
-    def converted(batch: Sequence[list[str | None]]) -> list[list[Any]]:
-        nonlocal line
-        out = []
-        for row in batch:
-            line += 1
-            if len(row) < width:
-                raise CopyError(f'missing data for column "{targets[len(row)]}" (line {line})')
-            if len(row) > width:
-                raise CopyError(f"extra data after last expected column (line {line})")
-            out.append([None if v is None else f(v) for f, v in zip(converters, row, strict=True)])
-        return out
-
     iterator = iter(rows)
     with db.transaction():
         while batch := list(itertools.islice(iterator, BATCH_ROWS)):
-            db.executemany(sql, converted(batch))
+            for offset, row in enumerate(batch):
+                if len(row) != width:
+                    line = total + offset + 1
+                    if len(row) < width:
+                        raise CopyError(
+                            f'missing data for column "{targets[len(row)]}" (line {line})'
+                        )
+                    raise CopyError(f"extra data after last expected column (line {line})")
+            data = pa.table(
+                {f"c{i}": pa.array([r[i] for r in batch], type=pa.string()) for i in range(width)}
+            )
+            db.insert_arrow(into, data, select)
             total += len(batch)
     return total
 
@@ -135,10 +76,7 @@ def _text_value(value: Any, pgtype: str, kind: str, fmt: str) -> str | None:
     if value is None:
         return None
     if kind in ("geometry", "geography"):
-        hex_text = value.hex().upper() if isinstance(value, bytes) else str(value)
-        if fmt == "csv":
-            return hex_text
-        return _geometry.to_ewkt(_geometry.from_hex(hex_text))
+        return value.hex().upper() if isinstance(value, bytes) else str(value)
     if pgtype == "bool":
         return "t" if value in (1, True, "t", "true") else "f"
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
@@ -165,8 +103,17 @@ def copy_out(
     fields = [field_descriptor(d) for d in result.decl_types]
     kinds = [(str(f.get("pgtype", "")), str(f.get("type", ""))) for f in fields]
     fmt = statement.format
+    geometry_columns = [i for i, (_, k) in enumerate(kinds) if k in ("geometry", "geography")]
+    rows_in: list[tuple[Any, ...]] | list[list[Any]] = result.rows
+    if fmt == "text" and geometry_columns and result.rows:
+        rows_in = [list(r) for r in result.rows]
+        for i in geometry_columns:
+            texts = _ewkt(db, [r[i] for r in rows_in])
+            for r, t in zip(rows_in, texts, strict=True):
+                r[i] = t
+        kinds = [(p, "" if i in geometry_columns else k) for i, (p, k) in enumerate(kinds)]
     header: Sequence[str] | None = result.columns
-    rows = iter(result.rows)
+    rows = iter(rows_in)
     while True:
         batch = list(itertools.islice(rows, OUT_ROWS))
         if not batch and header is None:
@@ -179,3 +126,15 @@ def copy_out(
         header = None
         if not batch:
             return
+
+
+def _ewkt(db: Database, values: Sequence[Any]) -> list[str | None]:
+    """``ST_AsEWKT`` of hex EWKB values, through the engine (``None`` stays ``None``)."""
+    texts = [None if v is None else (v.hex() if isinstance(v, bytes) else str(v)) for v in values]
+    found = db.execute_native(
+        "SELECT list_transform(?::VARCHAR[], h -> CASE WHEN h IS NULL THEN NULL ELSE"
+        " 'SRID=4326;' || _cdb_astext(ST_GeomFromHEXEWKB(h)) END)",
+        (texts,),
+    )
+    out: list[str | None] = found.rows[0][0]
+    return out

@@ -7,6 +7,7 @@ down), points first, then lines, then polygons, in a ``viewBox`` grown by 6 pixe
 TopoJSON follows ``pg/topojson.js`` (topojson 1.x, quantization 1e4): one object per row,
 keyed by its position, with the row's other columns as properties. Where LocalCarto knowingly
 differs: arcs are not shared between geometries (each line or ring is its own arc).
+Geometries arrive as GeoJSON objects (the engine's ``ST_AsGeoJSON``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import json
 import math
 from collections.abc import Sequence
 from typing import Any
-
-from carto_async.testing import _geometry
 
 __all__ = ["svg_document", "topojson_document"]
 
@@ -37,15 +36,52 @@ def _num(value: float, dp: int) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def _dimension(geom: _geometry.Geometry) -> int:
-    kind = geom.kind
+Geom = dict[str, Any]
+
+
+def _dimension(geom: Geom) -> int:
+    kind = geom["type"]
     if kind in ("Point", "MultiPoint"):
         return 0
     if kind in ("LineString", "MultiLineString"):
         return 1
     if kind in ("Polygon", "MultiPolygon"):
         return 2
-    return max((_dimension(part) for part in geom.coords), default=0)
+    return max((_dimension(part) for part in geom.get("geometries", [])), default=0)
+
+
+def _points(coords: Any) -> list[tuple[float, float]]:
+    if not coords:
+        return []
+    if isinstance(coords[0], int | float):
+        return [(float(coords[0]), float(coords[1]))]
+    return [p for part in coords for p in _points(part)]
+
+
+def _all_points(geom: Geom) -> list[tuple[float, float]]:
+    if geom["type"] == "GeometryCollection":
+        return [p for part in geom.get("geometries", []) for p in _all_points(part)]
+    return _points(geom.get("coordinates"))
+
+
+def _bbox(geom: Geom) -> tuple[float, float, float, float] | None:
+    points = _all_points(geom)
+    if not points:
+        return None
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def _map(coords: Any, fn: Any) -> Any:
+    if coords and isinstance(coords[0], int | float):
+        return list(fn(float(coords[0]), float(coords[1])))
+    return [_map(part, fn) for part in coords]
+
+
+def _moved(geom: Geom, fn: Any) -> Geom:
+    if geom["type"] == "GeometryCollection":
+        return {"type": geom["type"], "geometries": [_moved(g, fn) for g in geom["geometries"]]}
+    return {"type": geom["type"], "coordinates": _map(geom["coordinates"], fn)}
 
 
 def _svg_path(points: Sequence[tuple[float, float]], dp: int, *, ring: bool) -> str:
@@ -58,9 +94,10 @@ def _svg_path(points: Sequence[tuple[float, float]], dp: int, *, ring: bool) -> 
     return text + (" Z" if ring else "")
 
 
-def _as_svg(geom: _geometry.Geometry, dp: int) -> str:
+def _as_svg(geom: Geom, dp: int) -> str:
     """``ST_AsSVG(geom, 0, dp)``: absolute coordinates, y negated."""
-    kind, coords = geom.kind, geom.coords
+    kind: str = geom["type"]
+    coords: Any = geom.get("coordinates")
     if kind == "Point":
         x, y = coords
         return f'cx="{_num(x, dp)}" cy="{_num(-y, dp)}"'
@@ -74,7 +111,7 @@ def _as_svg(geom: _geometry.Geometry, dp: int) -> str:
         return " ".join(_svg_path(r, dp, ring=True) for r in coords)
     if kind == "MultiPolygon":
         return " ".join(_svg_path(r, dp, ring=True) for poly in coords for r in poly)
-    return ";".join(_as_svg(part, dp) for part in coords)
+    return ";".join(_as_svg(part, dp) for part in geom.get("geometries", []))
 
 
 def _scale(ew: float, eh: float) -> float:
@@ -85,10 +122,10 @@ def _scale(ew: float, eh: float) -> float:
     return _HEIGHT / eh
 
 
-def svg_document(geometries: Sequence[Any], dp: int) -> str:
-    """The SVG document of a query's ``the_geom`` values (hex EWKB or ``None``)."""
-    geoms = [g for g in (_geometry.parse_geometry(v) for v in geometries) if g and not g.is_empty]
-    boxes = [b for b in (_geometry.bbox(g) for g in geoms) if b is not None]
+def svg_document(geometries: Sequence[Geom | None], dp: int) -> str:
+    """The SVG document of a query's ``the_geom`` values (GeoJSON objects or ``None``)."""
+    geoms = [g for g in geometries if g and _all_points(g)]
+    boxes = [b for b in (_bbox(g) for g in geoms) if b is not None]
     header = [
         '<?xml version="1.0" standalone="no"?>',
         '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
@@ -111,8 +148,7 @@ def svg_document(geometries: Sequence[Any], dp: int) -> str:
 
         ordered = sorted(geoms, key=_dimension)
         for geom in ordered:
-            moved_geom = _geometry.Geometry(geom.kind, _geometry._map_points(geom, moved))
-            g = _as_svg(moved_geom, dp)
+            g = _as_svg(_moved(geom, moved), dp)
             if _dimension(geom) == 0:
                 body.append(f'<circle r="{_RADIUS}" {g} />\n')
             else:
@@ -140,6 +176,7 @@ class _Topology:
         return [round((x - self.x0) / self.kx), round((y - self.y0) / self.ky)]
 
     def arc(self, points: Sequence[tuple[float, float]]) -> int:
+        points = list(points)
         quantized = [self.point(x, y) for x, y in points]
         deltas: list[list[int]] = []
         last: list[int] | None = None
@@ -153,30 +190,30 @@ class _Topology:
         self.arcs.append(deltas)
         return len(self.arcs) - 1
 
-    def geometry(self, geom: _geometry.Geometry) -> dict[str, Any]:
-        kind, coords = geom.kind, geom.coords
+    def geometry(self, geom: Geom) -> dict[str, Any]:
+        kind: str = geom["type"]
+        coords: Any = geom.get("coordinates")
         if kind == "Point":
-            return {"type": kind, "coordinates": self.point(*coords)}
+            return {"type": kind, "coordinates": self.point(coords[0], coords[1])}
         if kind == "MultiPoint":
-            return {"type": kind, "coordinates": [self.point(x, y) for x, y in coords]}
+            return {"type": kind, "coordinates": [self.point(p[0], p[1]) for p in coords]}
         if kind == "LineString":
-            return {"type": kind, "arcs": [self.arc(coords)]}
+            return {"type": kind, "arcs": [self.arc(_points(coords))]}
         if kind in ("MultiLineString", "Polygon"):
-            return {"type": kind, "arcs": [[self.arc(part)] for part in coords]}
+            return {"type": kind, "arcs": [[self.arc(_points(part))] for part in coords]}
         if kind == "MultiPolygon":
-            return {"type": kind, "arcs": [[[self.arc(r)] for r in poly] for poly in coords]}
-        return {"type": kind, "geometries": [self.geometry(part) for part in coords]}
+            return {
+                "type": kind,
+                "arcs": [[[self.arc(_points(r))] for r in poly] for poly in coords],
+            }
+        return {"type": kind, "geometries": [self.geometry(g) for g in geom["geometries"]]}
 
 
 def topojson_document(geometries: Sequence[Any], properties: Sequence[dict[str, Any]]) -> str:
     """The TopoJSON topology of the rows with a geometry (``properties`` are the other
     columns of each row, as JSON-ready values)."""
-    rows = [
-        (g, p)
-        for g, p in zip((_geometry.parse_geometry(v) for v in geometries), properties, strict=True)
-        if g is not None
-    ]
-    boxes = [b for b in (_geometry.bbox(g) for g, _ in rows) if b is not None]
+    rows = [(g, p) for g, p in zip(geometries, properties, strict=True) if g is not None]
+    boxes = [b for b in (_bbox(g) for g, _ in rows) if b is not None]
     box = (
         (
             min(b[0] for b in boxes),

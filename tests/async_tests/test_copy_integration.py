@@ -130,7 +130,7 @@ async def test_copy_errors_are_the_servers(local: AsyncCarto) -> None:
     await make_table(local)
     with pytest.raises(NoRowsCopiedError):
         await local.sql.copy_from("stores", b"", columns=["name"])
-    with pytest.raises(CopyFailedError, match='invalid input syntax for type integer: "x"'):
+    with pytest.raises(CopyFailedError, match=r'invalid input syntax for (type )?integer: "x"'):
         await local.sql.copy_from("stores", b"x\n", columns=["n"])
     with pytest.raises(CopyFailedError, match="missing data"):
         await local.sql.copy_from("stores", b"1\n", columns=["n", "name"])

@@ -111,7 +111,7 @@ def test_copy_errors_are_the_servers(local: Carto) -> None:
     make_table(local)
     with pytest.raises(NoRowsCopiedError):
         local.sql.copy_from("stores", b"", columns=["name"])
-    with pytest.raises(CopyFailedError, match='invalid input syntax for type integer: "x"'):
+    with pytest.raises(CopyFailedError, match=r'invalid input syntax for (type )?integer: "x"'):
         local.sql.copy_from("stores", b"x\n", columns=["n"])
     with pytest.raises(CopyFailedError, match="missing data"):
         local.sql.copy_from("stores", b"1\n", columns=["n", "name"])
