@@ -1,4 +1,4 @@
-"""#7 DataFrames through COPY: rows/s and peak client memory, ours against carto-python.
+"""#8 DataFrames through COPY: rows/s and peak client memory, ours against carto-python.
 
 Writes N rows (a text, a float, an integer and a point) and reads them back through LocalCarto
 (in its own process) with:
@@ -54,7 +54,7 @@ _TABLES = {"write": "bench_ours", "write-iter": "bench_iter", "cp-write": "bench
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of this benchmark."""
-    g = parser.add_argument_group("dataframes (#7)")
+    g = parser.add_argument_group("dataframes (#8)")
     g.add_argument(
         "--df-rows", type=int, nargs="+", default=[250_000, 1_000_000],
         help="rows written and read (250000 1000000)",
@@ -264,7 +264,7 @@ def run(args: argparse.Namespace) -> str:
             "peak above baseline",
         ],
         title=(
-            "#7 DataFrames through COPY on LocalCarto (server in its own process): wall time "
+            "#8 DataFrames through COPY on LocalCarto (server in its own process): wall time "
             f"of the transfer and peak client RSS above its baseline, medians of "
             f"{args.df_repeat} run(s)"
         ),
