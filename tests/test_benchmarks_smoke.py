@@ -22,6 +22,11 @@ EXPECTED_ROWS = {
     "download": ["carto_async async (transport.download)", "raw httpx.Client.stream"],
     "engine": ["SQL API select 1", "CSV import"],
     "fanout": ["raw aiohttp.ClientSession", "carto_async async (aiohttp)", "carto-python"],
+    "dataframes": [
+        "carto_async dataframes.write(df)",
+        "carto-python CopySQLClient.copyfrom",
+        "carto_async dataframes.read_chunks",
+    ],
 }
 
 

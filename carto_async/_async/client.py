@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -23,6 +23,9 @@ from carto_async._core.jobs import JobKey
 from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
 from carto_async.errors import ValidationError
+
+if TYPE_CHECKING:
+    from carto_async._async.dataframes import AsyncDataFrames
 
 __all__ = ["AsyncCarto"]
 
@@ -117,11 +120,26 @@ class AsyncCarto:
         self.syncs = AsyncSyncs(self)
         self.exports = AsyncExports(self)
         self.visualizations = AsyncVisualizations(self)
+        self._dataframes: AsyncDataFrames | None = None
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncCarto:
         """A client for ``CARTO_USER``, ``CARTO_API_KEY`` and ``CARTO_BASE_URL``."""
         return cls(credentials=Credentials.from_env(), **options)
+
+    @property
+    def dataframes(self) -> AsyncDataFrames:
+        """pandas and GeoPandas to and from tables (the ``dataframes`` extra)."""
+        if self._dataframes is None:
+            try:
+                from carto_async._async.dataframes import AsyncDataFrames  # noqa: PLC0415
+            except ImportError as exc:
+                raise ImportError(
+                    f"carto.dataframes needs pandas, GeoPandas and pyarrow ({exc}): "
+                    "pip install 'carto-async[dataframes]'"
+                ) from None
+            self._dataframes = AsyncDataFrames(self)
+        return self._dataframes
 
     @property
     def rate_limit(self) -> RateLimitInfo | None:

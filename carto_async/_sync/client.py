@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -25,6 +25,9 @@ from carto_async._sync.syncs import Syncs
 from carto_async._sync.transport import DEFAULT_TIMEOUT, Transport
 from carto_async._sync.visualizations import Visualizations
 from carto_async.errors import ValidationError
+
+if TYPE_CHECKING:
+    from carto_async._sync.dataframes import DataFrames
 
 __all__ = ["Carto"]
 
@@ -111,11 +114,26 @@ class Carto:
         self.syncs = Syncs(self)
         self.exports = Exports(self)
         self.visualizations = Visualizations(self)
+        self._dataframes: DataFrames | None = None
 
     @classmethod
     def from_env(cls, **options: Any) -> Carto:
         """A client for ``CARTO_USER``, ``CARTO_API_KEY`` and ``CARTO_BASE_URL``."""
         return cls(credentials=Credentials.from_env(), **options)
+
+    @property
+    def dataframes(self) -> DataFrames:
+        """pandas and GeoPandas to and from tables (the ``dataframes`` extra)."""
+        if self._dataframes is None:
+            try:
+                from carto_async._sync.dataframes import DataFrames  # noqa: PLC0415
+            except ImportError as exc:
+                raise ImportError(
+                    f"carto.dataframes needs pandas, GeoPandas and pyarrow ({exc}): "
+                    "pip install 'carto-async[dataframes]'"
+                ) from None
+            self._dataframes = DataFrames(self)
+        return self._dataframes
 
     @property
     def rate_limit(self) -> RateLimitInfo | None:

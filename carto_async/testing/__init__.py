@@ -46,7 +46,13 @@ Where LocalCarto knowingly differs from CARTO:
 * Rate limits may be set on any route group; CARTO's Rails APIs have none, and LocalCarto
   answers their 429 with the SQL API body. Injected 5xx bodies imitate nginx (502/503/504),
   Rails (500) or the SQL API (500).
-* Only the SQL API query endpoint is served: no Batch, COPY or Maps.
+* COPY (``/api/v2/sql/copyfrom``, ``/copyto``) takes the csv and text formats (not binary);
+  geometries come out as hex EWKB in csv and as EWKT (``SRID=4326;POINT(...)``) in text, where
+  PostGIS writes hex EWKB in both. There is no slow-input or size limit.
+* Of the SQL API, the query and COPY endpoints are served: no Batch or
+  Maps. Formats: json, geojson, csv, and svg and topojson written from the rows (TopoJSON
+  arcs are not shared between geometries); kml, shp, spatialite, gpkg and arraybuffer answer
+  400.
 * Sync tables: the feature is on unless ``sync_tables=False``. A run's content check is the
   download's checksum only (``etag`` stays null, ``modified_at`` is when the content last
   changed). The scheduler runs when the clock is advanced and on every sync read, not on a

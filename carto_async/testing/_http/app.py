@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Scope
 
 from carto_async.testing._arcgis import ARCGIS_PREFIX
 from carto_async.testing._context import Context
-from carto_async.testing._http import arcgis, exports, imports, sql, syncs, viz
+from carto_async.testing._http import arcgis, copy, exports, imports, sql, syncs, viz
 from carto_async.testing._http.bodies import drain
 from carto_async.testing._http.faultlayer import FaultLayer
 from carto_async.testing._http.routing import API, ROUTE_SCOPE_KEY, Route, RouteMatch, Router
@@ -32,6 +32,8 @@ ROUTES: tuple[Route, ...] = (
     Route(_GET, "/api/v1/imports", API.RAILS, "imports.list", imports.list_unfinished),
     Route(_GET, "/api/v1/imports/{id}", API.RAILS, "imports.show", imports.show),
     Route(_SQL_METHODS, "/api/{version}/sql", API.SQL, "sql.query", sql.query),
+    Route(_POST, "/api/{version}/sql/copyfrom", API.SQL, "sql.copyfrom", copy.copy_from),
+    Route(_GET | _POST, "/api/{version}/sql/copyto", API.SQL, "sql.copyto", copy.copy_to),
     Route(_GET, "/api/v1/synchronizations", API.RAILS, "syncs.list", syncs.index),
     Route(_POST, "/api/v1/synchronizations", API.RAILS, "syncs.create", syncs.create),
     Route(_GET, "/api/v1/synchronizations/{id}", API.RAILS, "syncs.show", syncs.show),
