@@ -3,7 +3,8 @@
 ``carto-async import`` uploads files, directories, globs and URLs to CARTO's Import API,
 several at once, with progress, a summary table and a resumable manifest;
 ``carto-async demo`` runs the same import of sample datasets against an embedded LocalCarto;
-``carto-async local-server`` serves LocalCarto in the foreground. The API key is never
+``carto-async local-server`` serves LocalCarto in the foreground; ``carto-async map`` writes
+static map images and manages named maps. The API key is never
 printed: every line the command writes passes through a filter that masks it.
 """
 
@@ -19,6 +20,7 @@ import click
 from carto_async import __version__
 from carto_async.cli._demo import demo_command
 from carto_async.cli._import import import_command
+from carto_async.cli._maps import map_group
 from carto_async.cli._output import redacted_output
 from carto_async.cli._server import local_server_command
 
@@ -59,6 +61,7 @@ def cli() -> None:
 cli.add_command(import_command)
 cli.add_command(demo_command)
 cli.add_command(local_server_command)
+cli.add_command(map_group)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from carto_async.testing._http.auth import Keys
     from carto_async.testing._importing import Importer
     from carto_async.testing._jobclock import JobClock
+    from carto_async.testing._windshaft import Windshaft
 
 __all__ = ["Context"]
 
@@ -38,3 +39,5 @@ class Context:
     max_columns: int
     private_tables: bool
     sql_timeout: float | None
+    #: The Maps API's room, made on first use (``carto_async.testing._http.maps``).
+    maps: Windshaft | None = None
