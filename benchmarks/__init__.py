@@ -8,6 +8,7 @@ These print figures; they assert nothing about time. ``python -m benchmarks`` ru
 * ``upload_memory``     #3 peak RSS of a client uploading a big file
 * ``polling``           #4 status requests per job and detection delay of ``wait_all``
 * ``download_memory``   #5 peak RSS of a client streaming a big download into a file
+* ``tiles``             #6 PNG tiles per second of one layergroup against raw httpx
 
 Results of the last full run, with the machine and the command: ``benchmarks/RESULTS.md``.
 """
@@ -21,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "memory": "benchmarks.upload_memory",
     "polling": "benchmarks.polling",
     "download": "benchmarks.download_memory",
+    "tiles": "benchmarks.tiles",
 }
 
 #: Tiny sizes for a smoke run (``--smoke``, and ``tests/test_benchmarks_smoke.py``): every
@@ -42,6 +44,10 @@ SMOKE_ARGS: dict[str, list[str]] = {
         "--policies", "wait_all:0.05,1.5,1,0.2", "each:0.05,1.5,1,0.2",
     ],
     "download": ["--download-mib", "2", "--download-repeat", "1"],
+    "tiles": [
+        "--tiles", "12", "--tile-concurrency", "1", "4", "--zoom", "2", "--points", "50",
+        "--tile-block", "6",
+    ],
 }  # fmt: skip
 
 __all__ = ["BENCHMARKS", "SMOKE_ARGS"]
