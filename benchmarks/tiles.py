@@ -75,7 +75,7 @@ def prepare(srv: ServerProcess, points: int) -> Layergroup:
     with Carto(srv.username, srv.api_key, srv.base_url) as carto:
         carto.sql.query(f"DROP TABLE IF EXISTS {TABLE}")
         carto.sql.query(
-            f"CREATE TABLE {TABLE} AS SELECT i AS cartodb_id, "  # noqa: S608
+            f"CREATE TABLE {TABLE} AS SELECT i AS cartodb_id, "
             "ST_Transform(ST_SetSRID(ST_MakePoint(((i * 37) % 360) - 180.0 + 0.5, "
             "((i * 53) % 160) - 80.0 + 0.5), 4326), 3857) AS the_geom_webmercator "
             f"FROM generate_series(1, {points}) AS g(i)"
