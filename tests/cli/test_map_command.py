@@ -12,6 +12,8 @@ from carto_async.testing import LocalCarto
 from tests.cli.conftest import KEY, invoke
 
 mapnik = pytest.importorskip("mapnik")
+# The layers' SQL (ST_AsBinary, &&, ST_MakeEnvelope) needs LocalCarto's DuckDB engine.
+pytest.importorskip("carto_async.testing.engine", reason="needs LocalCarto's spatial engine")
 
 LAT = math.degrees(math.atan(math.sinh(math.pi / 2)))
 RED = (255, 0, 0, 255)
@@ -137,3 +139,16 @@ def test_named_maps_create_list_get_static_delete(
     missing = invoke(["map", "named", "delete", "places_map"], env)
     assert missing.exit_code == 1
     assert "does not exist" in missing.stderr
+
+
+@pytest.mark.slow
+def test_the_demo_ends_with_a_static_map_of_what_it_imported(tmp_path: Path) -> None:
+    result = invoke(["demo", "--dir", str(tmp_path / "samples")])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "samples" / "demo-map.png"
+    assert f"on a static map with the Maps API: {path}" in result.stdout.replace("\n", "")
+    image = mapnik.Image.from_string(path.read_bytes())
+    assert (image.width(), image.height()) == (1024, 768)
+    drawn = {pixel(path.read_bytes(), x, y) for x in range(0, 1024, 16) for y in range(0, 768, 16)}
+    assert any(p[3] == 255 for p in drawn)  # features were drawn
+    assert len(drawn) > 3  # in several colours

@@ -18,6 +18,8 @@ from carto_async.testing import LocalCarto
 carto_auth = pytest.importorskip("carto.auth")
 carto_maps = pytest.importorskip("carto.maps")
 mapnik = pytest.importorskip("mapnik")
+# The layers' SQL (ST_AsBinary, &&, ST_MakeEnvelope) needs LocalCarto's DuckDB engine.
+pytest.importorskip("carto_async.testing.engine", reason="needs LocalCarto's spatial engine")
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are using unencrypted API key:UserWarning")
 
