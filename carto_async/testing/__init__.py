@@ -39,7 +39,18 @@ Where LocalCarto knowingly differs from CARTO:
 * Rate limits may be set on any route group; CARTO's Rails APIs have none, and LocalCarto
   answers their 429 with the SQL API body. Injected 5xx bodies imitate nginx (502/503/504),
   Rails (500) or the SQL API (500).
-* Only the SQL API query endpoint is served: no Batch, COPY, Maps, sync tables or exports.
+* Of the SQL API only the query endpoint is served (no Batch, COPY); no sync tables or
+  exports.
+* The Maps API (anonymous and named maps, tiles, static images, rendered with Mapnik from
+  the layers' SQL on the engine; see :mod:`carto_async.testing._windshaft`): the cache
+  buster is always 0 (``last_updated`` is the epoch); an explicit ``default_public`` key
+  counts as no key; a named map's data extent is that of its layers' queries, not of the
+  tables they read; ``geom_column`` must be EPSG:3857 (``srid`` is not reprojected); static
+  images and PNG tiles draw mapnik layers and a plain layer's colour only (no http or torque
+  layers); metadata tile URLs never carry the key; without Mapnik (the ``[render]`` extra)
+  images and grids answer 501 naming it. Layer SQL runs read-only with every table visible,
+  whatever the key (CARTO runs it as the key's database role). Users other than the server's
+  one see an empty template store and no tables. JSONP and ``lzma`` GETs are not served.
 """
 
 from carto_async.testing._clock import Clock as Clock
