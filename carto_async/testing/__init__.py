@@ -49,9 +49,8 @@ Where LocalCarto knowingly differs from CARTO:
   images and PNG tiles draw mapnik layers and a plain layer's colour only (no http or torque
   layers); metadata tile URLs never carry the key; without Mapnik (the ``[render]`` extra)
   images and grids answer 501 naming it. Layer SQL runs read-only with every table visible,
-  whatever the key (CARTO runs it as the key's database role). Users other than the server's
-  one see an empty template store and no tables. ``GET /map?config=`` is served, but not
-  JSONP (``callback``) nor ``lzma``.
+  whatever the key (CARTO runs it as the key's database role). ``GET /map?config=`` is
+  served, but not JSONP (``callback``) nor ``lzma``.
 """
 
 from carto_async.testing._clock import Clock as Clock

@@ -1,7 +1,8 @@
 """Maps API handlers: every ``/api/v1/map...`` request, answered by the Windshaft room
 (:mod:`carto_async.testing._windshaft`) with the layers' SQL run on LocalCarto's engine.
 
-The HTTP side does what the room leaves to it: the user (``/user/<name>`` or the host), the
+The HTTP side does what the room leaves to it: the user (``/user/<name>`` or the host; a user
+other than the server's is the SQL API's 404 in the Maps error body), the
 caller's key kind (Basic auth, then ``api_key`` / ``map_key`` in the query string, then in a
 JSON body; no key or the default public key is ``public``, a key the user does not have is
 ``invalid``; a Basic user other than the URL's is 403), the base URL of the metadata's tile
@@ -100,6 +101,13 @@ async def handle(request: Request, ctx: Context, match: RouteMatch) -> Response:
         return _error("Not Found", 404)
     prefixed, rest = split
     user = match.user
+    if user != ctx.username:
+        await drain(request)
+        return _error(
+            f"Sorry, we can't find CARTO user '{user}'. Please check that you have entered the "
+            "correct domain.",
+            404,
+        )
     try:
         raw = await _read_limited(request)
     except BadBody as exc:
@@ -120,12 +128,8 @@ async def handle(request: Request, ctx: Context, match: RouteMatch) -> Response:
             document = None
         if isinstance(document, Mapping):
             key = _key_in(document)
-    kind: KeyKindName
-    if user != ctx.username:
-        kind = "public" if key is None else "invalid"
-    else:
-        found = ctx.keys.kind(key)
-        kind = _KINDS[found] if found is not None else "invalid"
+    found = ctx.keys.kind(key)
+    kind: KeyKindName = _KINDS[found] if found is not None else "invalid"
     origin = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
     base_url = origin + (f"/user/{prefixed}" if prefixed is not None else "") + "/api/v1/map"
     run = functools.partial(
