@@ -26,6 +26,7 @@ import functools
 import os
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from carto_async._async import _concurrency
 from carto_async._async.transport import Downloaded
@@ -190,7 +191,10 @@ class AsyncImage:
             assert source is not None
             source = await self._maps.create(source)
             self._source = source
-        return self._maps._client.credentials.url(self.options.layergroup_path(source.layergroupid))
+        path = self.options.layergroup_path(source.layergroupid)
+        if self._auth_token is not None:
+            path += ("&" if "?" in path else "?") + urlencode({"auth_token": self._auth_token})
+        return self._maps._client.credentials.url(path)
 
     async def _spec(self) -> RequestSpec:
         if self._named is not None:
@@ -201,7 +205,9 @@ class AsyncImage:
             assert source is not None
             source = await self._maps.create(source)
             self._source = source
-        return core.static_request(self.options.layergroup_path(source.layergroupid))
+        return core.static_request(
+            self.options.layergroup_path(source.layergroupid), auth_token=self._auth_token
+        )
 
     async def fetch(self) -> bytes:
         """The image bytes (PNG or JPEG), read as they arrive."""
@@ -312,10 +318,10 @@ class AsyncLayergroupTiles:
         return await self._maps.attributes(self.layergroup, layer, feature_id)
 
     def image(self) -> AsyncImage:
-        """A static image builder for this layergroup."""
+        """A static image builder for this layergroup (with its ``auth_token``)."""
         group = self.layergroup
         source = group if isinstance(group, Layergroup) else Layergroup(layergroupid=group)
-        return AsyncImage(self._maps, source)
+        return AsyncImage(self._maps, source, auth_token=self._auth_token)
 
 
 class AsyncMaps:
@@ -575,9 +581,15 @@ class AsyncMaps:
             )
         return self._client.credentials.url(path)
 
-    def image(self, source: MapConfig | Mapping[str, Any] | Layergroup) -> AsyncImage:
-        """A static image builder for a MapConfig or a layergroup (see :class:`AsyncImage`)."""
-        return AsyncImage(self, source)
+    def image(
+        self,
+        source: MapConfig | Mapping[str, Any] | Layergroup,
+        *,
+        auth_token: str | None = None,
+    ) -> AsyncImage:
+        """A static image builder for a MapConfig or a layergroup (see :class:`AsyncImage`);
+        ``auth_token`` for an instance of a token-protected named map."""
+        return AsyncImage(self, source, auth_token=auth_token)
 
     def named_image(
         self,

@@ -28,6 +28,7 @@ import functools
 import os
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from carto_async._core import maps as core
 from carto_async._core.http import RequestSpec
@@ -190,7 +191,10 @@ class Image:
             assert source is not None
             source = self._maps.create(source)
             self._source = source
-        return self._maps._client.credentials.url(self.options.layergroup_path(source.layergroupid))
+        path = self.options.layergroup_path(source.layergroupid)
+        if self._auth_token is not None:
+            path += ("&" if "?" in path else "?") + urlencode({"auth_token": self._auth_token})
+        return self._maps._client.credentials.url(path)
 
     def _spec(self) -> RequestSpec:
         if self._named is not None:
@@ -201,7 +205,9 @@ class Image:
             assert source is not None
             source = self._maps.create(source)
             self._source = source
-        return core.static_request(self.options.layergroup_path(source.layergroupid))
+        return core.static_request(
+            self.options.layergroup_path(source.layergroupid), auth_token=self._auth_token
+        )
 
     def fetch(self) -> bytes:
         """The image bytes (PNG or JPEG), read as they arrive."""
@@ -308,10 +314,10 @@ class LayergroupTiles:
         return self._maps.attributes(self.layergroup, layer, feature_id)
 
     def image(self) -> Image:
-        """A static image builder for this layergroup."""
+        """A static image builder for this layergroup (with its ``auth_token``)."""
         group = self.layergroup
         source = group if isinstance(group, Layergroup) else Layergroup(layergroupid=group)
-        return Image(self._maps, source)
+        return Image(self._maps, source, auth_token=self._auth_token)
 
 
 class Maps:
@@ -571,9 +577,15 @@ class Maps:
             )
         return self._client.credentials.url(path)
 
-    def image(self, source: MapConfig | Mapping[str, Any] | Layergroup) -> Image:
-        """A static image builder for a MapConfig or a layergroup (see :class:`Image`)."""
-        return Image(self, source)
+    def image(
+        self,
+        source: MapConfig | Mapping[str, Any] | Layergroup,
+        *,
+        auth_token: str | None = None,
+    ) -> Image:
+        """A static image builder for a MapConfig or a layergroup (see :class:`Image`);
+        ``auth_token`` for an instance of a token-protected named map."""
+        return Image(self, source, auth_token=auth_token)
 
     def named_image(
         self,

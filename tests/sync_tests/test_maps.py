@@ -463,6 +463,16 @@ def test_token_protected_instances_send_the_auth_token(
     )
     assert carto.maps.layergroup(TOKEN, auth_token="t0k").tile(0, 0, 0) == b"png"
     assert route.calls.last.request.url.params["auth_token"] == "t0k"
+    image_route = respx_mock.get(f"{MAP_URL}/static/bbox/{TOKEN}/0,0,1,1/320/240.png").mock(
+        return_value=httpx.Response(200, content=b"img")
+    )
+    image = carto.maps.layergroup(TOKEN, auth_token="t0k").image().bbox(0, 0, 1, 1)
+    assert image.fetch() == b"img"
+    assert image_route.calls.last.request.url.params["auth_token"] == "t0k"
+    assert image.url() == f"{MAP_URL}/static/bbox/{TOKEN}/0,0,1,1/320/240.png?auth_token=t0k"
+    assert carto.maps.image(Layergroup(TOKEN), auth_token="t0k").bbox(0, 0, 1, 1).url() == (
+        f"{MAP_URL}/static/bbox/{TOKEN}/0,0,1,1/320/240.png?auth_token=t0k"
+    )
 
 
 def test_images_are_fetched_and_saved(

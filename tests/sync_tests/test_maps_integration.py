@@ -24,6 +24,8 @@ from carto_async.models.maps import (
 )
 
 mapnik = pytest.importorskip("mapnik")
+# The layers' SQL (ST_AsBinary, &&, ST_MakeEnvelope) needs LocalCarto's DuckDB engine.
+pytest.importorskip("carto_async.testing.engine", reason="needs LocalCarto's spatial engine")
 
 pytestmark = [pytest.mark.integration]
 
