@@ -121,7 +121,7 @@ async def handle(request: Request, ctx: Context, match: RouteMatch) -> Response:
             return _error("Forbidden", 403)
     if key is None:
         key = _key_in(query)
-    if key is None and raw[:1] in (b"{", b" ", b"\n"):
+    if key is None and raw.lstrip()[:1] == b"{":
         try:
             document = load_json(raw)
         except BadBody:
