@@ -19,6 +19,8 @@ from carto_async.models.maps import (
     Template,
     TemplateAuth,
     TemplateView,
+    TorqueCell,
+    TorqueLayer,
 )
 
 mapnik = pytest.importorskip("mapnik")
@@ -155,6 +157,22 @@ async def test_static_images_by_center_and_bbox_show_the_data(
     assert world.startswith(b"\x89PNG")
     jpeg = await image.center(LAT, 90).zoom(2).format("jpg").fetch()
     assert jpeg.startswith(b"\xff\xd8")
+
+
+async def test_torque_tiles_aggregate_the_table(local: AsyncCarto, tmp_path: Path) -> None:
+    await import_places(local, tmp_path)
+    cartocss = (
+        "Map { -torque-frame-count: 2; -torque-resolution: 2; "
+        '-torque-aggregation-function: "count(cartodb_id)"; -torque-time-attribute: "n"; }'
+    )
+    group = await local.maps.create(
+        MapConfig(layers=[TorqueLayer(sql="select * from places", cartocss=cartocss)])
+    )
+    assert group.metadata["torque"]["0"]["column_type"] == "number"
+    # n = 6 is the first time step (north-west), n = 8 the last (north-east).
+    assert await local.maps.torque(group, 1, 0, 0) == (TorqueCell(64, 64, (1,), (0,)),)
+    assert await local.maps.layergroup(group).torque(1, 1, 0) == (TorqueCell(64, 64, (1,), (1,)),)
+    assert await local.maps.torque(group, 1, 0, 1) == ()
 
 
 async def test_a_layer_error_names_its_layer(local: AsyncCarto) -> None:

@@ -21,6 +21,8 @@ from carto_async.models.maps import (
     Template,
     TemplateAuth,
     TemplateView,
+    TorqueCell,
+    TorqueLayer,
 )
 
 mapnik = pytest.importorskip("mapnik")
@@ -151,6 +153,22 @@ def test_static_images_by_center_and_bbox_show_the_data(local: Carto, tmp_path: 
     assert world.startswith(b"\x89PNG")
     jpeg = image.center(LAT, 90).zoom(2).format("jpg").fetch()
     assert jpeg.startswith(b"\xff\xd8")
+
+
+def test_torque_tiles_aggregate_the_table(local: Carto, tmp_path: Path) -> None:
+    import_places(local, tmp_path)
+    cartocss = (
+        "Map { -torque-frame-count: 2; -torque-resolution: 2; "
+        '-torque-aggregation-function: "count(cartodb_id)"; -torque-time-attribute: "n"; }'
+    )
+    group = local.maps.create(
+        MapConfig(layers=[TorqueLayer(sql="select * from places", cartocss=cartocss)])
+    )
+    assert group.metadata["torque"]["0"]["column_type"] == "number"
+    # n = 6 is the first time step (north-west), n = 8 the last (north-east).
+    assert local.maps.torque(group, 1, 0, 0) == (TorqueCell(64, 64, (1,), (0,)),)
+    assert local.maps.layergroup(group).torque(1, 1, 0) == (TorqueCell(64, 64, (1,), (1,)),)
+    assert local.maps.torque(group, 1, 0, 1) == ()
 
 
 def test_a_layer_error_names_its_layer(local: Carto) -> None:
