@@ -12,8 +12,12 @@ from carto_async.testing import LocalCarto
 from tests.cli.conftest import KEY, invoke
 
 mapnik = pytest.importorskip("mapnik")
-# The layers' SQL (ST_AsBinary, &&, ST_MakeEnvelope) needs LocalCarto's DuckDB engine.
-pytest.importorskip("carto_async.testing.engine", reason="needs LocalCarto's spatial engine")
+
+
+def needs_engine() -> None:
+    # The layers' SQL (ST_AsBinary, &&, ST_MakeEnvelope) needs LocalCarto's DuckDB engine.
+    pytest.importorskip("carto_async.testing.engine", reason="needs LocalCarto's spatial engine")
+
 
 LAT = math.degrees(math.atan(math.sinh(math.pi / 2)))
 RED = (255, 0, 0, 255)
@@ -27,6 +31,7 @@ def pixel(image: bytes, x: int, y: int) -> tuple[int, int, int, int]:
 
 @pytest.fixture
 def places(server: LocalCarto, tmp_path: Path) -> str:
+    needs_engine()
     csv = tmp_path / "places.csv"
     csv.write_text(f"name,latitude,longitude\nnorth-west,{LAT},-90\nsouth-east,{-LAT},90\n")
     with server.client() as carto:
@@ -143,6 +148,7 @@ def test_named_maps_create_list_get_static_delete(
 
 @pytest.mark.slow
 def test_the_demo_ends_with_a_static_map_of_what_it_imported(tmp_path: Path) -> None:
+    needs_engine()
     result = invoke(["demo", "--dir", str(tmp_path / "samples")])
     assert result.exit_code == 0, result.output
     path = tmp_path / "samples" / "demo-map.png"
