@@ -10,7 +10,8 @@ These print figures; they assert nothing about time. ``python -m benchmarks`` ru
 * ``download_memory``   #5 peak RSS of a client streaming a big download into a file
 * ``localcarto_engine`` #6 LocalCarto's engine: SQL API ``select 1`` per second, a 100,000-row
   CSV import (seconds, peak server memory)
-* ``tiles``             #7 PNG tiles per second of one layergroup against raw httpx
+* ``fanout``            #7 ``select 1`` at 1, 50 and 100 in flight: every client and transport
+* ``tiles``             #8 PNG tiles per second of one layergroup against raw httpx
 
 Results of the last full run, with the machine and the command: ``benchmarks/RESULTS.md``.
 """
@@ -25,6 +26,7 @@ BENCHMARKS: dict[str, str] = {
     "polling": "benchmarks.polling",
     "download": "benchmarks.download_memory",
     "engine": "benchmarks.localcarto_engine",
+    "fanout": "benchmarks.fanout",
     "tiles": "benchmarks.tiles",
 }
 
@@ -49,6 +51,10 @@ SMOKE_ARGS: dict[str, list[str]] = {
         "--policies", "wait_all:0.05,1.5,1,0.2", "each:0.05,1.5,1,0.2",
     ],
     "download": ["--download-mib", "2", "--download-repeat", "1"],
+    "fanout": [
+        "--fanout-requests", "20", "--fanout-concurrency", "1", "4", "--fanout-warmup", "2",
+        "--fanout-block", "10", "--fanout-repeat", "1",
+    ],
     "tiles": [
         "--tiles", "12", "--tile-concurrency", "1", "4", "--zoom", "2", "--points", "50",
         "--tile-block", "6",

@@ -1,4 +1,4 @@
-"""#7 Tile fetching: N PNG tiles of one layergroup through the SDK, raw httpx and carto-python.
+"""#8 Tile fetching: N PNG tiles of one layergroup through the SDK, raw httpx and carto-python.
 
 LocalCarto (in a child process) gets a table of points spread over the world and one
 anonymous map of it (SQL + CartoCSS, rendered by Mapnik); every client then fetches the same
@@ -56,7 +56,7 @@ Timing = tuple[float, float]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of this benchmark."""
-    g = parser.add_argument_group("tile fetching (#7)")
+    g = parser.add_argument_group("tile fetching (#8)")
     g.add_argument("--tiles", type=int, default=2000, help="tiles per client per run (2000)")
     g.add_argument("--tile-concurrency", type=int, nargs="+", default=[1, 50], help="levels (1 50)")
     g.add_argument("--zoom", type=int, default=6, help="zoom of the tiles (6: 4096 tiles)")
@@ -317,7 +317,7 @@ def run(args: argparse.Namespace) -> str:
         ["client", "concurrency", "tiles/s", "x raw httpx", "wall overhead",
          "client CPU us/tile"],
         title=(
-            f"#7 tiles: {n} PNG tiles (zoom {args.zoom}, 256 px, {args.points} points, rendered "
+            f"#8 tiles: {n} PNG tiles (zoom {args.zoom}, 256 px, {args.points} points, rendered "
             f"by Mapnik) per client, interleaved blocks of {args.tile_block}, "
             f"{args.tile_repeat} run(s); LocalCarto in a child process on the same "
             f"{os.cpu_count()} cores"
