@@ -12,6 +12,7 @@ These print figures; they assert nothing about time. ``python -m benchmarks`` ru
   CSV import (seconds, peak server memory)
 * ``fanout``            #7 ``select 1`` at 1, 50 and 100 in flight: every client and transport
 * ``dataframes``        #8 DataFrames written and read through COPY against carto-python
+* ``tiles``             #9 PNG tiles per second of one layergroup against raw httpx
 
 Results of the last full run, with the machine and the command: ``benchmarks/RESULTS.md``.
 """
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "engine": "benchmarks.localcarto_engine",
     "fanout": "benchmarks.fanout",
     "dataframes": "benchmarks.dataframes",
+    "tiles": "benchmarks.tiles",
 }
 
 #: Tiny sizes for a smoke run (``--smoke``, and ``tests/test_benchmarks_smoke.py``): every
@@ -56,6 +58,10 @@ SMOKE_ARGS: dict[str, list[str]] = {
         "--fanout-block", "10", "--fanout-repeat", "1",
     ],
     "dataframes": ["--df-rows", "300", "--df-repeat", "1"],
+    "tiles": [
+        "--tiles", "12", "--tile-concurrency", "1", "4", "--zoom", "2", "--points", "50",
+        "--tile-block", "6",
+    ],
 }  # fmt: skip
 
 __all__ = ["BENCHMARKS", "SMOKE_ARGS"]

@@ -5,7 +5,8 @@ several at once, with progress, a summary table and a resumable manifest;
 ``carto-async demo`` runs the same import of sample datasets against an embedded LocalCarto;
 ``carto-async local-server`` serves LocalCarto in the foreground; ``carto-async sync`` manages
 sync tables and ``carto-async export`` writes a map to a ``.carto`` file; ``carto-async sql``,
-``copy-from`` and ``copy-to`` run queries and move bulk data with the SQL API. The API key is never
+``copy-from`` and ``copy-to`` run queries and move bulk data with the SQL API; ``carto-async
+map`` writes static map images and manages named maps. The API key is never
 printed: every line the command writes passes through a filter that masks it.
 """
 
@@ -24,6 +25,7 @@ from carto_async.cli._copy import copy_from_command, copy_to_command
 from carto_async.cli._demo import demo_command
 from carto_async.cli._export import export_command
 from carto_async.cli._import import import_command
+from carto_async.cli._maps import map_group
 from carto_async.cli._output import redacted_output
 from carto_async.cli._server import local_server_command
 from carto_async.cli._sql import sql_command
@@ -71,6 +73,7 @@ cli.add_command(export_command)
 cli.add_command(sql_command)
 cli.add_command(copy_from_command)
 cli.add_command(copy_to_command)
+cli.add_command(map_group)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Scope
 
 from carto_async.testing._arcgis import ARCGIS_PREFIX
 from carto_async.testing._context import Context
-from carto_async.testing._http import arcgis, copy, exports, imports, sql, syncs, viz
+from carto_async.testing._http import arcgis, copy, exports, imports, maps, sql, syncs, viz
 from carto_async.testing._http.bodies import drain
 from carto_async.testing._http.faultlayer import FaultLayer
 from carto_async.testing._http.routing import API, ROUTE_SCOPE_KEY, Route, RouteMatch, Router
@@ -25,6 +25,9 @@ __all__ = ["ROUTES", "create_app"]
 _GET, _POST, _PUT, _DELETE = {"GET"}, {"POST"}, {"PUT"}, {"DELETE"}
 _SQL_METHODS = {"GET", "POST", "OPTIONS", "HEAD"}
 _ARCGIS = ARCGIS_PREFIX
+_MAP_READ = {"GET", "OPTIONS"}
+_MAP_ALL = {"GET", "POST", "PUT", "DELETE", "OPTIONS"}
+_MAP = "/api/v1/map"
 
 #: Every endpoint: methods, path template (the counters' key), API, fault group, handler.
 ROUTES: tuple[Route, ...] = (
@@ -86,6 +89,54 @@ ROUTES: tuple[Route, ...] = (
         API.RAILS,
         "arcgis.query",
         arcgis.query,
+    ),
+    # The Maps API (a Node service like the SQL API): every path goes to one handler that
+    # hands it to the Windshaft room; these lines name the counters and fault groups.
+    Route(_MAP_ALL, _MAP, API.SQL, "maps.create", maps.handle),
+    Route(_MAP_ALL, f"{_MAP}/named", API.SQL, "maps.named", maps.handle),
+    Route(_MAP_ALL, f"{_MAP}/named/{{template_id}}", API.SQL, "maps.named", maps.handle),
+    Route(
+        _MAP_READ,
+        f"{_MAP}/named/{{template_id}}/{{layer}}/{{z}}/{{x}}/{{tile}}",
+        API.SQL,
+        "maps.tile",
+        maps.handle,
+    ),
+    Route(
+        _MAP_READ,
+        f"{_MAP}/static/center/{{token}}/{{z}}/{{lat}}/{{lng}}/{{width}}/{{image}}",
+        API.SQL,
+        "maps.static",
+        maps.handle,
+    ),
+    Route(
+        _MAP_READ,
+        f"{_MAP}/static/bbox/{{token}}/{{bbox}}/{{width}}/{{image}}",
+        API.SQL,
+        "maps.static",
+        maps.handle,
+    ),
+    Route(
+        _MAP_READ,
+        f"{_MAP}/static/named/{{template_id}}/{{width}}/{{image}}",
+        API.SQL,
+        "maps.static",
+        maps.handle,
+    ),
+    Route(
+        _MAP_READ,
+        f"{_MAP}/{{token}}/{{layer}}/attributes/{{fid}}",
+        API.SQL,
+        "maps.attributes",
+        maps.handle,
+    ),
+    Route(_MAP_READ, f"{_MAP}/{{token}}/{{z}}/{{x}}/{{tile}}", API.SQL, "maps.tile", maps.handle),
+    Route(
+        _MAP_READ,
+        f"{_MAP}/{{token}}/{{layer}}/{{z}}/{{x}}/{{tile}}",
+        API.SQL,
+        "maps.tile",
+        maps.handle,
     ),
 )
 
