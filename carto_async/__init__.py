@@ -7,6 +7,7 @@ CARTO-compatible server for tests and offline work.
 
 import attrs as _attrs
 
+from carto_async._async.batch import AsyncBatchJob as AsyncBatchJob
 from carto_async._async.client import AsyncCarto as AsyncCarto
 from carto_async._async.imports import AsyncImportJob as AsyncImportJob
 from carto_async._async.imports import AsyncImports as AsyncImports
@@ -22,6 +23,7 @@ from carto_async._core.jobs import Outcome as Outcome
 from carto_async._core.polling import PollPolicy as PollPolicy
 from carto_async._core.retry import RetryPolicy as RetryPolicy
 from carto_async._core.sql_template import Identifier as Identifier
+from carto_async._sync.batch import BatchJob as BatchJob
 from carto_async._sync.client import Carto as Carto
 from carto_async._sync.imports import ImportJob as ImportJob
 from carto_async._sync.imports import Imports as Imports
@@ -67,6 +69,9 @@ from carto_async.models.api_keys import ApiKeyType as ApiKeyType
 from carto_async.models.api_keys import GrantedApi as GrantedApi
 from carto_async.models.api_keys import TableGrant as TableGrant
 from carto_async.models.api_keys import TablePermission as TablePermission
+from carto_async.models.batch import BatchJobStatus as BatchJobStatus
+from carto_async.models.batch import BatchQuery as BatchQuery
+from carto_async.models.batch import FallbackJob as FallbackJob
 from carto_async.models.imports import CollisionStrategy as CollisionStrategy
 from carto_async.models.imports import ImportErrorText as ImportErrorText
 from carto_async.models.imports import ImportStatus as ImportStatus
@@ -85,6 +90,7 @@ __all__ = [
     "ApiKey",
     "ApiKeyPage",
     "ApiKeyType",
+    "AsyncBatchJob",
     "AsyncCarto",
     "AsyncImportJob",
     "AsyncImports",
@@ -94,7 +100,10 @@ __all__ = [
     "AsyncStreamedResponse",
     "AuthenticationError",
     "BadRequestError",
+    "BatchJob",
     "BatchJobFailed",
+    "BatchJobStatus",
+    "BatchQuery",
     "Bounds",
     "Carto",
     "CartoError",
@@ -109,6 +118,7 @@ __all__ = [
     "CopySizeLimitError",
     "Credentials",
     "ExportFailed",
+    "FallbackJob",
     "GrantedApi",
     "Identifier",
     "ImportErrorText",

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from carto_async._async.batch import AsyncBatchJob, AsyncBatchJobs
 from carto_async._core import sql as core
+from carto_async._core.batch import BatchInput
 from carto_async.models.sql import Bounds, SQLResult
 
 if TYPE_CHECKING:
@@ -96,3 +98,26 @@ class AsyncSQL:
             core.bounds_query(q, params), max_retries=max_retries, timeout=timeout
         )
         return core.parse_bounds(result)
+
+    async def batch(self, query: BatchInput) -> AsyncBatchJob:
+        """Run ``query`` as a SQL Batch job in the background; returns its handle at once.
+
+        ``query`` is one statement, a list of statements run in order, or a
+        :class:`~carto_async.FallbackJob` (``onsuccess``/``onerror`` per query and per job,
+        with the ``<%= job_id %>`` / ``<%= error_message %>`` templates). A job over the
+        server's 16 KB limit, an empty statement or a misplaced template raises
+        :class:`~carto_async.ValidationError` before anything is sent. Creating a job is never
+        repeated after an ambiguous failure (the error then says the job may exist). Needs
+        the master key.
+
+        Example::
+
+            job = await carto.sql.batch("UPDATE stores SET open = true")
+            status = await job.wait(timeout=600)
+        """
+        return await self.batch_jobs.create(query)
+
+    @property
+    def batch_jobs(self) -> AsyncBatchJobs:
+        """Single Batch requests by job id: ``get``, ``cancel``, ``list``, ``job``, ``resume``."""
+        return AsyncBatchJobs(self._client)
