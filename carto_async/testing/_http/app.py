@@ -14,7 +14,7 @@ from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Scope
 
 from carto_async.testing._context import Context
-from carto_async.testing._http import imports, sql
+from carto_async.testing._http import batch, imports, sql
 from carto_async.testing._http.bodies import drain
 from carto_async.testing._http.faultlayer import FaultLayer
 from carto_async.testing._http.routing import API, ROUTE_SCOPE_KEY, Route, RouteMatch, Router
@@ -30,6 +30,10 @@ ROUTES: tuple[Route, ...] = (
     Route(_GET, "/api/v1/imports", API.RAILS, "imports.list", imports.list_unfinished),
     Route(_GET, "/api/v1/imports/{id}", API.RAILS, "imports.show", imports.show),
     Route(_SQL_METHODS, "/api/{version}/sql", API.SQL, "sql.query", sql.query),
+    Route(_POST, "/api/v2/sql/job", API.SQL, "sql.job.create", batch.create),
+    Route(_GET, "/api/v2/sql/job/{id}", API.SQL, "sql.job.show", batch.show),
+    Route({"DELETE"}, "/api/v2/sql/job/{id}", API.SQL, "sql.job.cancel", batch.cancel),
+    Route(_GET, "/api/v2/jobs-wip", API.SQL, "sql.jobs_wip", batch.work_in_progress),
 )
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
