@@ -264,9 +264,16 @@ class BatchQueue:
             return self._idle.wait_for(self._is_idle, timeout)
 
     def _is_idle(self) -> bool:
-        return all(job.stuck for queue in self._queues.values() for job in queue) and not any(
-            j.executing and not j.stuck for j in self._jobs.values()
-        )
+        # Idle: each user's queue is empty and nothing of theirs runs, or it is blocked behind
+        # a stuck job (which only a cancel moves on).
+        busy = {j.user: j for j in self._jobs.values() if j.executing}
+        for user, queue in self._queues.items():
+            running = busy.get(user)
+            if running is not None and running.stuck and not running.cancelled.is_set():
+                continue
+            if queue or running is not None:
+                return False
+        return True
 
     def close(self) -> None:
         """Stop taking jobs; stuck jobs are released (their threads end)."""
