@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from carto_async import __version__
+from carto_async.cli._batch_sql import sql_command
 from carto_async.cli._demo import demo_command
 from carto_async.cli._import import import_command
 from carto_async.cli._output import redacted_output
@@ -59,6 +60,7 @@ def cli() -> None:
 cli.add_command(import_command)
 cli.add_command(demo_command)
 cli.add_command(local_server_command)
+cli.add_command(sql_command)
 
 
 def main() -> None:
