@@ -95,7 +95,7 @@ def run_batch(
         raise Problem(*exc.problems or [str(exc)]) from None
     except CartoError as exc:
         raise click.ClickException(str(exc)) from None
-    created = {"job_id": job.id, "status": job.state, "token": job.token()}
+    created: dict[str, Any] = {"job_id": job.id, "status": job.state, "token": job.token()}
     if not wait:
         _say(
             created,
@@ -109,7 +109,7 @@ def run_batch(
         status = job.wait(timeout=timeout)
     except BatchJobFailed as exc:
         final = job.snapshot
-        data = _describe(final) if final is not None else {"job_id": job.id}
+        data: dict[str, Any] = _describe(final) if final is not None else {"job_id": job.id}
         if exc.query_index is not None:
             data["failed_query"] = exc.query_index
         _say(data, as_json=as_json, text=str(exc))
