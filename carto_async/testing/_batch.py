@@ -51,6 +51,8 @@ __all__ = [
     "InvalidJob",
     "QueueFull",
     "batch_queue",
+    "close_batch_queue",
+    "reset_batch_queue",
 ]
 
 #: ``batch_max_queued_jobs``: jobs waiting in one user's queue.
@@ -275,12 +277,29 @@ class BatchQueue:
                 return False
         return True
 
-    def close(self) -> None:
-        """Stop taking jobs; stuck jobs are released (their threads end)."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop taking jobs: stuck jobs are released, a running statement is interrupted, and
+        the workers are waited for (up to ``timeout`` seconds)."""
         with self._lock:
             self._closed = True
             for job in self._jobs.values():
                 job.cancelled.set()
+                if job.in_statement:
+                    with contextlib.suppress(Exception):
+                        _interrupt(self.db)
+            workers = list(self._workers.values())
+        for worker in workers:
+            if worker is not threading.current_thread():
+                worker.join(timeout)
+
+    def reset(self) -> None:
+        """Forget every job (what runs is stopped first), for :meth:`LocalCarto.reset`."""
+        self.close()
+        with self._lock:
+            self._jobs.clear()
+            self._queues.clear()
+            self._workers.clear()
+            self._closed = False
 
     # -- the workers ------------------------------------------------------------------------
 
@@ -582,6 +601,26 @@ def batch_queue(ctx: Context) -> BatchQueue:
         _QUEUES[key] = (weakref.ref(ctx), queue)
         weakref.finalize(ctx, _drop, key, queue)
         return queue
+
+
+def _existing(ctx: Context) -> BatchQueue | None:
+    with _QUEUES_LOCK:
+        entry = _QUEUES.get(id(ctx))
+    return entry[1] if entry is not None and entry[0]() is ctx else None
+
+
+def reset_batch_queue(ctx: Context) -> None:
+    """Forget the server's Batch jobs (``LocalCarto.reset``)."""
+    queue = _existing(ctx)
+    if queue is not None:
+        queue.reset()
+
+
+def close_batch_queue(ctx: Context) -> None:
+    """Stop the server's Batch workers before its engine closes (``LocalCarto.stop``)."""
+    queue = _existing(ctx)
+    if queue is not None:
+        queue.close()
 
 
 def _drop(key: int, queue: BatchQueue) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import uvicorn
 
+from carto_async.testing._batch import close_batch_queue, reset_batch_queue
 from carto_async.testing._clock import Clock
 from carto_async.testing._context import Context
 from carto_async.testing._db import Database
@@ -276,6 +277,7 @@ class LocalCarto:
         """
         ctx = self._running()
         ctx.jobs.reset()
+        reset_batch_queue(ctx)
         for table in self.db.list_tables():
             self.db.drop_table(table)
         self._faults.clear()
@@ -439,6 +441,7 @@ class LocalCarto:
             self._socket.close()
         if self._ctx is not None:
             self._ctx.jobs.close()
+            close_batch_queue(self._ctx)
             self._ctx.sql_pool.shutdown(wait=True, cancel_futures=True)
         if self._db is not None and self._owns_db:
             self._db.close()

@@ -3,6 +3,7 @@ unmodified carto-python ``BatchSQLClient``."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -211,3 +212,40 @@ def test_carto_python_sees_failures_and_cancels(server: LocalCarto, auth: APIKey
     assert batch.cancel(finished["job_id"]) == "done"  # its "already done" branch
     with pytest.raises(CartoException):
         batch.read("de305d54-75b4-431b-adb2-eb6b9e546014")
+
+
+def test_reset_forgets_jobs_and_stop_releases_what_runs() -> None:
+    slow = (
+        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 2000000000)"
+        " SELECT count(*) FROM c"
+    )
+    with (
+        LocalCarto() as server,
+        httpx.Client(base_url=server.base_url, timeout=10.0) as http,
+    ):
+        key = {"api_key": server.api_key}
+        done = http.post(JOB, params=key, json={"query": "SELECT 1"}).json()["job_id"]
+        assert wait_final(http, server.api_key, done)["status"] == "done"
+        server.reset()
+        assert http.get(f"{JOB}/{done}", params=key).status_code == 400
+        server.faults.stuck_jobs("batch", count=1)
+        http.post(JOB, params=key, json={"query": "SELECT 1"})  # stalls in running
+        other = LocalCarto()
+        with other, httpx.Client(base_url=other.base_url, timeout=10.0) as other_http:
+            running = other_http.post(
+                JOB, params={"api_key": other.api_key}, json={"query": slow}
+            ).json()["job_id"]
+            deadline = time.monotonic() + 10
+            while (
+                other_http.get(f"{JOB}/{running}", params={"api_key": other.api_key}).json()[
+                    "status"
+                ]
+                != "running"
+            ):
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            started = time.monotonic()
+        assert time.monotonic() - started < 5  # the statement was interrupted, not waited for
+        started = time.monotonic()
+    assert time.monotonic() - started < 5
+    assert not any(t.name.startswith("localcarto-batch-") for t in threading.enumerate())
