@@ -1,8 +1,9 @@
 """LocalCarto: a local CARTO-compatible server for tests, benchmarks and offline work.
 
-It speaks the real wire format of the Import API and of the SQL API query endpoint, stores
-tables in SQLite, walks jobs through the real states on a :class:`Clock` tests can advance, and
-injects faults (latency, 5xx, dropped connections, slow bodies, rate limits, stuck or failing
+It speaks the real wire format of the Import API, sync tables, visualizations, visualization
+exports and the SQL API query endpoint (plus a fake ArcGIS REST server), stores tables in
+SQLite, walks jobs through the real states on a :class:`Clock` tests can advance, and injects
+faults (latency, 5xx, dropped connections, slow bodies, rate limits, stuck or failing
 jobs) from a seed so failures are reproducible. ``seed_dir`` imports a folder at start;
 ``tables()``, ``jobs()`` and ``reset()`` inspect and clean up; the ``local_carto``, ``carto``
 and ``async_carto`` pytest fixtures come with it. Installed with the ``[local]`` extra::
@@ -24,24 +25,43 @@ Where LocalCarto knowingly differs from CARTO:
   resolve, and ``ftp://`` with 1001. Every redirect hop is held to the same rules, and more
   than 10 redirects fail with 1001. Datasources and connectors are fakes registered with
   :meth:`LocalCarto.register_datasource`; unregistered ones fail with 1012 (ArcGIS URLs 1011),
-  connectors with 1501 (disabled).
+  connectors with 1501 (disabled). ArcGIS layers and services on loopback hosts (such as
+  LocalCarto's own fake ArcGIS server, ``server.arcgis_url(table)``) are read for real.
+* The fake ArcGIS server lives under the user's base URL
+  (``/api/arcgis/rest/services/<folder>/<table>/FeatureServer/0``): every table is a one-layer
+  service, any folder name works, no token is needed, ``where`` only understands ``1=1`` and
+  ``cartodb_id`` ranges, and dates and booleans travel as strings.
 * Keys: the master key does everything; the regular key and the public user read every
   table and write none (CARTO grants regular keys per table and shows the public user public
   tables only).
 * Job states come from a clock, not workers: ``enqueued`` and ``geocoding`` never appear, a
   loaded table exists before its job reports ``complete``, only fault-injected stuck imports
-  go stale (6671), and ``visualization_id``/``table_id`` are fresh UUIDs with no map behind
-  them. ``warnings`` is always null. The clock is the machine's plus whatever a test adds
-  with :meth:`LocalCarto.advance`; a ``Clock(frozen=True)`` moves only then.
+  go stale (6671). ``warnings`` is always null. The clock is the machine's plus whatever a
+  test adds with :meth:`LocalCarto.advance`; a ``Clock(frozen=True)`` moves only then.
 * Request bodies: JSON nested more than 100 levels deep is refused with 400 (the SQL API's
   error body; the Import API's 400 says why in plain text, as it does for any body it cannot
   parse, where Rails answers a bare 400).
 * Rate limits may be set on any route group; CARTO's Rails APIs have none, and LocalCarto
   answers their 429 with the SQL API body. Injected 5xx bodies imitate nginx (502/503/504),
   Rails (500) or the SQL API (500).
-* Only the SQL API query endpoint is served: no Batch, COPY, Maps, sync tables or exports.
+* Only the SQL API query endpoint is served: no Batch, COPY or Maps.
+* Sync tables: the feature is on unless ``sync_tables=False``. A run's content check is the
+  download's checksum only (``etag`` stays null, ``modified_at`` is when the content last
+  changed). The scheduler runs when the clock is advanced and on every sync read, not on a
+  cron; a due sync runs once however many intervals a jump covers. A create body that is not
+  JSON gets 400 ``{"errors": ...}`` (Rails fails with 500). ``remote_visualization_id``
+  (common data) and DB connectors are not supported.
+* Visualizations: maps come from ``create_vis=true`` imports (one map of every table the
+  import created) and ``.carto`` files; ``PUT /api/v1/viz/:id`` changes only name, privacy,
+  description and tags. ``/api/v1/viz`` and ``/api/v1/tables/:id`` need the master key and
+  show the keys carto-python reads, plus each map's ``layers``. Deleting a dataset drops its
+  table and the maps using it.
+* Exports: the ``.carto`` file is LocalCarto's own zip (``<map>.carto.json`` plus one GeoJSON
+  per dataset), not CARTO's format; a non-UUID export id is a 404 (Rails answers 500), and
+  ``url`` is always the relative download path (never S3).
 """
 
+from carto_async.testing._arcgis import ArcGisSettings as ArcGisSettings
 from carto_async.testing._clock import Clock as Clock
 from carto_async.testing._faults import Counters as Counters
 from carto_async.testing._faults import CountersSnapshot as CountersSnapshot
@@ -58,6 +78,7 @@ from carto_async.testing._server import SeedError as SeedError
 from carto_async.testing._server import serve as serve
 
 __all__ = [
+    "ArcGisSettings",
     "Clock",
     "Counters",
     "CountersSnapshot",

@@ -8,12 +8,16 @@ from typing import TYPE_CHECKING
 import attrs
 
 if TYPE_CHECKING:
+    from carto_async.testing._arcgis import ArcGisSettings
     from carto_async.testing._clock import Clock
     from carto_async.testing._db import Database
+    from carto_async.testing._exports import Exports
     from carto_async.testing._faults import Counters, Faults
     from carto_async.testing._http.auth import Keys
     from carto_async.testing._importing import Importer
     from carto_async.testing._jobclock import JobClock
+    from carto_async.testing._syncs import Syncs
+    from carto_async.testing._visualizations import Visualizations
 
 __all__ = ["Context"]
 
@@ -38,3 +42,9 @@ class Context:
     max_columns: int
     private_tables: bool
     sql_timeout: float | None
+    # Sync tables, maps and exports (issue 11).
+    visualizations: Visualizations
+    syncs: Syncs
+    exports: Exports
+    arcgis: ArcGisSettings
+    sync_tables: bool

@@ -14,17 +14,22 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import attrs
 
+from carto_async._core.credentials import is_loopback_host
+from carto_async.testing._arcgis import fetch_arcgis
+from carto_async.testing._cartofile import is_carto_file, load_carto
 from carto_async.testing._jobclock import IMPORT, JobClock, JobEnd, JobInfo, JobRecord
 from carto_async.testing._loader import LoadResult, copy_table, load_file, table_from_query
-from carto_async.testing._sources import Sources, SourceUnavailable, download
+from carto_async.testing._sources import Fetched, Sources, SourceUnavailable, download
 from carto_async.testing._staging import ImportFailure, LoadOptions
 
 if TYPE_CHECKING:
     from carto_async.testing._db import Database
     from carto_async.testing._http.bodies import Upload
+    from carto_async.testing._visualizations import Visualizations
 
 __all__ = ["FINAL_STATES", "ImportRequest", "Importer"]
 
@@ -69,8 +74,10 @@ class Importer:
         stale_after: float,
         stale_list_after: float,
         download_dir: str,
+        visualizations: Visualizations | None = None,
     ) -> None:
         self.jobs = jobs
+        self.visualizations = visualizations
         self.db = db
         self.sources = sources
         self.processing_time = processing_time
@@ -137,41 +144,91 @@ class Importer:
 
     def _load_unsafe(self, request: ImportRequest) -> JobEnd:
         options = request.options
+        create_vis = request.flags.get("create_visualization", False)
         if request.kind == "query":
             assert request.sql is not None
-            return _complete(table_from_query(self.db, request.sql, request.target_table, options))
+            result = table_from_query(self.db, request.sql, request.target_table, options)
+            return self.complete(result, create_vis=create_vis)
         if request.kind == "copy":
             assert request.source_table is not None
             result = copy_table(self.db, request.source_table, request.target_table, options)
-            return _complete(result)
+            return self.complete(result, create_vis=create_vis)
         if request.kind == "file":
             upload = request.upload
             assert upload is not None
-            return self._load_path(upload.filename, upload.path, upload.size, options)
-        if request.kind == "url":
-            assert request.url is not None
-            got = download(request.url, self._download_dir, options.max_file_size + 1)
-            try:
-                return self._load_path(got.filename, got.path, got.size, options)
-            finally:
-                _unlink(got.path)
-        if request.kind == "datasource":
-            got = self.sources.fetch(
-                request.service_name, request.service_item_id or "", self._download_dir
+            return self.load_path(
+                upload.filename, upload.path, upload.size, options, create_vis=create_vis
             )
+        if request.kind in ("url", "datasource"):
+            got = self.fetch(request)
             try:
-                return self._load_path(got.filename, got.path, got.size, options)
+                return self.load_path(
+                    got.filename, got.path, got.size, options, create_vis=create_vis
+                )
             finally:
                 _unlink(got.path)
         if request.kind == "connector":
             return JobEnd.failed(IMPORT, 1501)
         return JobEnd.failed(IMPORT, 99999)
 
-    def _load_path(self, filename: str, path: str, size: int, options: LoadOptions) -> JobEnd:
+    def fetch(self, request: ImportRequest) -> Fetched:
+        """Download the data of a URL or datasource import (:class:`SourceUnavailable` if not)."""
+        if request.kind == "url":
+            assert request.url is not None
+            return download(request.url, self._download_dir, request.options.max_file_size + 1)
+        item = request.service_item_id or ""
+        try:
+            return self.sources.fetch(request.service_name, item, self._download_dir)
+        except SourceUnavailable:
+            # An unregistered ArcGIS layer on a loopback server (LocalCarto's own fake ArcGIS
+            # server, or a test's) is read for real, as the connector would.
+            host = urlsplit(item.strip()).hostname or ""
+            if request.service_name != "arcgis" or not is_loopback_host(host):
+                raise
+        return fetch_arcgis(item.strip(), self._download_dir)
+
+    def load_path(
+        self, filename: str, path: str, size: int, options: LoadOptions, *, create_vis: bool = False
+    ) -> JobEnd:
+        """Load a fetched file: a ``.carto`` recreates its map, anything else goes to the loader."""
         # The real runner checks the size before unpacking anything.
         if size > options.max_file_size:
             return JobEnd.failed(IMPORT, 6666)
-        return _complete(load_file(self.db, filename, path, options))
+        if is_carto_file(filename) and self.visualizations is not None:
+            loaded = load_carto(
+                path,
+                directory=self._download_dir,
+                load=lambda name, data: load_file(self.db, name, data, options).table_names,
+                visualizations=self.visualizations,
+                max_size=options.max_file_size,
+            )
+            result = LoadResult(loaded.table_names, loaded.rows, skipped=False)
+            return self.complete(result, visualization_id=loaded.visualization_id)
+        return self.complete(load_file(self.db, filename, path, options), create_vis=create_vis)
+
+    def complete(
+        self, result: LoadResult, *, create_vis: bool = False, visualization_id: str | None = None
+    ) -> JobEnd:
+        """The end of a load: table ids from the visualization store, and the map if asked."""
+        if result.skipped:
+            return JobEnd(IMPORT.succeeded, 1022, {"tables_created_count": 0})
+        first = result.table_names[0] if result.table_names else None
+        table_id = str(uuid.uuid4())
+        store = self.visualizations
+        if store is not None and first is not None:
+            record = store.table(first)
+            table_id = record.id if record is not None else table_id
+            if create_vis and visualization_id is None:
+                visualization_id = store.create_map(first, result.table_names).id
+        ended: dict[str, Any] = {
+            "table_name": first,
+            "tables_created_count": len(result.table_names),
+            "table_id": table_id,
+            "table_names": list(result.table_names),
+        }
+        if visualization_id is not None:
+            ended["visualization_id"] = visualization_id
+        return JobEnd(IMPORT.succeeded, result=ended)
 
     def load_now(self, filename: str, path: str, options: LoadOptions) -> LoadResult:
         """Load a file at once, outside any job (seeding a server at start)."""
@@ -186,16 +243,3 @@ def _unlink(path: str) -> None:
 def _discard_upload(request: ImportRequest) -> None:
     if request.upload is not None:
         _unlink(request.upload.path)
-
-
-def _complete(result: LoadResult) -> JobEnd:
-    if result.skipped:
-        return JobEnd(IMPORT.succeeded, 1022, {"tables_created_count": 0})
-    return JobEnd(
-        IMPORT.succeeded,
-        result={
-            "table_name": result.table_names[0] if result.table_names else None,
-            "tables_created_count": len(result.table_names),
-            "table_id": str(uuid.uuid4()),
-        },
-    )

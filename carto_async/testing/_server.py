@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import uvicorn
 
+from carto_async.testing._arcgis import ARCGIS_PREFIX, ArcGisSettings
 from carto_async.testing._batch import close_batch_queue, reset_batch_queue
 from carto_async.testing._clock import Clock
 from carto_async.testing._context import Context
 from carto_async.testing._db import Database
+from carto_async.testing._exports import Exports
 from carto_async.testing._faults import Counters, Faults
 from carto_async.testing._http.accesslog import install_access_log_masking
 from carto_async.testing._http.app import create_app
@@ -30,6 +32,9 @@ from carto_async.testing._importing import Importer
 from carto_async.testing._jobclock import JobClock, JobInfo, JobRecord
 from carto_async.testing._sources import Sources
 from carto_async.testing._staging import ImportFailure, LoadOptions
+from carto_async.testing._syncs import Syncs
+from carto_async.testing._visualizations import Visualizations
+from carto_async.testing._wire import error_text
 
 if TYPE_CHECKING:
     from carto_async import AsyncCarto, Carto
@@ -115,6 +120,11 @@ class LocalCarto:
     * ``private_tables``: whether the account may create private datasets.
     * ``sql_statement_timeout``: seconds before a query fails with the SQL API's 429 timeout
       error (CARTO plans: 5 to 25 s); ``None`` for no limit.
+    * ``sync_tables``: whether the account has the sync tables feature (without it the sync
+      endpoints answer 401 with an empty body, as CARTO does).
+    * ``sync_processing_time`` and ``export_processing_time``: seconds a sync run or an export
+      takes to walk its states (or a callable taking a :class:`JobInfo`). A sync's first run
+      is an import and takes ``import_processing_time``.
     * ``host``, ``port`` (0: ephemeral), ``log_level`` (uvicorn's), ``workers`` (load threads).
     """
 
@@ -137,6 +147,9 @@ class LocalCarto:
         host_based: bool = True,
         private_tables: bool = True,
         sql_statement_timeout: float | None = None,
+        sync_tables: bool = True,
+        sync_processing_time: float | Callable[[JobInfo], float] = 0.05,
+        export_processing_time: float | Callable[[JobInfo], float] = 0.05,
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
@@ -172,6 +185,10 @@ class LocalCarto:
         self._host_based = host_based
         self._private_tables = private_tables
         self._sql_timeout = sql_statement_timeout
+        self._sync_tables = sync_tables
+        self._sync_time = sync_processing_time
+        self._export_time = export_processing_time
+        self.arcgis = ArcGisSettings()
         self._ctx: Context | None = None
         self._server: _Uvicorn | None = None
         self._thread: threading.Thread | None = None
@@ -264,6 +281,19 @@ class LocalCarto:
         """The user's tables, sorted by name."""
         return self.db.list_tables()
 
+    @property
+    def visualizations(self) -> Visualizations:
+        """The maps and dataset pages (``/api/v1/viz``), for inspection."""
+        return self._running().visualizations
+
+    def arcgis_url(self, table: str, *, folder: str = "localcarto", layer: int | None = 0) -> str:
+        """The fake ArcGIS URL serving ``table``: its layer, or with ``layer=None`` its service.
+
+        ``server.arcgis`` (an :class:`ArcGisSettings`) changes what the fake server reports.
+        """
+        service = f"{self.base_url}{ARCGIS_PREFIX}/{folder}/{table}/FeatureServer"
+        return service + "/" if layer is None else f"{service}/{layer}"
+
     def advance(self, seconds: float) -> None:
         """Move the server's clock forward: jobs, stale thresholds and rate limits see it."""
         self.clock.advance(seconds)
@@ -278,6 +308,9 @@ class LocalCarto:
         ctx = self._running()
         ctx.jobs.reset()
         reset_batch_queue(ctx)
+        ctx.syncs.clear()
+        ctx.exports.clear()
+        ctx.visualizations.clear()
         for table in self.db.list_tables():
             self.db.drop_table(table)
         self._faults.clear()
@@ -350,13 +383,31 @@ class LocalCarto:
         jobs = JobClock(
             clock=self.clock, faults=self._faults, counters=self.counters, workers=self._workers
         )
+        visualizations = Visualizations(self._db, self.clock)
         importer = Importer(
             jobs=jobs,
             db=self._db,
             sources=self.sources,
             download_dir=self._tmp,
+            visualizations=visualizations,
             **self._import_options,
         )
+        syncs = Syncs(
+            jobs=jobs,
+            importer=importer,
+            db=self._db,
+            visualizations=visualizations,
+            processing_time=self._sync_time,
+            error_title=lambda code: (error_text(code) or {}).get("title", "Unknown error"),
+        )
+        exports = Exports(
+            jobs=jobs,
+            db=self._db,
+            directory=self._tmp,
+            username=self.username,
+            processing_time=self._export_time,
+        )
+        self.clock.add_listener(syncs.tick)
         self._ctx = Context(
             username=self.username,
             keys=self._keys,
@@ -374,6 +425,11 @@ class LocalCarto:
             max_columns=max_columns,
             private_tables=self._private_tables,
             sql_timeout=self._sql_timeout,
+            visualizations=visualizations,
+            syncs=syncs,
+            exports=exports,
+            arcgis=self.arcgis,
+            sync_tables=self._sync_tables,
         )
         self._seed()
         app = create_app(self._ctx)
@@ -440,6 +496,7 @@ class LocalCarto:
         if self._socket is not None:
             self._socket.close()
         if self._ctx is not None:
+            self.clock.remove_listener(self._ctx.syncs.tick)
             self._ctx.jobs.close()
             close_batch_queue(self._ctx)
             self._ctx.sql_pool.shutdown(wait=True, cancel_futures=True)

@@ -13,9 +13,12 @@ from typing import Any
 
 import pytest
 from carto.auth import APIKeyAuthClient
+from carto.datasets import DatasetManager
 from carto.exceptions import CartoException, CartoRateLimitException
 from carto.file_import import FileImportJob, FileImportJobManager
 from carto.sql import SQLClient
+from carto.sync_tables import SyncTableJobManager
+from carto.visualizations import VisualizationManager
 
 from carto_async.testing import LocalCarto, RateLimit
 from tests.testing.conftest import FileServer
@@ -107,3 +110,102 @@ def test_sql_client_sees_rate_limits(server: LocalCarto, auth: APIKeyAuthClient)
         sql.send("select 1")
     assert (caught.value.limit, caught.value.remaining) == (1, 0)
     assert caught.value.retry_after >= 1
+
+
+# -- sync tables, datasets, visualizations and exports (issue 11) ----------------------------
+
+_NON_PUBLIC = pytest.mark.filterwarnings(
+    "ignore:This is part of a non-public CARTO API:FutureWarning"
+)
+
+
+@pytest.fixture
+def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """carto-python sleeps 5-10 s between polls; the module constants say how long."""
+    import carto.datasets  # noqa: PLC0415 - patched, not used
+    import carto.visualizations  # noqa: PLC0415 - patched, not used
+
+    monkeypatch.setattr(carto.datasets, "INTERVAL_BETWEEN_RETRIES_S", 0.02)
+    monkeypatch.setattr(carto.visualizations, "INTERVAL_BETWEEN_RETRIES_S", 0.02)
+
+
+def test_sync_table_manager_creates_lists_refreshes_and_deletes(
+    server: LocalCarto, auth: APIKeyAuthClient, file_server: FileServer
+) -> None:
+    url = file_server.add("/synced.csv", CSV)
+    job = SyncTableJobManager(auth).create(url, 900)
+    assert job.id
+    assert (job.state, job.interval, job.url) == ("queued", 900, url)
+    deadline = time.monotonic() + 10
+    while job.state in ("created", "queued", "syncing"):
+        assert time.monotonic() < deadline, job.state
+        time.sleep(0.02)
+        job.refresh()
+    assert (job.state, job.name, job.retried_times) == ("success", "synced", 0)
+    assert job.ran_at is not None
+    # The manager's all()/get() build SyncTableJob(client) and skip it (its constructor wants
+    # a url and an interval), so they always find nothing: read the list through the client.
+    listed = auth.send("api/v1/synchronizations/", "get").json()
+    assert [s["id"] for s in listed["synchronizations"]] == [job.id]
+    job.force_sync()  # carto-python PUTs the sync itself: an update with no changes
+    job.delete()
+    assert auth.send("api/v1/synchronizations/", "get").json()["total_entries"] == 0
+    assert "synced" in server.tables()
+
+
+@_NON_PUBLIC
+def test_dataset_manager_creates_datasets_from_files_and_sync_urls(
+    server: LocalCarto,
+    auth: APIKeyAuthClient,
+    file_server: FileServer,
+    tmp_path: Path,
+    fast_polling: None,
+) -> None:
+    path = tmp_path / "cp_places.csv"
+    path.write_text(CSV)
+    with path.open("rb") as archive:  # given a path, carto-python never closes the file
+        dataset = DatasetManager(auth).create(archive)
+    assert (dataset.name, dataset.type) == ("cp_places", "table")
+    assert dataset.table.name == "cp_places"
+    assert dataset.dependent_visualizations_count == 0
+    url = file_server.add("/cp_synced.csv", CSV)
+    synced = DatasetManager(auth).create(url, 900)
+    assert (synced.name, synced.type) == ("cp_synced", "table")
+    names = sorted(d.name for d in DatasetManager(auth).all())
+    assert names == ["cp_places", "cp_synced"]
+    dataset.delete()
+    assert "cp_places" not in server.tables()
+
+
+@_NON_PUBLIC
+def test_visualization_manager_lists_gets_and_exports_maps(
+    tmp_path: Path, fast_polling: None
+) -> None:
+    # carto-python's export() stops polling on "uploading" and calls it an unexpected state;
+    # an export with no processing time goes from "exporting" straight to "complete".
+    with LocalCarto(import_processing_time=0, export_processing_time=0) as server:
+        client = APIKeyAuthClient(server.base_url + "/", server.api_key)
+        try:
+            _visualizations_and_export(client, tmp_path)
+        finally:
+            client.session.close()
+
+
+def _visualizations_and_export(auth: APIKeyAuthClient, tmp_path: Path) -> None:
+    path = tmp_path / "cp_map.csv"
+    path.write_text(CSV)
+    with path.open("rb") as archive:
+        job = FileImportJob(archive, auth)
+        job.run(create_vis="true")
+    _wait(job)
+    maps = VisualizationManager(auth).all()
+    assert [m.name for m in maps] == ["cp_map"]
+    vis = VisualizationManager(auth).get(maps[0].id)
+    assert (vis.id, vis.type, vis.privacy) == (maps[0].id, "derived", "PRIVATE")
+    assert [t.name for t in vis.related_tables] == ["cp_map"]
+    url = vis.export()
+    assert url.endswith("/download")
+    # The relative url is resolved against the user's base URL and gets the key.
+    carto_file = auth.send(url.lstrip("/"), "get")
+    assert carto_file.status_code == 200
+    assert carto_file.headers["content-type"] == "application/zip"

@@ -65,11 +65,11 @@ def test_a_new_api_is_one_more_line_in_the_table() -> None:
     async def handler(request: Request, ctx: Context, match: RouteMatch) -> Response:
         return Response(b"")
 
-    extra = Route({"get"}, "/api/v1/synchronizations/{id}/sync_now", API.RAILS, "syncs", handler)
+    extra = Route({"get"}, "/api/v1/widgets/{id}/poke", API.RAILS, "widgets", handler)
     router = Router((*ROUTES, extra), username="demo", host_based=False)
-    match = router.resolve("GET", "/u/demo/api/v1/synchronizations/s1/sync_now", None)
+    match = router.resolve("GET", "/u/demo/api/v1/widgets/s1/poke", None)
     assert match is not None
     assert (match.route, dict(match.params)) == (extra, {"id": "s1"})
-    bare = router.resolve("GET", "/api/v1/synchronizations/s1/sync_now", "ignored.localhost")
+    bare = router.resolve("GET", "/api/v1/widgets/s1/poke", "ignored.localhost")
     assert bare is not None
     assert bare.user == "demo"

@@ -13,16 +13,18 @@ from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Scope
 
+from carto_async.testing._arcgis import ARCGIS_PREFIX
 from carto_async.testing._context import Context
-from carto_async.testing._http import batch, imports, sql
+from carto_async.testing._http import arcgis, batch, exports, imports, sql, syncs, viz
 from carto_async.testing._http.bodies import drain
 from carto_async.testing._http.faultlayer import FaultLayer
 from carto_async.testing._http.routing import API, ROUTE_SCOPE_KEY, Route, RouteMatch, Router
 
 __all__ = ["ROUTES", "create_app"]
 
-_GET, _POST = {"GET"}, {"POST"}
+_GET, _POST, _PUT, _DELETE = {"GET"}, {"POST"}, {"PUT"}, {"DELETE"}
 _SQL_METHODS = {"GET", "POST", "OPTIONS", "HEAD"}
+_ARCGIS = ARCGIS_PREFIX
 
 #: Every endpoint: methods, path template (the counters' key), API, fault group, handler.
 ROUTES: tuple[Route, ...] = (
@@ -32,8 +34,61 @@ ROUTES: tuple[Route, ...] = (
     Route(_SQL_METHODS, "/api/{version}/sql", API.SQL, "sql.query", sql.query),
     Route(_POST, "/api/v2/sql/job", API.SQL, "sql.job.create", batch.create),
     Route(_GET, "/api/v2/sql/job/{id}", API.SQL, "sql.job.show", batch.show),
-    Route({"DELETE"}, "/api/v2/sql/job/{id}", API.SQL, "sql.job.cancel", batch.cancel),
+    Route(_DELETE, "/api/v2/sql/job/{id}", API.SQL, "sql.job.cancel", batch.cancel),
     Route(_GET, "/api/v2/jobs-wip", API.SQL, "sql.jobs_wip", batch.work_in_progress),
+    Route(_GET, "/api/v1/synchronizations", API.RAILS, "syncs.list", syncs.index),
+    Route(_POST, "/api/v1/synchronizations", API.RAILS, "syncs.create", syncs.create),
+    Route(_GET, "/api/v1/synchronizations/{id}", API.RAILS, "syncs.show", syncs.show),
+    Route(_PUT, "/api/v1/synchronizations/{id}", API.RAILS, "syncs.update", syncs.update),
+    Route(_DELETE, "/api/v1/synchronizations/{id}", API.RAILS, "syncs.delete", syncs.destroy),
+    Route(
+        _GET, "/api/v1/synchronizations/{id}/sync_now", API.RAILS, "syncs.state", syncs.sync_state
+    ),
+    Route(
+        _PUT, "/api/v1/synchronizations/{id}/sync_now", API.RAILS, "syncs.sync_now", syncs.sync_now
+    ),
+    Route(_GET, "/api/v1/viz", API.RAILS, "viz.list", viz.index),
+    Route(_GET, "/api/v1/viz/{id}", API.RAILS, "viz.show", viz.show),
+    Route(_PUT, "/api/v1/viz/{id}", API.RAILS, "viz.update", viz.update),
+    Route(_DELETE, "/api/v1/viz/{id}", API.RAILS, "viz.delete", viz.destroy),
+    Route(_GET, "/api/v1/tables/{id}", API.RAILS, "tables.show", viz.table),
+    Route(_POST, "/api/v3/visualization_exports", API.RAILS, "exports.create", exports.create),
+    Route(_GET, "/api/v3/visualization_exports/{id}", API.RAILS, "exports.show", exports.show),
+    Route(
+        _GET,
+        "/api/v3/visualization_exports/{id}/download",
+        API.RAILS,
+        "exports.download",
+        exports.download,
+    ),
+    Route(
+        _GET,
+        f"{_ARCGIS}/{{folder}}/{{service}}/{{type}}",
+        API.RAILS,
+        "arcgis.service",
+        arcgis.service,
+    ),
+    Route(
+        _GET,
+        f"{_ARCGIS}/{{folder}}/{{service}}/{{type}}/layers",
+        API.RAILS,
+        "arcgis.layers",
+        arcgis.layers,
+    ),
+    Route(
+        _GET,
+        f"{_ARCGIS}/{{folder}}/{{service}}/{{type}}/{{layer}}",
+        API.RAILS,
+        "arcgis.layer",
+        arcgis.layer,
+    ),
+    Route(
+        {"GET", "POST"},
+        f"{_ARCGIS}/{{folder}}/{{service}}/{{type}}/{{layer}}/query",
+        API.RAILS,
+        "arcgis.query",
+        arcgis.query,
+    ),
 )
 
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -291,9 +291,8 @@ def present(job: JobRecord, state: str, end: JobEnd | None) -> dict[str, Any]:
     error_code = end.error_code if end is not None else None
     if state == "failure" and error_code is None:
         error_code = 99999
-    if complete and asked.flags["create_visualization"] and "visualization_id" not in job.extra:
-        job.extra["visualization_id"] = str(uuid.uuid4())
-    visualization_id = job.extra.get("visualization_id")
+    # The map an import made (create_vis=true, or the map of a .carto file).
+    visualization_id = result.get("visualization_id") if complete else None
     table_name = (
         asked.target_table if asked.kind in ("query", "copy") else asked.params.get("table_name")
     )
@@ -309,7 +308,7 @@ def present(job: JobRecord, state: str, end: JobEnd | None) -> dict[str, Any]:
         "error_code": error_code,
         "queue_id": job.id,
         "tables_created_count": result.get("tables_created_count") if end is not None else None,
-        "synchronization_id": None,
+        "synchronization_id": job.extra.get("synchronization_id"),
         "type_guessing": asked.flags["type_guessing"],
         "quoted_fields_guessing": asked.flags["quoted_fields_guessing"],
         "content_guessing": asked.flags["content_guessing"],
