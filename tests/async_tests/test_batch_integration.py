@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from carto_async import (
+    APIConnectionError,
     AsyncBatchJob,
     AsyncCarto,
     BatchJobFailed,
@@ -14,7 +15,7 @@ from carto_async import (
     ValidationError,
 )
 from carto_async.models.batch import JOB_ID, error_message_literal
-from carto_async.testing import LocalCarto
+from carto_async.testing import LocalCarto, RateLimit
 
 # async-only:start
 pytestmark = pytest.mark.anyio
@@ -99,3 +100,27 @@ async def test_only_the_master_key_creates_jobs(local_server: LocalCarto) -> Non
     async with local_server.async_client() as carto:
         with pytest.raises(ValidationError, match="16 KB"):
             await carto.sql.batch("SELECT '" + "x" * 17_000 + "'")
+
+
+async def test_a_dropped_answer_to_a_create_is_not_repeated(
+    local_server: LocalCarto, local: AsyncCarto
+) -> None:
+    local_server.faults.drop_connection("sql.job.create", after=True, count=1)
+    with pytest.raises(APIConnectionError, match="may have been created"):
+        await local.sql.batch("CREATE TABLE once_only (n int)")
+    assert local_server.counters.jobs_by_kind == {"batch": 1}  # created once, not twice
+    created = await local.sql.batch("SELECT 1")
+    await created.wait(timeout=30)
+    assert local_server.db.table_exists("once_only")
+    assert local_server.counters.jobs_by_kind == {"batch": 2}
+
+
+async def test_a_rate_limited_create_is_retried_once_allowed(
+    local_server: LocalCarto, local: AsyncCarto
+) -> None:
+    local_server.faults.rate_limit("sql.job.create", RateLimit(1, period=0.5, burst=0))
+    first = await local.sql.batch("SELECT 1")
+    second = await local.sql.batch("SELECT 2")  # a 429 first: nothing was created, so retried
+    assert first.id != second.id
+    assert local_server.counters.responses.get(429, 0) >= 1
+    assert local_server.counters.jobs_by_kind == {"batch": 2}
