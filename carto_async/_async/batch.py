@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 from carto_async._async.jobs import AsyncJob
 from carto_async._core import batch as core
-from carto_async._core.jobs import Account, load_token
+from carto_async._core.jobs import Account, Outcome, load_token
 from carto_async.errors import (
     APIConnectionError,
     APIStatusError,
     BatchJobFailed,
     NotFoundError,
 )
-from carto_async.models.batch import BatchJobStatus
+from carto_async.models.batch import BatchJobStatus, BatchStatus
 
 if TYPE_CHECKING:
     from carto_async._async.client import AsyncCarto
@@ -34,6 +34,7 @@ class AsyncBatchJob(AsyncJob[BatchJobStatus]):
     """A SQL Batch job: ``await job.wait()`` gives its final :class:`BatchJobStatus` or raises
     :class:`~carto_async.BatchJobFailed` (``failed_reason``, ``query_index``, ``query``).
 
+    A fallback job is over once its job-level ``onsuccess``/``onerror`` has run too.
     ``cancel()`` stops it on the server (a running query is interrupted); cancelling a job that
     already finished takes its final snapshot instead. ``token()`` / ``carto.jobs.resume``
     wait on it from another process. Finished jobs are forgotten by the server 2 hours after
@@ -55,6 +56,13 @@ class AsyncBatchJob(AsyncJob[BatchJobStatus]):
 
     def _state_of(self, snapshot: BatchJobStatus) -> str:
         return snapshot.status
+
+    def _outcome_of(self, snapshot: BatchJobStatus) -> Outcome:
+        # The server shows a fallback job's final status while its job-level onsuccess /
+        # onerror still runs: the job is over only once that fallback is too.
+        if snapshot.fallback_status in (BatchStatus.PENDING, BatchStatus.RUNNING):
+            return Outcome.PENDING
+        return core.outcome(snapshot)
 
     @classmethod
     async def _list(cls, client: AsyncCarto) -> Mapping[str, BatchJobStatus | None]:

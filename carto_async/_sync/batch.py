@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from carto_async._core import batch as core
-from carto_async._core.jobs import Account, load_token
+from carto_async._core.jobs import Account, Outcome, load_token
 from carto_async._sync.jobs import Job
 from carto_async.errors import (
     APIConnectionError,
@@ -22,7 +22,7 @@ from carto_async.errors import (
     BatchJobFailed,
     NotFoundError,
 )
-from carto_async.models.batch import BatchJobStatus
+from carto_async.models.batch import BatchJobStatus, BatchStatus
 
 if TYPE_CHECKING:
     from carto_async._sync.client import Carto
@@ -36,6 +36,7 @@ class BatchJob(Job[BatchJobStatus]):
     """A SQL Batch job: ``job.wait()`` gives its final :class:`BatchJobStatus` or raises
     :class:`~carto_async.BatchJobFailed` (``failed_reason``, ``query_index``, ``query``).
 
+    A fallback job is over once its job-level ``onsuccess``/``onerror`` has run too.
     ``cancel()`` stops it on the server (a running query is interrupted); cancelling a job that
     already finished takes its final snapshot instead. ``token()`` / ``carto.jobs.resume``
     wait on it from another process. Finished jobs are forgotten by the server 2 hours after
@@ -57,6 +58,13 @@ class BatchJob(Job[BatchJobStatus]):
 
     def _state_of(self, snapshot: BatchJobStatus) -> str:
         return snapshot.status
+
+    def _outcome_of(self, snapshot: BatchJobStatus) -> Outcome:
+        # The server shows a fallback job's final status while its job-level onsuccess /
+        # onerror still runs: the job is over only once that fallback is too.
+        if snapshot.fallback_status in (BatchStatus.PENDING, BatchStatus.RUNNING):
+            return Outcome.PENDING
+        return core.outcome(snapshot)
 
     @classmethod
     def _list(cls, client: Carto) -> Mapping[str, BatchJobStatus | None]:

@@ -324,3 +324,22 @@ def test_batch_jobs_list_reads_this_users_ids(carto: Carto, respx_mock: respx.Mo
     request = route.calls.last.request
     assert "authorization" not in request.headers
     assert KEY not in str(request.url)
+
+
+def test_a_fallback_job_is_over_once_its_job_fallback_ran(
+    carto: Carto, respx_mock: respx.MockRouter, clock: FakeClock
+) -> None:
+    query = {"query": [{"query": "select 1", "status": "done"}], "onsuccess": "select 2"}
+    respx_mock.post(JOB_URL).mock(
+        return_value=httpx.Response(201, json=job_body("pending", query=query))
+    )
+    get = respx_mock.get(f"{JOB_URL}/{JOB_ID}").mock(
+        side_effect=[
+            httpx.Response(200, json=job_body("done", query=query, fallback_status="running")),
+            httpx.Response(200, json=job_body("done", query=query, fallback_status="done")),
+        ]
+    )
+    job = carto.sql.batch(FallbackJob((BatchQuery("select 1"),), onsuccess="select 2"))
+    status = job.wait()
+    assert get.call_count == 2
+    assert status.fallback_status == "done"

@@ -60,6 +60,16 @@ def test_fallbacks_fill_the_templates(local: Carto) -> None:
     assert snapshot.queries[0].fallback_status == "done"
     rows = (local.sql.query("select id, msg from job_log")).rows
     assert rows == [{"id": job.id, "msg": 'relation "no_such_table" does not exist'}]
+    done = local.sql.batch(
+        FallbackJob.builder()
+        .query("SELECT 1")
+        .on_success(f"INSERT INTO job_log VALUES ('{JOB_ID}', 'ok')")
+        .build()
+    )
+    status = done.wait(timeout=30)
+    assert status.fallback_status == "done"  # waited for the job's onsuccess, not only "done"
+    rows = (local.sql.query("select id, msg from job_log where msg = 'ok'")).rows
+    assert rows == [{"id": done.id, "msg": "ok"}]
 
 
 def test_watch_cancel_and_resume(local_server: LocalCarto, local: Carto) -> None:
