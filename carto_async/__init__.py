@@ -7,6 +7,7 @@ CARTO-compatible server for tests and offline work.
 
 import attrs as _attrs
 
+from carto_async._async.batch import AsyncBatchJob as AsyncBatchJob
 from carto_async._async.client import AsyncCarto as AsyncCarto
 from carto_async._async.exports import AsyncExportJob as AsyncExportJob
 from carto_async._async.exports import AsyncExports as AsyncExports
@@ -27,6 +28,7 @@ from carto_async._core.jobs import Outcome as Outcome
 from carto_async._core.polling import PollPolicy as PollPolicy
 from carto_async._core.retry import RetryPolicy as RetryPolicy
 from carto_async._core.sql_template import Identifier as Identifier
+from carto_async._sync.batch import BatchJob as BatchJob
 from carto_async._sync.client import Carto as Carto
 from carto_async._sync.exports import ExportJob as ExportJob
 from carto_async._sync.exports import Exports as Exports
@@ -77,6 +79,9 @@ from carto_async.models.api_keys import ApiKeyType as ApiKeyType
 from carto_async.models.api_keys import GrantedApi as GrantedApi
 from carto_async.models.api_keys import TableGrant as TableGrant
 from carto_async.models.api_keys import TablePermission as TablePermission
+from carto_async.models.batch import BatchJobStatus as BatchJobStatus
+from carto_async.models.batch import BatchQuery as BatchQuery
+from carto_async.models.batch import FallbackJob as FallbackJob
 from carto_async.models.exports import VisualizationExport as VisualizationExport
 from carto_async.models.imports import CollisionStrategy as CollisionStrategy
 from carto_async.models.imports import ImportErrorText as ImportErrorText
@@ -102,6 +107,7 @@ __all__ = [
     "ApiKey",
     "ApiKeyPage",
     "ApiKeyType",
+    "AsyncBatchJob",
     "AsyncCarto",
     "AsyncExportJob",
     "AsyncExports",
@@ -116,7 +122,10 @@ __all__ = [
     "AsyncVisualizations",
     "AuthenticationError",
     "BadRequestError",
+    "BatchJob",
     "BatchJobFailed",
+    "BatchJobStatus",
+    "BatchQuery",
     "Bounds",
     "Carto",
     "CartoError",
@@ -134,6 +143,7 @@ __all__ = [
     "ExportFailed",
     "ExportJob",
     "Exports",
+    "FallbackJob",
     "GrantedApi",
     "Identifier",
     "ImportErrorText",

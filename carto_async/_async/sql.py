@@ -16,10 +16,12 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from carto_async._async import _downloads
 from carto_async._async._bodies import BodySource, ProgressCallback, raw_body
+from carto_async._async.batch import AsyncBatchJob, AsyncBatchJobs
 from carto_async._async.transport import AsyncStreamedResponse, Downloaded
 from carto_async._core import copy as copy_core
 from carto_async._core import sql as core
 from carto_async._core import sql_formats as formats
+from carto_async._core.batch import BatchInput
 from carto_async._core.http import RequestSpec
 from carto_async._core.sql_template import Identifier
 from carto_async.errors import APIStatusError, ValidationError
@@ -612,3 +614,26 @@ class AsyncSQL:
             error = copy_core.copy_error(exc)
         if error is not None:
             raise error
+
+    async def batch(self, query: BatchInput) -> AsyncBatchJob:
+        """Run ``query`` as a SQL Batch job in the background; returns its handle at once.
+
+        ``query`` is one statement, a list of statements run in order, or a
+        :class:`~carto_async.FallbackJob` (``onsuccess``/``onerror`` per query and per job,
+        with the ``<%= job_id %>`` / ``<%= error_message %>`` templates). A job over the
+        server's 16 KB limit, an empty statement or a misplaced template raises
+        :class:`~carto_async.ValidationError` before anything is sent. Creating a job is never
+        repeated after an ambiguous failure (the error then says the job may exist). Needs
+        the master key.
+
+        Example::
+
+            job = await carto.sql.batch("UPDATE stores SET open = true")
+            status = await job.wait(timeout=600)
+        """
+        return await self.batch_jobs.create(query)
+
+    @property
+    def batch_jobs(self) -> AsyncBatchJobs:
+        """Single Batch requests by job id: ``get``, ``cancel``, ``list``, ``job``, ``resume``."""
+        return AsyncBatchJobs(self._client)

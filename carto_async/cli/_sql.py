@@ -28,6 +28,7 @@ from rich.table import Table
 from carto_async._core.credentials import Credentials
 from carto_async._core.sql import VALID_FORMATS
 from carto_async._sync.client import Carto
+from carto_async.cli._batch_sql import batch_options, run_batch
 from carto_async.cli._import import credential_options, local_server, resolve_credentials
 from carto_async.cli._run import Problem
 from carto_async.errors import CartoError, ValidationError
@@ -152,6 +153,7 @@ def print_rows(rows: Sequence[Mapping[str, Any]], names: Sequence[str], *, as_js
     help="Fill {{NAME}} in the query with a quoted literal; NAME:=JSON for numbers, "
     "booleans, null and lists. Repeatable.",
 )
+@batch_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per row on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def sql_command(
@@ -167,14 +169,36 @@ def sql_command(
     params: tuple[str, ...],
     as_json: bool,
     quiet: bool,
+    batch: bool,
+    wait: bool,
+    timeout: float | None,
 ) -> None:
-    """Run QUERY with the SQL API.
+    """Run QUERY with the SQL API (as a Batch job on the server with --batch).
 
     Rows are shown as a table (JSON lines with --json); with --format or -o the server's
     file in that format is streamed into FILE or to stdout.
 
-    Exit status: 0 on success, 1 when the server refused the query, 2 for bad usage.
+    Exit status: 0 on success, 1 when the server refused the query (or the Batch job failed or
+    was cancelled), 2 for bad usage, 3 when --timeout ran out waiting for a Batch job.
     """
+    if not batch and (wait or timeout is not None):
+        raise Problem("--wait and --timeout go with --batch")
+    if batch and (wait is False) and timeout is not None:
+        raise Problem("--timeout goes with --wait")
+    if batch and (fmt or output or params):
+        raise Problem("--batch runs QUERY on the server: it cannot go with --format, -o or --param")
+    if batch:
+        with client_for(
+            user=user,
+            api_key=api_key,
+            base_url=base_url,
+            allow_insecure_http=allow_insecure_http,
+            local=local,
+        ) as carto:
+            code = run_batch(carto, query, wait=wait, timeout=timeout, as_json=as_json)
+        if code:
+            raise SystemExit(code)
+        return
     values = parse_params(params) if params else None
     if as_json and (fmt or output):
         raise Problem("--json shows rows; it cannot go with --format or -o")

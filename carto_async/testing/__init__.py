@@ -49,7 +49,7 @@ Where LocalCarto knowingly differs from CARTO:
 * COPY (``/api/v2/sql/copyfrom``, ``/copyto``) takes the csv and text formats (not binary);
   geometries come out as hex EWKB in csv and as EWKT (``SRID=4326;POINT(...)``) in text, where
   PostGIS writes hex EWKB in both. There is no slow-input or size limit.
-* Of the SQL API, the query and COPY endpoints are served: no Batch. Formats: json, geojson, csv, and svg and topojson written from the rows (TopoJSON
+* SQL API formats: json, geojson, csv, and svg and topojson written from the rows (TopoJSON
   arcs are not shared between geometries); kml, shp, spatialite, gpkg and arraybuffer answer
   400.
 * Sync tables: the feature is on unless ``sync_tables=False``. A run's content check is the

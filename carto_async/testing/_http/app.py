@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Scope
 
 from carto_async.testing._arcgis import ARCGIS_PREFIX
 from carto_async.testing._context import Context
-from carto_async.testing._http import arcgis, copy, exports, imports, maps, sql, syncs, viz
+from carto_async.testing._http import arcgis, batch, copy, exports, imports, maps, sql, syncs, viz
 from carto_async.testing._http.bodies import drain
 from carto_async.testing._http.faultlayer import FaultLayer
 from carto_async.testing._http.routing import API, ROUTE_SCOPE_KEY, Route, RouteMatch, Router
@@ -37,6 +37,10 @@ ROUTES: tuple[Route, ...] = (
     Route(_SQL_METHODS, "/api/{version}/sql", API.SQL, "sql.query", sql.query),
     Route(_POST, "/api/{version}/sql/copyfrom", API.SQL, "sql.copyfrom", copy.copy_from),
     Route(_GET | _POST, "/api/{version}/sql/copyto", API.SQL, "sql.copyto", copy.copy_to),
+    Route(_POST, "/api/v2/sql/job", API.SQL, "sql.job.create", batch.create),
+    Route(_GET, "/api/v2/sql/job/{id}", API.SQL, "sql.job.show", batch.show),
+    Route(_DELETE, "/api/v2/sql/job/{id}", API.SQL, "sql.job.cancel", batch.cancel),
+    Route(_GET, "/api/v2/jobs-wip", API.SQL, "sql.jobs_wip", batch.work_in_progress),
     Route(_GET, "/api/v1/synchronizations", API.RAILS, "syncs.list", syncs.index),
     Route(_POST, "/api/v1/synchronizations", API.RAILS, "syncs.create", syncs.create),
     Route(_GET, "/api/v1/synchronizations/{id}", API.RAILS, "syncs.show", syncs.show),
