@@ -29,7 +29,7 @@ def test_fifty_imports_under_503s_and_a_rate_limit_all_land_exactly_once(
     paths = [stores_csv(tmp_path, f"shop_{i:02d}.csv") for i in range(50)]
     faults = Faults(seed=11)
     faults.error("imports", rate=0.2, status=503)
-    faults.rate_limit("imports", RateLimit(40, period=1.0, burst=8))
+    faults.rate_limit("imports", RateLimit(20, period=1.0, burst=4))
     with LocalCarto(import_slots=10, import_processing_time=0.05, faults=faults) as server:
         with server.client(
             poll=FAST, max_concurrent_imports=10, max_retries=8, max_concurrent_uploads=8
