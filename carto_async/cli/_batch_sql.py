@@ -179,8 +179,10 @@ def sql_command(
     was cancelled, 2 for bad usage, 3 when --timeout ran out.
     """
     if not batch:
+        if wait or timeout is not None:
+            raise Problem("--wait and --timeout go with --batch")
         raise Problem("this build of 'carto-async sql' runs Batch jobs only: add --batch")
-    if (wait is False) and timeout is not None:
+    if not wait and timeout is not None:
         raise Problem("--timeout goes with --wait")
     with _client(user, api_key, base_url, allow_insecure_http, local) as carto:
         code = run_batch(carto, query, wait=wait, timeout=timeout, as_json=as_json)

@@ -57,8 +57,8 @@ def test_bad_usage_fails_before_sending(server: LocalCarto, env: dict[str, str |
     too_big = invoke(["sql", "--batch", "SELECT '" + "x" * 17_000 + "'"], env)
     assert too_big.exit_code == 2
     assert "16 KB" in too_big.stderr
-    wait_without_batch = invoke(["sql", "SELECT 1", "--wait"], env)
-    assert wait_without_batch.exit_code == 2
+    wait_alone = invoke(["sql", "SELECT 1", "--wait"], env)  # --wait goes with --batch
+    assert wait_alone.exit_code == 2
     timeout_alone = invoke(["sql", "--batch", "SELECT 1", "--timeout", "3"], env)
     assert timeout_alone.exit_code == 2
     assert server.counters.jobs_by_kind.get("batch") is None
