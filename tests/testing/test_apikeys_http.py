@@ -35,7 +35,7 @@ from carto_async import (
     UnprocessableEntityError,
 )
 from carto_async.testing._apikeys import ApiKeyStore
-from carto_async.testing._apikeys_http import match_auth_api
+from carto_async.testing._http.apikeys import match_auth_api
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are using unencrypted API key:UserWarning")
 

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Scope
 
 from carto_async.testing._arcgis import ARCGIS_PREFIX
 from carto_async.testing._context import Context
-from carto_async.testing._http import arcgis, exports, imports, sql, syncs, viz
+from carto_async.testing._http import apikeys, arcgis, exports, imports, sql, syncs, viz
 from carto_async.testing._http.bodies import drain
 from carto_async.testing._http.faultlayer import FaultLayer
 from carto_async.testing._http.routing import API, ROUTE_SCOPE_KEY, Route, RouteMatch, Router
@@ -32,6 +32,18 @@ ROUTES: tuple[Route, ...] = (
     Route(_GET, "/api/v1/imports", API.RAILS, "imports.list", imports.list_unfinished),
     Route(_GET, "/api/v1/imports/{id}", API.RAILS, "imports.show", imports.show),
     Route(_SQL_METHODS, "/api/{version}/sql", API.SQL, "sql.query", sql.query),
+    Route(_GET, "/api/v3/api_keys", API.RAILS, "api_keys.list", apikeys.list_route),
+    Route(_POST, "/api/v3/api_keys", API.RAILS, "api_keys.create", apikeys.create_route),
+    Route(
+        _POST,
+        "/api/v3/api_keys/{name}/token/regenerate",
+        API.RAILS,
+        "api_keys.regenerate",
+        apikeys.regenerate_route,
+    ),
+    Route(_GET, "/api/v3/api_keys/{name}", API.RAILS, "api_keys.show", apikeys.show_route),
+    Route(_DELETE, "/api/v3/api_keys/{name}", API.RAILS, "api_keys.delete", apikeys.delete_route),
+    Route(_GET, "/api/v3/me", API.RAILS, "me.show", apikeys.me_route),
     Route(_GET, "/api/v1/synchronizations", API.RAILS, "syncs.list", syncs.index),
     Route(_POST, "/api/v1/synchronizations", API.RAILS, "syncs.create", syncs.create),
     Route(_GET, "/api/v1/synchronizations/{id}", API.RAILS, "syncs.show", syncs.show),
