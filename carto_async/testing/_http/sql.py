@@ -53,14 +53,17 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
     else:
         store = ctx.keys.store
 
-        def authorize(accesses: list[tuple[str, str]]) -> str | None:
-            denied = store.sql_denial(stored, accesses, is_public=is_public)
-            return None if denied is None else denied[1]
-
         def run_limited() -> SQLResponse:
-            visible = {
-                t for t in ctx.db.list_tables() if is_public(t) or store.can(stored, t, "select")
-            }
+            # Privacy is read before the query takes the database's lock (the visualization
+            # store takes its own lock, then the database's: never the other way round).
+            tables = ctx.db.list_tables()
+            public = {t for t in tables if is_public(t)}
+
+            def authorize(accesses: list[tuple[str, str]]) -> str | None:
+                denied = store.sql_denial(stored, accesses, is_public=public.__contains__)
+                return None if denied is None else denied[1]
+
+            visible = {t for t in tables if t in public or store.can(stored, t, "select")}
             return run_sql(
                 ctx.db,
                 params,
