@@ -33,9 +33,19 @@ Where LocalCarto knowingly differs from CARTO:
   (``/api/arcgis/rest/services/<folder>/<table>/FeatureServer/0``): every table is a one-layer
   service, any folder name works, no token is needed, ``where`` only understands ``1=1`` and
   ``cartodb_id`` ranges, and dates and booleans travel as strings.
-* Keys: the master key does everything; the regular key and the public user read every
-  table and write none (CARTO grants regular keys per table and shows the public user public
-  tables only).
+* Keys: the Auth API (``/api/v3/api_keys``, ``/api/v3/me``) manages keys with grants, and
+  the SQL API enforces them: the master key does everything; a regular key reads public
+  tables and what it was granted and writes (insert/update/delete) only what it was granted,
+  with no DDL and no TRUNCATE; the public user (no key, ``default_public``) reads public
+  tables only. ``server.regular_api_key`` is a preset regular key with the SQL and Maps APIs
+  and no table grants. A table's privacy is its import's ``privacy``, or what
+  ``PUT /api/v1/viz/:id`` sets on its dataset page; a table without one (made by SQL, a
+  seed, or an import without ``privacy``) is private, as on CARTO's paid plans (public when
+  ``private_tables=False``, as on free ones). Which tables a statement reads comes from
+  DuckDB's parser, or for UPDATE/DELETE from the table names it mentions (a column named
+  like a private table counts as a read of it). ``CDB_UserTables()`` lists only what the key
+  may read, but ``information_schema`` still shows every table's name. UPDATE and DELETE with
+  a ``WHERE`` or ``RETURNING`` also need ``select`` (PostgreSQL asks for it per column).
 * Job states come from a clock, not workers: ``enqueued`` and ``geocoding`` never appear, a
   loaded table exists before its job reports ``complete``, only fault-injected stuck imports
   go stale (6671). ``warnings`` is always null. The clock is the machine's plus whatever a

@@ -1,6 +1,6 @@
 """LocalCarto's Auth API: the key store, grant checks and the JSON the Rails app renders.
 
-This module is pure (no HTTP, no database): the HTTP handlers in ``_apikeys_http`` parse a
+This module is pure (no HTTP, no database): the HTTP handlers in ``_http.apikeys`` parse a
 request, call an :class:`ApiKeyStore` method and render what it returns or raises. Shapes,
 statuses and words follow CARTO's Rails app (``Carto::Api::ApiKeysController``,
 ``Carto::ApiKey``, ``Carto::Api::ApiKeyPresenter``, ``Carto::Api::UsersController#me``).

@@ -136,11 +136,23 @@ class Importer:
 
     def _load(self, request: ImportRequest) -> JobEnd:
         try:
-            return self._load_unsafe(request)
+            end = self._load_unsafe(request)
+            self._record_privacy(request, end)
+            return end
         except ImportFailure as exc:
             return JobEnd.failed(IMPORT, exc.code)
         except SourceUnavailable as exc:
             return JobEnd.failed(IMPORT, exc.code, http_response_code=exc.http_response_code)
+
+    def _record_privacy(self, request: ImportRequest, end: JobEnd) -> None:
+        # The import's ``privacy`` (validated by the controller) becomes its tables'; without
+        # one a new table gets the account's default.
+        privacy = request.params.get("privacy")
+        store = self.visualizations
+        if store is None or not isinstance(privacy, str) or not privacy.strip():
+            return
+        for name in (end.result or {}).get("table_names") or ():
+            store.set_privacy(name, privacy.strip().lower())
 
     def _load_unsafe(self, request: ImportRequest) -> JobEnd:
         options = request.options

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import uvicorn
 
+from carto_async.testing._apikeys import ApiKeyStore
 from carto_async.testing._arcgis import ARCGIS_PREFIX, ArcGisSettings
 from carto_async.testing._batch import close_batch_queue, reset_batch_queue
 from carto_async.testing._clock import Clock
@@ -100,7 +101,9 @@ class LocalCarto:
     Options (all keyword-only):
 
     * ``username`` (``"demo"``) and ``api_key`` (the master key; random if not given). A
-      read-only ``regular_api_key`` and the ``default_public`` key exist too.
+      ``regular_api_key`` (grants: the SQL and Maps APIs, no tables) and the
+      ``default_public`` key exist too; ``/api/v3/api_keys`` creates more, with grants
+      (``server.key_store``).
     * ``db``: a DuckDB database file (created if missing; tables persist across restarts), an
       open :class:`Database`, or ``None`` for an in-memory database.
     * ``seed_dir``: a folder whose files are imported at start (and again by :meth:`reset`),
@@ -162,7 +165,7 @@ class LocalCarto:
         self.host = host
         self._port = port
         self._log_level = log_level
-        self._keys = Keys(master=api_key or new_key(), regular=new_key())
+        self._keys = Keys.create(username, api_key or new_key(), table_exists=self._has_table)
         self._owns_db = not isinstance(db, Database)
         self._db_path = None if db is None or isinstance(db, Database) else os.fspath(db)
         self._db: Database | None = db if isinstance(db, Database) else None
@@ -195,6 +198,10 @@ class LocalCarto:
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
 
+    def _has_table(self, schema: str, name: str) -> bool:
+        # What a key may be granted: the account's tables (in CARTO's ``public`` schema).
+        return schema == "public" and self._db is not None and self._db.table_exists(name)
+
     def __repr__(self) -> str:
         where = self.base_url if self._socket is not None else "stopped"
         return f"<LocalCarto {where}>"
@@ -203,17 +210,25 @@ class LocalCarto:
 
     @property
     def api_key(self) -> str:
-        """The master key: everything, including the Import API."""
+        """The master key: everything, including the Import API (regenerating it through
+        the Auth API changes it)."""
         return self._keys.master
 
     @property
     def regular_api_key(self) -> str:
-        """A non-master key: read-only SQL, refused (401) by the Import API."""
+        """A preset regular key (SQL and Maps APIs, no table grants): it reads public
+        tables only, writes nothing until granted, and the Import API refuses it (401)."""
         return self._keys.regular
 
     @property
+    def key_store(self) -> ApiKeyStore:
+        """The Auth API's keys (``/api/v3/api_keys``), for inspection and for granting
+        tables to keys in tests without going through HTTP."""
+        return self._keys.store
+
+    @property
     def default_public_key(self) -> str:
-        """The ``default_public`` key: same as no key (read-only SQL)."""
+        """The ``default_public`` key: same as no key (reads public tables only)."""
         return self._keys.public
 
     @property
@@ -384,7 +399,11 @@ class LocalCarto:
         jobs = JobClock(
             clock=self.clock, faults=self._faults, counters=self.counters, workers=self._workers
         )
-        visualizations = Visualizations(self._db, self.clock)
+        visualizations = Visualizations(
+            self._db,
+            self.clock,
+            default_privacy="private" if self._private_tables else "public",
+        )
         importer = Importer(
             jobs=jobs,
             db=self._db,

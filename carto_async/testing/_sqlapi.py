@@ -17,7 +17,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -549,13 +549,16 @@ def run_sql(
     *,
     read_only: bool = False,
     timeout: float | None = None,
+    authorize: Callable[[list[tuple[str, str]]], str | None] | None = None,
+    visible: Collection[str] | None = None,
 ) -> SQLResponse:
     """Answer one SQL API request, as ``/api/v2/sql`` does.
 
     ``params`` are the request's query-string and body parameters merged (body wins);
     ``api_key``/``map_key`` are ignored. ``read_only`` makes writes fail with
     ``permission denied`` (403), as for a request without a key that may write;
-    ``timeout`` (seconds) turns a slow query into the 429 statement-timeout error.
+    ``timeout`` (seconds) turns a slow query into the 429 statement-timeout error;
+    ``authorize`` and ``visible`` are a key's grants (see ``Database.run_statements``).
     Every outcome, error or not, is an :class:`SQLResponse`; nothing is raised for
     bad SQL or bad parameters.
     """
@@ -573,7 +576,13 @@ def run_sql(
     }
     started = time.perf_counter()
     try:
-        result = db.run_statements(_window(request), read_only=read_only, timeout=timeout)
+        result = db.run_statements(
+            _window(request),
+            read_only=read_only,
+            timeout=timeout,
+            authorize=authorize,
+            visible=visible,
+        )
         elapsed = time.perf_counter() - started
         if request.format == "geojson":
             body = _format_geojson(db, result, request)

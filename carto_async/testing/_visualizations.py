@@ -146,8 +146,10 @@ class Visualization:
 class Visualizations:
     """The visualizations and table ids of one server, kept in memory next to its database."""
 
-    def __init__(self, db: _Catalogue, clock: Clock) -> None:
+    def __init__(self, db: _Catalogue, clock: Clock, *, default_privacy: str = "private") -> None:
         self._db = db
+        #: The privacy of a table nobody set one for (CARTO: private on paid plans).
+        self.default_privacy = default_privacy
         self._clock = clock
         self._lock = threading.RLock()
         self._tables: dict[str, TableRecord] = {}
@@ -174,9 +176,19 @@ class Visualizations:
                 name=name,
                 visualization_id=str(uuid.uuid4()),
                 created_at=self._clock.time(),
+                privacy=self.default_privacy,
             )
             self._tables[name] = record
             return record
+
+    def set_privacy(self, name: str, privacy: str) -> None:
+        """Record table ``name``'s privacy (``private``, ``public`` or ``link``)."""
+        if privacy not in PRIVACIES:
+            raise ValueError(f"unknown privacy {privacy!r}")
+        with self._lock:
+            record = self.table(name)
+            if record is not None:
+                record.privacy = privacy
 
     def tables(self) -> list[TableRecord]:
         """Every table's record, by name."""

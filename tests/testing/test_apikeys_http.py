@@ -1,29 +1,22 @@
 """LocalCarto's Auth API handlers over real loopback sockets: the SDK (async and sync), the
 unmodified carto-python ``APIKeyManager``, and the wire shapes themselves.
 
-LocalCarto's own route table wires these handlers; until then a small app with the same
-``/user/<name>/api/...`` URLs serves them here, through :data:`AUTH_API_ROUTES`.
+LocalCarto's route table serves them (``/user/<name>/api/v3/...``); :data:`AUTH_API_ROUTES`
+still routes them for any other app (checked at the end).
 """
 
 from __future__ import annotations
 
 import base64
 import re
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from carto.api_keys import APIKeyManager
 from carto.auth import APIKeyAuthClient, AuthAPIClient
 from pyrestcli.exceptions import UnprocessableEntityError as RestUnprocessableEntityError
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from carto_async import (
     AsyncCarto,
@@ -34,8 +27,9 @@ from carto_async import (
     TableGrant,
     UnprocessableEntityError,
 )
-from carto_async.testing._apikeys import ApiKeyStore
-from carto_async.testing._apikeys_http import match_auth_api
+from carto_async.testing import LocalCarto
+from carto_async.testing._http.apikeys import AUTH_API_ROUTES, match_auth_api, me
+from carto_async.testing._http.auth import PRESET_REGULAR_NAME
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are using unencrypted API key:UserWarning")
 
@@ -43,47 +37,26 @@ pytestmark = pytest.mark.filterwarnings("ignore:You are using unencrypted API ke
 # whole (a "+" or "/" would cut it short, on CARTO as here).
 MASTER = "localmaster0123456789"
 TABLES = {("public", "stores"), ("public", "orders")}
-_USER_PATH = re.compile(r"^/user/(?P<user>[^/]+)(?P<api>/api/.*)$")
 
 
 class AuthServer:
-    """The Auth API handlers on a loopback port, in a background thread."""
+    """LocalCarto with tables ``stores`` and ``orders``, and only the built-in keys."""
 
     def __init__(self) -> None:
-        self.store = ApiKeyStore(
-            "demo", MASTER, table_exists=lambda schema, name: (schema, name) in TABLES
-        )
-
-        async def dispatch(request: Request) -> Response:
-            found = _USER_PATH.match(request.url.path)
-            matched = match_auth_api(request.method, found["api"]) if found else None
-            if found is None or matched is None:
-                return Response(b"Not Found", status_code=404)
-            route, params = matched
-            return await route.handler(request, self.store, found["user"], **params)
-
-        app = Starlette(
-            routes=[Route("/{path:path}", dispatch, methods=["GET", "POST", "DELETE", "PUT"])]
-        )
-        config = uvicorn.Config(app, log_config=None, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)  # connections made before the loop starts wait in the backlog
-        self.port = self.sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}/user/demo"
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
+        self.server = LocalCarto(api_key=MASTER)
 
     def __enter__(self) -> AuthServer:
-        self.thread.start()
+        self.server.start()
+        self.store = self.server.key_store
+        # Only CARTO's built-in keys: LocalCarto's preset regular key goes away.
+        self.store.delete(PRESET_REGULAR_NAME, self.store.master)
+        for _, name in sorted(TABLES):
+            self.server.db.execute(f"CREATE TABLE {name} (a int)")
+        self.base_url = self.server.base_url
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join()
-        self.sock.close()
+        self.server.stop()
 
 
 @pytest.fixture
@@ -334,3 +307,28 @@ def test_a_regenerated_master_key_replaces_the_old_one(http: httpx.Client) -> No
     assert new != MASTER
     assert http.get("/api/v3/api_keys", params={"api_key": MASTER}).status_code == 401
     assert http.get("/api/v3/api_keys", params={"api_key": new}).status_code == 200
+
+
+def test_the_route_table_serves_every_auth_api_route(http: httpx.Client) -> None:
+    """Paths may end in a slash, names arrive percent-decoded, and the routes stay listed
+    for other apps."""
+    assert [(r.method, r.template) for r in AUTH_API_ROUTES] == [
+        ("GET", "/api/v3/api_keys"),
+        ("POST", "/api/v3/api_keys"),
+        ("POST", "/api/v3/api_keys/{name}/token/regenerate"),
+        ("GET", "/api/v3/api_keys/{name}"),
+        ("DELETE", "/api/v3/api_keys/{name}"),
+        ("GET", "/api/v3/me"),
+    ]
+    found = match_auth_api("get", "/api/v3/me/")
+    assert found is not None
+    assert found[0].handler is me
+    grants = [{"type": "apis", "apis": ["sql"]}]
+    created = http.post(
+        "/api/v3/api_keys/", params=master_params(), json={"name": "with space", "grants": grants}
+    )
+    assert created.status_code == 201
+    shown = http.get("/api/v3/api_keys/with%20space/", params=master_params())
+    assert shown.status_code == 200
+    assert shown.json()["name"] == "with space"
+    assert http.get("/api/v3/me/", params=master_params()).json()["user_data"]["table_count"] == 2

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from carto.api_keys import APIKeyManager
 from carto.auth import APIKeyAuthClient
 from carto.datasets import DatasetManager
 from carto.exceptions import CartoException, CartoRateLimitException
@@ -209,3 +210,43 @@ def _visualizations_and_export(auth: APIKeyAuthClient, tmp_path: Path) -> None:
     carto_file = auth.send(url.lstrip("/"), "get")
     assert carto_file.status_code == 200
     assert carto_file.headers["content-type"] == "application/zip"
+
+
+def test_api_key_manager_keys_are_enforced_by_the_sql_api(
+    server: LocalCarto, auth: APIKeyAuthClient
+) -> None:
+    """carto-python's APIKeyManager makes a key; its SQLClient then reads what was granted
+    (carto-python words every 403 "Access denied")."""
+    sql = SQLClient(auth)
+    sql.send("create table granted (a int)")
+    sql.send("insert into granted values (1), (2)")
+    sql.send("create table other (a int)")
+    grant = {"schema": "public", "name": "granted", "permissions": ["select"]}
+    created = APIKeyManager(auth).create(name="cp-reader", apis=["sql"], tables=[grant])
+    reader = APIKeyAuthClient(server.base_url + "/", created.token)
+    try:
+        assert SQLClient(reader).send("select count(*) as n from granted")["rows"] == [{"n": 2}]
+        with pytest.raises(CartoException, match="Access denied"):
+            SQLClient(reader).send("select * from other")
+        raw = reader.send("api/v2/sql", "get", params={"q": "select * from other"})
+        assert (raw.status_code, raw.json()) == (
+            403,
+            {"error": ["permission denied for table other"]},
+        )
+        with pytest.raises(CartoException, match="Access denied"):
+            SQLClient(reader).send("insert into granted values (3)")
+        # /api/v3/me through carto-python's own client: the account for the master key only
+        me = auth.send("api/v3/me", "get").json()
+        assert me["user_data"]["username"] == "demo"
+        assert me["user_data"]["regular_api_key_count"] == 2  # the preset key and cp-reader
+        anonymous = reader.send("api/v3/me", "get").json()
+        assert "user_data" not in anonymous
+        assert anonymous["config"]["user_name"] == "demo"
+        APIKeyManager(auth).get("cp-reader").delete()
+        with pytest.raises(CartoException, match="Access denied"):
+            SQLClient(reader).send("select count(*) from granted")
+        raw = reader.send("api/v2/sql", "get", params={"q": "select 1"})
+        assert (raw.status_code, raw.json()) == (401, {"error": ["Unauthorized"]})
+    finally:
+        reader.session.close()
+    assert SQLClient(auth).send("select count(*) as n from granted")["rows"] == [{"n": 2}]

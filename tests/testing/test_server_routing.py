@@ -196,6 +196,8 @@ def test_sql_without_key_reads_but_cannot_write(server: LocalCarto, http: httpx.
 
 def test_sql_regular_and_public_keys_are_read_only(server: LocalCarto, http: httpx.Client) -> None:
     http.get("/api/v2/sql", params={"q": "create table t (a int)", "api_key": server.api_key})
+    # Keys with grants (issue 13): these keys read public tables only, so t is made public.
+    server.visualizations.set_privacy("t", "public")
     for key in (server.regular_api_key, server.default_public_key):
         ok = http.get("/api/v2/sql", params={"q": "select count(*) as n from t", "api_key": key})
         assert ok.status_code == 200

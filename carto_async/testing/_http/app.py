@@ -15,7 +15,18 @@ from starlette.types import ASGIApp, Scope
 
 from carto_async.testing._arcgis import ARCGIS_PREFIX
 from carto_async.testing._context import Context
-from carto_async.testing._http import arcgis, batch, copy, exports, imports, maps, sql, syncs, viz
+from carto_async.testing._http import (
+    apikeys,
+    arcgis,
+    batch,
+    copy,
+    exports,
+    imports,
+    maps,
+    sql,
+    syncs,
+    viz,
+)
 from carto_async.testing._http.bodies import drain
 from carto_async.testing._http.faultlayer import FaultLayer
 from carto_async.testing._http.routing import API, ROUTE_SCOPE_KEY, Route, RouteMatch, Router
@@ -41,6 +52,18 @@ ROUTES: tuple[Route, ...] = (
     Route(_GET, "/api/v2/sql/job/{id}", API.SQL, "sql.job.show", batch.show),
     Route(_DELETE, "/api/v2/sql/job/{id}", API.SQL, "sql.job.cancel", batch.cancel),
     Route(_GET, "/api/v2/jobs-wip", API.SQL, "sql.jobs_wip", batch.work_in_progress),
+    Route(_GET, "/api/v3/api_keys", API.RAILS, "api_keys.list", apikeys.list_route),
+    Route(_POST, "/api/v3/api_keys", API.RAILS, "api_keys.create", apikeys.create_route),
+    Route(
+        _POST,
+        "/api/v3/api_keys/{name}/token/regenerate",
+        API.RAILS,
+        "api_keys.regenerate",
+        apikeys.regenerate_route,
+    ),
+    Route(_GET, "/api/v3/api_keys/{name}", API.RAILS, "api_keys.show", apikeys.show_route),
+    Route(_DELETE, "/api/v3/api_keys/{name}", API.RAILS, "api_keys.delete", apikeys.delete_route),
+    Route(_GET, "/api/v3/me", API.RAILS, "me.show", apikeys.me_route),
     Route(_GET, "/api/v1/synchronizations", API.RAILS, "syncs.list", syncs.index),
     Route(_POST, "/api/v1/synchronizations", API.RAILS, "syncs.create", syncs.create),
     Route(_GET, "/api/v1/synchronizations/{id}", API.RAILS, "syncs.show", syncs.show),

@@ -9,11 +9,15 @@ import re
 import secrets
 import string
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
+from carto_async.testing._apikeys import ApiKeyStore, AuthApiError, StoredKey
+
 __all__ = [
     "DEFAULT_PUBLIC_KEY",
+    "PRESET_REGULAR_NAME",
     "KeyKind",
     "Keys",
     "basic_credentials",
@@ -32,7 +36,7 @@ _B64_ALPHABET = frozenset(string.ascii_letters + string.digits + "+/")
 
 
 class KeyKind(enum.Enum):
-    """What a key may do: the master key everything, the others read-only SQL."""
+    """What a key is: the master key, a regular key (its grants decide), the public user."""
 
     MASTER = "master"
     REGULAR = "regular"
@@ -44,23 +48,68 @@ def new_key() -> str:
     return secrets.token_hex(20)
 
 
+#: The name of LocalCarto's preset regular key (``LocalCarto.regular_api_key``).
+PRESET_REGULAR_NAME = "LocalCarto regular"
+
+
 @attrs.frozen
 class Keys:
-    """The keys of the one LocalCarto user (kept out of its repr, and so of the server's)."""
+    """The keys of the one LocalCarto user, read from its Auth API key store.
 
-    master: str = attrs.field(repr=False)
-    regular: str = attrs.field(repr=False)
+    Created, regenerated and deleted keys count at once: :meth:`key` and :meth:`kind` ask
+    the store. Tokens stay out of the repr (and so of the server's).
+    """
+
+    store: ApiKeyStore = attrs.field(repr=False)
     public: str = DEFAULT_PUBLIC_KEY
+
+    @classmethod
+    def create(cls, username: str, master: str, **store_options: Any) -> Keys:
+        """A store with the master key, the default public key and the preset regular key.
+
+        The preset regular key may call the SQL and Maps APIs and, like any regular key,
+        reads the public tables plus what it is granted (nothing, until a test grants it).
+        """
+        store = ApiKeyStore(username, master, **store_options)
+        store.create(
+            PRESET_REGULAR_NAME, [{"type": "apis", "apis": ["sql", "maps"]}], token=new_key()
+        )
+        return cls(store)
+
+    @property
+    def master(self) -> str:
+        """The master key's token (it changes when the key is regenerated)."""
+        return self.store.master.token
+
+    @property
+    def regular(self) -> str:
+        """The preset regular key's token (empty once that key is deleted)."""
+        for key in self.store.all_keys():
+            if key.name == PRESET_REGULAR_NAME and key.is_regular:
+                return key.token
+        return ""
+
+    def key(self, token: str | None) -> StoredKey | None:
+        """The key a SQL or Maps request runs as: no key is the default public key, an
+        unknown one is ``None``."""
+        return self.store.for_request(token)
 
     def kind(self, token: str | None) -> KeyKind | None:
         """The kind of ``token``; no token is the public user, an unknown one is ``None``."""
-        if token is None or token == self.public:
-            return KeyKind.PUBLIC
-        if secrets.compare_digest(token, self.master):
+        key = self.key(token)
+        if key is None:
+            return None
+        if key.is_master:
             return KeyKind.MASTER
-        if secrets.compare_digest(token, self.regular):
-            return KeyKind.REGULAR
-        return None
+        return KeyKind.REGULAR if key.is_regular else KeyKind.PUBLIC
+
+    def is_master(self, token: object) -> bool:
+        """Warden's ``auth_api`` strategy: ``token`` is the master key (no key is not)."""
+        try:
+            self.store.authenticate(token, master=True)
+        except AuthApiError:
+            return False
+        return True
 
 
 def _ruby_decode64(text: str) -> str:

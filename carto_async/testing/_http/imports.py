@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from carto_async._core.credentials import is_loopback_host
 from carto_async.testing._context import Context
-from carto_async.testing._http.auth import KeyKind, rails_basic_credentials
+from carto_async.testing._http.auth import rails_basic_credentials
 from carto_async.testing._http.bodies import (
     BadBody,
     ImportBody,
@@ -78,8 +78,8 @@ def _authorized(ctx: Context, match: RouteMatch, basic: tuple[str, str] | None, 
         return False
     if basic is not None:
         user, token = basic
-        return user == match.user and ctx.keys.kind(token) is KeyKind.MASTER
-    return isinstance(key, str) and bool(key) and ctx.keys.kind(key) is KeyKind.MASTER
+        return user == match.user and ctx.keys.is_master(token)
+    return ctx.keys.is_master(key)
 
 
 def _bad_body(exc: BadBody) -> Response:

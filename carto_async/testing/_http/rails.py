@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from carto_async.testing._context import Context
-from carto_async.testing._http.auth import KeyKind, rails_basic_credentials
+from carto_async.testing._http.auth import rails_basic_credentials
 from carto_async.testing._http.bodies import rails_params
 from carto_async.testing._http.routing import RouteMatch
 from carto_async.testing._wire import rails_json
@@ -53,9 +53,9 @@ def is_master(ctx: Context, match: RouteMatch, request: Request, params: dict[st
     basic = rails_basic_credentials(request.headers.get("authorization"))
     if basic is not None:
         user, token = basic
-        return user == match.user and ctx.keys.kind(token) is KeyKind.MASTER
+        return user == match.user and ctx.keys.is_master(token)
     key = params.get("api_key")
-    return isinstance(key, str) and bool(key) and ctx.keys.kind(key) is KeyKind.MASTER
+    return ctx.keys.is_master(key)
 
 
 def carto_error(message: str, status: int) -> Response:

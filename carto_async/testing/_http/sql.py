@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from carto_async.testing._context import Context
-from carto_async.testing._http.auth import KeyKind, sql_key
+from carto_async.testing._http.auth import sql_key
 from carto_async.testing._http.bodies import BadBody, drain, express_params, read_sql_body
 from carto_async.testing._http.routing import RouteMatch
-from carto_async.testing._sqlapi import run_sql
+from carto_async.testing._sqlapi import SQLResponse, run_sql
 from carto_async.testing._wire import CORS_HEADERS, sql_error, user_not_found
 
 __all__ = ["query"]
@@ -33,23 +34,58 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
     basic_user, key = sql_key(request.headers.get("authorization"), params_in_query, body)
     if basic_user is not None and basic_user != match.user:
         return sql_error("permission denied", 403, CORS_HEADERS)
-    kind = ctx.keys.kind(key)
-    if kind is None:
-        return sql_error("Unauthorized", 401, CORS_HEADERS)
+    stored = ctx.keys.key(key)
+    is_public = _privacy_check(ctx)
+    denial = ctx.keys.store.sql_denial(stored, (), is_public=is_public)
+    if denial is not None:
+        return sql_error(denial[1], denial[0], CORS_HEADERS)
+    assert stored is not None
     params: dict[str, str | list[str]] = {**params_in_query, **body}
     for name in ("api_key", "map_key"):
         params.pop(name, None)
-    # Only the master key writes: the public user and regular keys get PostgreSQL's
-    # "permission denied" for writes. Queries are CPU-bound database work, run in the pool.
-    run = functools.partial(
-        run_sql,
-        ctx.db,
-        params,
-        read_only=kind is not KeyKind.MASTER,
-        timeout=ctx.sql_timeout,
-    )
+    # The master key does everything. Other keys read public tables and what they were
+    # granted and write only what they were granted (PostgreSQL's "permission denied for
+    # table"); no DDL. Queries are CPU-bound database work, run in the pool.
+    if stored.is_master:
+        run: Callable[[], SQLResponse] = functools.partial(
+            run_sql, ctx.db, params, timeout=ctx.sql_timeout
+        )
+    else:
+        store = ctx.keys.store
+
+        def run_limited() -> SQLResponse:
+            # Privacy is read before the query takes the database's lock (the visualization
+            # store takes its own lock, then the database's: never the other way round).
+            tables = ctx.db.list_tables()
+            public = {t for t in tables if is_public(t)}
+
+            def authorize(accesses: list[tuple[str, str]]) -> str | None:
+                denied = store.sql_denial(stored, accesses, is_public=public.__contains__)
+                return None if denied is None else denied[1]
+
+            visible = {t for t in tables if t in public or store.can(stored, t, "select")}
+            return run_sql(
+                ctx.db,
+                params,
+                read_only=True,
+                timeout=ctx.sql_timeout,
+                authorize=authorize,
+                visible=visible,
+            )
+
+        run = run_limited
     result = await asyncio.get_running_loop().run_in_executor(ctx.sql_pool, run)
     headers = {**result.headers, **CORS_HEADERS}
     return Response(
         result.body, status_code=result.status, media_type=result.content_type, headers=headers
     )
+
+
+def _privacy_check(ctx: Context) -> Callable[[str], bool]:
+    """Whether a table is readable by the public user: its privacy is ``public`` or ``link``."""
+
+    def is_public(table: str) -> bool:
+        record = ctx.visualizations.table(table)
+        return record is not None and record.privacy in ("public", "link")
+
+    return is_public

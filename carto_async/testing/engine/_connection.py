@@ -25,7 +25,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -39,7 +39,7 @@ with contextlib.suppress(ImportError):
 
 from carto_async.testing.engine._compat import MACROS, PG_TO_DUCK_TYPES, rewrite
 from carto_async.testing.engine._errors import QueryError, pg_message
-from carto_async.testing.engine._guard import check_statement, write_target
+from carto_async.testing.engine._guard import check_statement, write_access, write_target
 from carto_async.testing.engine._sqltext import (
     Statement,
     Token,
@@ -228,7 +228,8 @@ class Database:
         conn.execute(
             "CREATE OR REPLACE TEMP MACRO cdb_usertables() AS TABLE SELECT table_name AS"
             " cdb_usertables FROM duckdb_tables() WHERE schema_name = 'main' AND NOT temporary"
-            " AND database_name = current_database() ORDER BY 1"
+            " AND database_name = current_database() AND (getvariable('carto_visible') IS NULL"
+            " OR list_contains(getvariable('carto_visible'), table_name)) ORDER BY 1"
         )
         conn.execute("CREATE SCHEMA IF NOT EXISTS _carto")
         conn.execute(
@@ -391,7 +392,13 @@ class Database:
             return self._run(statements[0], tuple(params))
 
     def run_statements(
-        self, sql: str, *, read_only: bool = False, timeout: float | None = None
+        self,
+        sql: str,
+        *,
+        read_only: bool = False,
+        timeout: float | None = None,
+        authorize: Callable[[list[tuple[str, str]]], str | None] | None = None,
+        visible: Collection[str] | None = None,
     ) -> QueryResult:
         """Run every statement of ``sql`` (a SQL API ``q``) in one transaction.
 
@@ -399,14 +406,27 @@ class Database:
         refuses writes with ``permission denied``; ``timeout`` (seconds) interrupts a long
         query with ``canceling statement due to statement timeout``. ``BEGIN``/``COMMIT``
         are accepted and ignored, ``ROLLBACK`` discards what ran before it.
+
+        ``authorize`` (a key's grants) is asked, before anything runs, about the
+        ``(table, permission)`` pairs of each statement (:meth:`accesses`) and returns
+        ``None`` or the refusal's message; with it, ``read_only`` still refuses DDL but lets
+        row writes (insert, update, delete) through to ``authorize``. ``visible`` limits
+        what ``CDB_UserTables()`` lists (``None``: every table).
         """
         statements = split_statements(sql)
         for statement in statements:
             check_statement(statement)
-            if read_only:
+            if read_only and (authorize is None or write_access(statement) is None):
                 _refuse_writes(statement)
         with self._lock:
-            self._connection()
+            conn = self._connection()
+            if authorize is not None:
+                for statement in statements:
+                    denied = authorize(self.accesses(statement))
+                    if denied is not None:
+                        raise QueryError(denied)
+            if visible is not None:
+                conn.execute("SET VARIABLE carto_visible = ?::VARCHAR[]", (sorted(visible),))
             if timeout is not None:
                 self._watchdog.arm(timeout)
             try:
@@ -418,6 +438,44 @@ class Database:
             finally:
                 if timeout is not None:
                     self._watchdog.disarm()
+                if visible is not None:
+                    conn.execute("RESET VARIABLE carto_visible")
+
+    def accesses(self, statement: Statement) -> list[tuple[str, str]]:
+        """The ``(table, permission)`` pairs ``statement`` needs on the account's tables.
+
+        The table a statement writes needs its verb (``insert``, ``update``, ``delete``;
+        ``truncate`` for TRUNCATE, which no grant gives) and, for an UPDATE or DELETE with a
+        ``WHERE`` or ``RETURNING``, ``select`` as PostgreSQL asks; every table it reads
+        needs ``select``. Reads are what DuckDB's parser reports (CTE names are not
+        tables); where it cannot tell (UPDATE, DELETE), the account's table names the
+        statement mentions. Tables that do not exist are the engine's to report.
+        """
+        with self._lock:
+            conn = self._connection()
+            tables = {t.lower(): t for t in self.list_tables()}
+            needed: list[tuple[str, str]] = []
+            write = write_access(statement)
+            target = None
+            if write is not None:
+                permission, name = write
+                target = tables.get(name.lower(), name)
+                needed.append((target, permission))
+                words = {t.lower() for k, t in significant(statement.tokens) if k == "ident"}
+                if permission in ("update", "delete") and words & {"where", "returning"}:
+                    needed.append((target, "select"))
+            sql = "".join(t for _, t in _fold_case(rewrite(statement.tokens)))
+            try:
+                reads = {t.lower() for t in conn.get_table_names(sql)}
+            except duckdb.Error:
+                mentioned = {
+                    t.strip('"').lower() for k, t in statement.tokens if k in ("ident", "qident")
+                }
+                reads = mentioned - {(target or "").lower()}
+            for name in sorted(reads & tables.keys()):
+                if (tables[name], "select") not in needed:
+                    needed.append((tables[name], "select"))
+            return needed
 
     def _run_all(self, statements: list[Statement]) -> QueryResult:
         result = QueryResult([], [], [], 0)

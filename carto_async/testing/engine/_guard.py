@@ -13,7 +13,7 @@ from __future__ import annotations
 from carto_async.testing.engine._errors import QueryError
 from carto_async.testing.engine._sqltext import Statement, significant
 
-__all__ = ["check_statement", "write_target"]
+__all__ = ["check_statement", "write_access", "write_target"]
 
 #: Statements a SQL API user may run (the first keyword).
 _ALLOWED_FIRST = frozenset(
@@ -169,6 +169,36 @@ def write_target(statement: Statement) -> tuple[str, str] | None:
             skip = {"insert": 2, "delete": 2, "update": 1, "truncate": 1, "merge": 2}[word]
             return ("write", _name_after(sig, index + skip))
     return _nextval(sig)
+
+
+_PERMISSION = {
+    "insert": "insert",
+    "update": "update",
+    "delete": "delete",
+    "truncate": "truncate",
+    "merge": "update",
+}
+
+
+def write_access(statement: Statement) -> tuple[str, str] | None:
+    """``(permission, table)`` when the statement writes rows of a named table (INSERT,
+    UPDATE, DELETE, TRUNCATE, MERGE, also inside a WITH), else None (reads, DDL, ``nextval``).
+    """
+    target = write_target(statement)
+    if target is None or target[0] != "write" or not target[1]:
+        return None
+    sig = significant(statement.tokens)
+    if sig[0][1].lower() in ("alter", "comment", "grant", "revoke"):
+        return None
+    depth = 0
+    for kind, text in sig:
+        if text == "(":
+            depth += 1
+        elif text == ")":
+            depth -= 1
+        elif depth == 0 and kind == "ident" and text.lower() in _PERMISSION:
+            return _PERMISSION[text.lower()], target[1]
+    return None
 
 
 def _nextval(sig: list[tuple[str, str]]) -> tuple[str, str] | None:

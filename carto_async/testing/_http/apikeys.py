@@ -2,12 +2,12 @@
 
 Each handler reads the request as Rails does (query and JSON/form body merged, the key from
 an ``Authorization: Basic`` header or the ``api_key`` parameter), calls the
-:class:`~carto_async.testing._apikeys.ApiKeyStore` and renders its answer. Routing is the
-app's: :data:`AUTH_API_ROUTES` lists the method, the path under ``/api`` (after the user
-prefix is removed) and the handler; path parameters (``name``) arrive percent-decoded.
+:class:`~carto_async.testing._apikeys.ApiKeyStore` and renders its answer.
 
-Every handler is ``async def handler(request, store, user, **path_params) -> Response`` where
-``user`` is the request's user (from ``/user/<name>`` or the host).
+The route table (``_http/app.py``) serves them through the ``*_route`` adapters
+(``handler(request, ctx, match)``); the store-level handlers
+(``async def handler(request, store, user, **path_params) -> Response``, ``user`` being the
+request's user) and :data:`AUTH_API_ROUTES`/:func:`match_auth_api` serve any other app.
 """
 
 from __future__ import annotations
@@ -23,21 +23,29 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from carto_async.testing._apikeys import ApiKeyStore, AuthApiError, StoredKey
+from carto_async.testing._context import Context
 from carto_async.testing._http.auth import rails_basic_credentials
 from carto_async.testing._http.bodies import drain, rails_params
+from carto_async.testing._http.routing import RouteMatch
 from carto_async.testing._wire import rails_empty, rails_json, rails_jsonp
 
 __all__ = [
     "AUTH_API_ROUTES",
     "AuthApiRoute",
     "create_api_key",
+    "create_route",
     "delete_api_key",
+    "delete_route",
     "list_api_keys",
+    "list_route",
     "match_auth_api",
     "me",
+    "me_route",
     "regenerate_api_key",
+    "regenerate_route",
     "request_key",
     "show_api_key",
+    "show_route",
 ]
 
 #: A body larger than this is refused (the Auth API takes a name and a few grants).
@@ -248,3 +256,38 @@ def match_auth_api(method: str, api_path: str) -> tuple[AuthApiRoute, dict[str, 
         if found is not None:
             return route, found.groupdict()
     return None
+
+
+# -- the route table's adapters (``handler(request, ctx, match)``) -----------------------------
+
+
+async def list_route(request: Request, ctx: Context, match: RouteMatch) -> Response:
+    """``GET /api/v3/api_keys``."""
+    return await list_api_keys(request, ctx.keys.store, match.user)
+
+
+async def create_route(request: Request, ctx: Context, match: RouteMatch) -> Response:
+    """``POST /api/v3/api_keys``."""
+    return await create_api_key(request, ctx.keys.store, match.user)
+
+
+async def show_route(request: Request, ctx: Context, match: RouteMatch) -> Response:
+    """``GET /api/v3/api_keys/{name}``."""
+    return await show_api_key(request, ctx.keys.store, match.user, match.params["name"])
+
+
+async def delete_route(request: Request, ctx: Context, match: RouteMatch) -> Response:
+    """``DELETE /api/v3/api_keys/{name}``."""
+    return await delete_api_key(request, ctx.keys.store, match.user, match.params["name"])
+
+
+async def regenerate_route(request: Request, ctx: Context, match: RouteMatch) -> Response:
+    """``POST /api/v3/api_keys/{name}/token/regenerate``."""
+    return await regenerate_api_key(request, ctx.keys.store, match.user, match.params["name"])
+
+
+async def me_route(request: Request, ctx: Context, match: RouteMatch) -> Response:
+    """``GET /api/v3/me``: the table count is the account's tables."""
+    return await me(
+        request, ctx.keys.store, match.user, table_count=lambda: len(ctx.db.list_tables())
+    )
