@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from carto_async import AsyncCarto, PermissionDeniedError
@@ -59,6 +60,47 @@ async def test_a_private_map_is_not_served_without_the_key(
     async with AsyncCarto(local_server.username, None, local_server.base_url) as anonymous:
         with pytest.raises(PermissionDeniedError, match="not viewable"):
             await fetch_vizjson(anonymous, vis_id)
+
+
+async def test_a_viz_json_of_another_account_never_gets_the_key(
+    local_server: LocalCarto, tmp_path: Path
+) -> None:
+    with LocalCarto(username="other", import_processing_time=0.05) as other:
+        async with other.async_client() as owner:
+            vis_id = await import_map(owner, tmp_path)
+        shared = httpx.put(
+            f"{other.base_url}/api/v1/viz/{vis_id}",
+            params={"api_key": other.api_key},
+            json={"privacy": "public"},
+            timeout=10,
+        )
+        assert shared.status_code == 200
+        url = f"{other.base_url}/api/v3/viz/{vis_id}/viz.json"
+        seen: list[httpx.Request] = []
+
+        async def record(request: httpx.Request) -> None:
+            seen.append(request)
+
+        async with (
+            httpx.AsyncClient(event_hooks={"request": [record]}, timeout=10) as http,
+            AsyncCarto(
+                local_server.username,
+                local_server.api_key,
+                local_server.base_url,
+                http_client=http,
+            ) as carto,
+        ):
+            vis = await fetch_vizjson(carto, url)
+            image_url = await AsyncVizJsonImage(carto, url).size(100, 100).url()
+    assert vis.user_name == "other"
+    assert image_url.startswith(other.base_url + "/api/v1/map/static/bbox/")
+    assert seen
+    assert {str(r.url).split("/user/")[0] for r in seen} == {other.base_url.split("/user/")[0]}
+    for request in seen:
+        assert str(request.url).startswith(other.base_url)
+        assert local_server.api_key not in str(request.url)
+        assert "authorization" not in request.headers
+        assert local_server.api_key.encode() not in request.content
 
 
 def red_pixels(png: bytes) -> list[tuple[int, int]]:
