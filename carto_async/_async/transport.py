@@ -215,9 +215,10 @@ class AsyncTransport:
     def _build(self, spec: RequestSpec, body: AsyncBody | None) -> httpx.Request:
         params = dict(spec.params)
         headers = dict(spec.headers)
-        key = self.credentials.api_key
-        if key and spec.key is KeyPlacement.QUERY:
-            params["api_key"] = key
+        if spec.key is KeyPlacement.QUERY:
+            # Before anything is sent: without a key the server reads the whole request
+            # (a whole upload) and then answers 401.
+            params["api_key"] = self.credentials.required_key(f"{spec.method} {spec.path}")
         elif self._basic and spec.key is KeyPlacement.BASIC:
             headers["Authorization"] = self._basic
         url = self.credentials.url(spec.path)

@@ -6,24 +6,49 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import (
+    SplitResult,
+    parse_qsl,
+    quote,
+    quote_plus,
+    urlencode,
+    urlsplit,
+    urlunsplit,
+)
 
 import attrs
 
 from carto_async.errors import ValidationError
 
-__all__ = ["REDACTED", "Credentials", "is_loopback_host", "redact", "redact_url"]
+__all__ = [
+    "ENV_API_KEY",
+    "ENV_BASE_URL",
+    "ENV_USER",
+    "REDACTED",
+    "Credentials",
+    "is_loopback_host",
+    "redact",
+    "redact_url",
+]
 
 REDACTED = "***"
+
+#: The environment variables :meth:`Credentials.from_env` reads (the command line too).
+ENV_USER = "CARTO_USER"
+ENV_API_KEY = "CARTO_API_KEY"
+ENV_BASE_URL = "CARTO_BASE_URL"
 
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _KEY_PARAMS = frozenset({"api_key", "map_key"})
 
 
 def is_loopback_host(host: str) -> bool:
-    """True for ``localhost``, ``*.localhost`` and loopback IP addresses."""
+    """True for ``localhost`` and literal loopback addresses (``127.0.0.0/8``, ``::1``).
+
+    Other names, ``*.localhost`` included, go wherever the resolver says, so they do not count.
+    """
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -32,7 +57,10 @@ def is_loopback_host(host: str) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """Return ``url`` with any ``api_key``/``map_key`` query value and userinfo password masked."""
+    """Return ``url`` with any ``api_key``/``map_key`` query value and its userinfo masked.
+
+    The whole userinfo goes: in ``https://KEY@host`` the user part is the secret.
+    """
     parts = urlsplit(str(url))
     query = parts.query
     if query:
@@ -43,9 +71,7 @@ def redact_url(url: str) -> str:
             )
     netloc = parts.netloc
     if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{REDACTED}@{hostport}"
+        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -56,6 +82,32 @@ def redact(text: str, secret: str | None) -> str:
     for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
         text = text.replace(form, REDACTED)
     return text
+
+
+def _check_api_key(instance: object, attribute: object, value: str | None) -> None:
+    # The messages never quote the value: it is the secret.
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ValidationError(f"api_key must be a string, not {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError(
+            "api_key is empty: give the account's API key, or leave api_key out (None) to "
+            "act as the public user, who can only read public data"
+        )
+    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValidationError(
+            "api_key has surrounding whitespace or control characters (a stray newline from "
+            "a file or a shell variable?); give the key alone"
+        )
+
+
+def _valid_port(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        return False
+    return True
 
 
 def _check_username(value: str) -> str:
@@ -82,7 +134,7 @@ class Credentials:
     """
 
     username: str = attrs.field(converter=_check_username)
-    api_key: str | None = attrs.field(default=None)
+    api_key: str | None = attrs.field(default=None, validator=_check_api_key)
     base_url: str = attrs.field(default="")
     allow_insecure_http: bool = attrs.field(default=False, kw_only=True)
 
@@ -94,8 +146,25 @@ class Credentials:
             url = url.replace("{username}", self.username).replace("{user}", self.username)
         parts = urlsplit(url)
         problems: list[str] = []
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.append(f"base_url must be an http(s) URL, got {redact_url(url)!r}")
+        # The messages name the part that is wrong, never the URL: a URL given by mistake
+        # may hold the key anywhere.
+        if "@" in parts.netloc:
+            # Userinfo would travel in every request and show in every URL printed or
+            # logged; the key has one place, api_key.
+            problems.append(
+                "base_url must not carry credentials (https://user:key@host/...): "
+                "give the key as api_key"
+            )
+        elif parts.scheme not in ("http", "https"):
+            # Only a short word is shown: in "KEY:..." urlsplit finds a scheme too.
+            shown = parts.scheme.isalpha() and len(parts.scheme) <= 6
+            problems.append(
+                f"base_url must be an http(s) URL, not {parts.scheme}://..."
+                if shown
+                else "base_url must be an http(s) URL starting with https:// (or http://)"
+            )
+        elif not parts.hostname or not _valid_port(parts):
+            problems.append("base_url must be an http(s) URL with a host and a valid port")
         elif parts.query or parts.fragment:
             problems.append("base_url must not carry a query string or fragment")
         elif (
@@ -113,20 +182,56 @@ class Credentials:
         object.__setattr__(self, "base_url", url)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
-        """Read ``CARTO_USER``, ``CARTO_API_KEY`` and optional ``CARTO_BASE_URL``."""
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        username: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        allow_insecure_http: bool = False,
+    ) -> Credentials:
+        """Read ``CARTO_USER``, ``CARTO_API_KEY`` and optional ``CARTO_BASE_URL``.
+
+        A value given as an argument wins over its variable (the command line's flags do
+        this). ``CARTO_API_KEY`` unset means the public user; set but empty it is a
+        :class:`ValidationError`, since that is how a secret that did not arrive looks
+        (``CARTO_API_KEY=$UNSET_SECRET``).
+        """
         env = os.environ if environ is None else environ
-        user = env.get("CARTO_USER", "").strip()
+        user = username or env.get(ENV_USER, "").strip()
         if not user:
             raise ValidationError(
-                "no CARTO credentials: set CARTO_USER and CARTO_API_KEY (and CARTO_BASE_URL "
+                f"no CARTO credentials: set {ENV_USER} and {ENV_API_KEY} (and {ENV_BASE_URL} "
                 "for on-premise servers)"
             )
+        if api_key is None and ENV_API_KEY in env:
+            api_key = env[ENV_API_KEY].strip()
+            if not api_key:
+                raise ValidationError(
+                    f"{ENV_API_KEY} is set but empty: set it to the account's API key, or "
+                    "unset it to act as the public user"
+                )
         return cls(
             user,
-            api_key=env.get("CARTO_API_KEY") or None,
-            base_url=env.get("CARTO_BASE_URL", "").strip(),
+            api_key=api_key,
+            base_url=base_url or env.get(ENV_BASE_URL, "").strip(),
+            allow_insecure_http=allow_insecure_http,
         )
+
+    def required_key(self, what: str) -> str:
+        """The key, for an API that cannot be used without one.
+
+        Raises :class:`ValidationError` before anything is sent when there is none: the
+        server would answer 401 only after reading the whole request (a whole file, for an
+        upload).
+        """
+        if not self.api_key:
+            raise ValidationError(
+                f"{what} needs an API key and these credentials have none (no api_key is "
+                "the public user, who can only read public data through the SQL and Maps APIs)"
+            )
+        return self.api_key
 
     def url(self, path: str) -> str:
         """The absolute URL of an API path such as ``/api/v1/imports``."""

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from carto_async import __version__
+from carto_async._core.credentials import ENV_API_KEY
 from carto_async.cli._demo import demo_command
 from carto_async.cli._import import import_command
 from carto_async.cli._output import redacted_output
@@ -41,7 +42,7 @@ class _RedactingGroup(click.Group):
 
     def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
-        keys = [*_keys_in(argv), os.environ.get("CARTO_API_KEY")]
+        keys = [*_keys_in(argv), os.environ.get(ENV_API_KEY)]
         with redacted_output(keys):
             return super().main(argv, *rest, **kwargs)
 

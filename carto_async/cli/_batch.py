@@ -6,8 +6,11 @@ uploads in flight (``max_concurrent_uploads``), and spaces every job's status po
 shared scheduler, so however many tasks wait, each import is polled at its own widening
 interval.
 
-The manifest is updated as soon as an import exists on the server (its token) and again when
-it ends, so that nothing is uploaded twice whatever happens to this process afterwards.
+The manifest is written ahead: a source is recorded ``started`` before the first byte of its
+upload's body goes out (for a URL, before its create request is made), again as soon as its
+import exists on the server (its token), and again when it ends. Whatever stops this process
+(Ctrl-C, SIGTERM, SIGKILL, a power cut), a re-run never uploads again a source whose import the
+server may have made, unless told to (``--retry-unknown``).
 """
 
 from __future__ import annotations
@@ -64,8 +67,8 @@ class Phase(StrEnum):
     INTERRUPTED = "interrupted"
 
 
-#: After Ctrl-C, how long an upload whose bytes were all sent may wait for its answer, so that
-#: the import it created is recorded (and resumed later) instead of being left in doubt.
+#: After Ctrl-C or SIGTERM, how long an upload whose bytes were all sent may wait for its answer,
+#: so that the import it created is recorded (and resumed later) instead of being left in doubt.
 ANSWER_GRACE = 10.0
 
 _FINAL = frozenset(Phase) - {Phase.WAITING, Phase.UPLOADING, Phase.CREATING, Phase.RUNNING}
@@ -91,6 +94,7 @@ class Item:
     what_about: str | None = None
     warning: str | None = None
     message: str | None = None
+    recorded_start: bool = False  # the manifest says "started" for it (written ahead)
 
     @property
     def state(self) -> str:
@@ -160,11 +164,16 @@ def plan(sources: Sequence[Source], manifest: Manifest, *, retry_unknown: bool) 
             item.message = "imported by an earlier run"
         elif entry.state is EntryState.IN_FLIGHT and entry.token:
             item.action, item.import_id = Action.RESUME, entry.import_id
-        elif entry.state is EntryState.UNKNOWN and not retry_unknown:
+        elif entry.state.in_doubt and not retry_unknown:
             item.action, item.phase = Action.HOLD, Phase.HELD
+            what = (
+                "an earlier upload got no answer"
+                if entry.state is EntryState.UNKNOWN
+                else "an earlier run was stopped after its upload began"
+            )
             item.message = (
-                "an earlier upload got no answer and may have been imported: check your "
-                "datasets, then re-run with --retry-unknown to upload it again"
+                f"{what} and may have been imported: check your datasets, then re-run with "
+                "--retry-unknown to upload it again"
             )
         items.append(item)
     return items
@@ -182,6 +191,7 @@ class Batch:
         reporter: Reporter,
         options: dict[str, Any],
         timeout: float | None = None,
+        answer_grace: float = ANSWER_GRACE,
     ) -> None:
         self.carto = carto
         self.items = list(items)
@@ -189,6 +199,7 @@ class Batch:
         self.reporter = reporter
         self.options = options
         self.timeout = timeout
+        self.answer_grace = answer_grace
         self.interrupted = False
         # URL creates go one at a time: the SDK gives no signal between waiting for an import
         # slot and sending, so if Ctrl-C comes, only the one holding this lock may have been
@@ -237,7 +248,7 @@ class Batch:
         """Stop at once the uploads that wait or are part-sent: the server cannot have made
         their import. Give those whose bytes were all sent a moment to be answered."""
         self.interrupted = True
-        deadline = anyio.current_time() + ANSWER_GRACE
+        deadline = anyio.current_time() + self.answer_grace
         answering = 0
         for item, scope in self._uploads.items():
             if _fully_sent(item):
@@ -247,8 +258,8 @@ class Batch:
                 scope.cancel()
         if answering:
             self.reporter.note(
-                f"Stopping: waiting up to {ANSWER_GRACE:g}s for the server's answer to "
-                f"{answering} upload(s) already sent (Ctrl-C again to stop now)."
+                f"Stopping: waiting up to {self.answer_grace:g}s for the server's answer to "
+                f"{answering} upload(s) already sent (Ctrl-C or SIGTERM again to stop now)."
             )
 
     # -- one source -------------------------------------------------------------------------
@@ -287,6 +298,7 @@ class Batch:
             if source.url is not None:
                 async with self._url_gate:
                     item.phase, item.started = Phase.CREATING, time.monotonic()
+                    self._record_start(item)
                     self.reporter.changed(item)
                     job = await self.carto.imports.from_url(source.url, **self.options)
             else:
@@ -329,8 +341,11 @@ class Batch:
         return None
 
     def _sent(self, item: Item, sent: int) -> None:
+        # The SDK reports 0 bytes before the first byte of the body goes out: the record
+        # is on disk before the server can have the file.
         if item.phase is Phase.WAITING:
             item.phase, item.started = Phase.UPLOADING, time.monotonic()
+            self._record_start(item)
             self.reporter.changed(item)
         self.reporter.progress(item, sent)
         item.sent = sent
@@ -387,6 +402,12 @@ class Batch:
             self.manifest.record(item.source.key, item.source.label, record, **fields)
         self.reporter.finished(item)
 
+    def _record_start(self, item: Item) -> None:
+        """Write ahead that ``item``'s create request is starting."""
+        source = item.source
+        self.manifest.record(source.key, source.label, EntryState.STARTED)
+        item.recorded_start = True
+
     def _interrupt(self, item: Item) -> None:
         """Record a source that Ctrl-C stopped before its end."""
         source, was = item.source, item.phase
@@ -396,7 +417,7 @@ class Batch:
         elif was in (Phase.WAITING, Phase.UPLOADING) and not _fully_sent(item, was):
             # Nothing sent, or cut off mid-body: the server never had the whole request.
             item.message = "not imported; a re-run uploads it"
-            if item.previous is not None:
+            if item.previous is not None or item.recorded_start:
                 self.manifest.record(source.key, source.label, EntryState.PENDING)
         else:
             item.phase = Phase.UNKNOWN

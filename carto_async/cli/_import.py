@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -14,6 +13,7 @@ import click
 from carto_async import PollPolicy
 from carto_async._core.credentials import Credentials
 from carto_async._core.imports import ImportOptions
+from carto_async.cli._batch import ANSWER_GRACE
 from carto_async.cli._output import add_secret
 from carto_async.cli._run import LOCAL_POLL, Display, ImportRun, Problem, Settings
 from carto_async.cli._sources import expand_sources
@@ -72,36 +72,46 @@ def resolve_credentials(
     *,
     allow_insecure_http: bool = False,
 ) -> Credentials:
-    """Credentials from the flags, falling back to the environment, checked before any request."""
-    env = os.environ if environ is None else environ
-    user = user or env.get("CARTO_USER", "").strip() or None
-    api_key = api_key or env.get("CARTO_API_KEY") or None
-    base_url = base_url or env.get("CARTO_BASE_URL", "").strip() or None
+    """Credentials from the flags, falling back to the environment, checked before any request.
+
+    The environment is read by :meth:`Credentials.from_env`, the SDK's one reader of it.
+    """
     add_secret(api_key)
-    missing = []
-    if not user:
-        missing.append("a user name (--user or CARTO_USER)")
-    if not api_key:
-        missing.append("the master API key (--api-key or CARTO_API_KEY)")
-    if missing:
-        raise Problem(
-            "no CARTO credentials: give " + " and ".join(missing) + ", or use --local to try "
-            "it on an embedded test server"
-        )
-    assert user is not None
+    local = "or use --local to try it on an embedded test server"
     try:
-        return Credentials(
-            user,
+        credentials = Credentials.from_env(
+            environ,
+            username=user or None,
             api_key=api_key,
-            base_url=base_url or "",
+            base_url=base_url or None,
             allow_insecure_http=allow_insecure_http,
         )
     except ValidationError as exc:
-        # The SDK names its Python argument; here the way to say it is a flag.
-        flag = "--allow-insecure-http"
+        raise Problem(*(_as_flags(p, local) for p in exc.problems)) from None
+    add_secret(credentials.api_key)
+    if credentials.api_key is None:
         raise Problem(
-            *(p.replace("allow_insecure_http=True", flag) for p in exc.problems)
-        ) from None
+            "no CARTO credentials: give the master API key (--api-key or CARTO_API_KEY), " + local
+        )
+    return credentials
+
+
+#: The SDK names its Python arguments; here the way to say them is a flag.
+_FLAGS = {
+    "allow_insecure_http=True": "--allow-insecure-http",
+    "leave api_key out (None)": "leave --api-key out",
+    "give the key as api_key": "give the key with --api-key or CARTO_API_KEY",
+    "api_key is empty": "the API key is empty",
+    "api_key has": "the API key has",
+}
+
+
+def _as_flags(problem: str, local: str) -> str:
+    for python, flag in _FLAGS.items():
+        problem = problem.replace(python, flag)
+    if problem.startswith("no CARTO credentials"):
+        problem += f"; or give --user and --api-key, {local}"
+    return problem
 
 
 @contextlib.contextmanager
@@ -247,6 +257,16 @@ def poll_policy(interval: float | None, *, local: bool) -> PollPolicy | None:
     "what completed, resumes what was running, retries what failed.",
 )
 @click.option(
+    "--stop-grace",
+    type=click.FloatRange(min=0),
+    default=ANSWER_GRACE,
+    show_default=True,
+    metavar="SECONDS",
+    help="After Ctrl-C or SIGTERM, how long to wait for the answers to uploads already sent, "
+    "so that their imports are recorded and resumed rather than left in doubt (keep it under "
+    "the time your supervisor gives before SIGKILL, e.g. docker stop's 10 s).",
+)
+@click.option(
     "--retry-unknown",
     is_flag=True,
     help="Upload again the sources whose earlier create request got no answer "
@@ -279,6 +299,7 @@ def import_command(
     timeout: float | None,
     poll_interval: float | None,
     manifest: str | None,
+    stop_grace: float,
     retry_unknown: bool,
     as_json: bool,
     quiet: bool,
@@ -287,7 +308,7 @@ def import_command(
     """Import files, directories (recursively), globs and http(s) URLs, several at once.
 
     Exit status: 0 when every source was imported, 1 when some were not, 2 for bad usage
-    (nothing was uploaded), 130 after Ctrl-C (resume with --manifest).
+    (nothing was uploaded), 130 after Ctrl-C and 143 after SIGTERM (resume with --manifest).
     """
     expansion = expand_sources(sources)
     problems = expansion.messages()
@@ -323,6 +344,7 @@ def import_command(
         timeout=timeout,
         retry_unknown=retry_unknown,
         poll=poll_policy(poll_interval, local=local),
+        answer_grace=stop_grace,
     )
     with contextlib.ExitStack() as stack:
         if local:

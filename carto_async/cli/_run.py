@@ -6,9 +6,14 @@ import command does.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import os
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +23,8 @@ import click
 
 from carto_async import AsyncCarto, PollPolicy
 from carto_async._core.credentials import Credentials
-from carto_async.cli._batch import Batch, Item, Phase, Reporter, plan
-from carto_async.cli._manifest import Account, Manifest, ManifestError
+from carto_async.cli._batch import ANSWER_GRACE, Batch, Item, Phase, Reporter, plan
+from carto_async.cli._manifest import Account, Manifest, ManifestError, ManifestLock
 from carto_async.cli._output import console
 from carto_async.cli._progress import (
     JSONReporter,
@@ -29,7 +34,13 @@ from carto_async.cli._progress import (
     Reporters,
 )
 from carto_async.cli._sources import Source
-from carto_async.cli._summary import EXIT_USAGE, exit_status, next_steps, print_summary
+from carto_async.cli._summary import (
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    exit_status,
+    next_steps,
+    print_summary,
+)
 from carto_async.errors import (
     APIConnectionError,
     APIStatusError,
@@ -89,6 +100,7 @@ class Settings:
     timeout: float | None = None
     retry_unknown: bool = False
     poll: PollPolicy | None = None
+    answer_grace: float = ANSWER_GRACE
 
 
 def preflight_problem(exc: Exception, credentials: Credentials) -> str:
@@ -132,16 +144,23 @@ class ImportRun:
         self.manifest_given = manifest_path is not None
         self.save_leftovers = save_leftovers
         account = Account(credentials.username, credentials.base_url)
+        self._lock = ManifestLock(manifest_path) if manifest_path is not None else None
         try:
+            if self._lock is not None:
+                self._lock.acquire()
             self.manifest = (
                 Manifest.open(manifest_path, account)
                 if manifest_path is not None
                 else Manifest(None, account)
             )
         except ManifestError as exc:
+            if self._lock is not None:
+                self._lock.release()
             raise Problem(str(exc)) from None
         self.items: list[Item] = plan(sources, self.manifest, retry_unknown=settings.retry_unknown)
         self.interrupted = False
+        self.terminated = False  # stopped by SIGTERM (exit status 143, not 130)
+        self._cancel_main: Callable[[], object] | None = None
         self.elapsed = 0.0
 
     def client(self) -> AsyncCarto:
@@ -154,6 +173,9 @@ class ImportRun:
         )
 
     async def _main(self) -> None:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        if task is not None:
+            self._cancel_main = functools.partial(loop.call_soon_threadsafe, task.cancel)
         async with self.client() as carto:
             try:
                 # One cheap request that needs the master key: a wrong URL, user or key
@@ -168,6 +190,7 @@ class ImportRun:
                 reporter=self.display.reporter(),
                 options=self.settings.options,
                 timeout=self.settings.timeout,
+                answer_grace=self.settings.answer_grace,
             )
             await batch.run()
 
@@ -175,16 +198,72 @@ class ImportRun:
         """Run the batch, print the summary and what to do next; return the exit status."""
         started = time.monotonic()
         try:
-            anyio.run(self._main)
+            with self._sigterm_as_ctrl_c():
+                anyio.run(self._main)
         except KeyboardInterrupt:
-            self.interrupted = True
-            for item in self.items:
-                if not item.final:  # Ctrl-C came before the batch started
-                    item.phase, item.message = Phase.INTERRUPTED, "not started"
+            self._stopped()
+        except asyncio.CancelledError:
+            if not self.terminated:
+                raise
+            self._stopped()  # SIGTERM cancelled the batch itself (Ctrl-C is not handled here)
+        finally:
+            self.manifest.close()  # the journal folded into the file, whatever happened
+            if self._lock is not None:
+                self._lock.release()
         self.elapsed = time.monotonic() - started
         self._save_leftovers()
         self.report()
+        if self.terminated:
+            return EXIT_TERMINATED
         return exit_status(self.items, interrupted=self.interrupted)
+
+    def _stopped(self) -> None:
+        self.interrupted = True
+        for item in self.items:
+            if item.final:
+                continue
+            # Stopped before the batch started, or by a second signal (the batch did not get
+            # to record them): the manifest's written-ahead record says the same.
+            if item.job is not None:
+                item.phase = Phase.INTERRUPTED
+                item.message = "still running on the server; a re-run resumes it"
+            elif item.recorded_start:
+                item.phase = Phase.UNKNOWN
+                item.message = "stopped after its upload began: it may have been imported"
+            else:
+                item.phase, item.message = Phase.INTERRUPTED, "not started"
+
+    @contextlib.contextmanager
+    def _sigterm_as_ctrl_c(self) -> Iterator[None]:
+        """While the batch runs, SIGTERM (kill, timeout, docker stop, CI cancellation) stops
+        it as Ctrl-C does: uploads already sent get their answer, every source is recorded,
+        and a second signal stops at once.
+
+        The signal goes to the event loop's own Ctrl-C handling when there is one; when
+        SIGINT is ignored (a background job of a script), this cancels the batch itself.
+        Only the main thread can install handlers; elsewhere SIGTERM keeps its default
+        action, and the manifest's written-ahead records still prevent duplicates.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            first = not self.terminated
+            self.terminated = True
+            handler = signal.getsignal(signal.SIGINT)
+            if callable(handler) and handler is not signal.default_int_handler:
+                handler(signal.SIGINT, frame)
+            elif first and self._cancel_main is not None:
+                self._cancel_main()
+            else:
+                raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     def _save_leftovers(self) -> None:
         # Without --manifest, records are kept only when losing them would cost something:

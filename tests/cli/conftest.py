@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-from collections.abc import Iterator, Sequence
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -59,3 +63,57 @@ def closed_port() -> int:
 
 def relative(path: Path) -> str:
     return os.path.relpath(path)
+
+
+class HeldClock:
+    """A time source for LocalCarto's import jobs, held still while a test acts, then let go
+    far ahead.
+
+    While held, no import moves on from its first state, however slow the machine is: a test
+    that needs imports still running when it acts does not race the wall clock. ``release``
+    jumps the clock ``ahead`` seconds, which finishes every held import at once; imports made
+    afterwards run in real time. Give it to a server with :func:`held_server`.
+    """
+
+    def __init__(self) -> None:
+        self._held: float | None = time.monotonic()
+        self._offset = 0.0
+
+    def __call__(self) -> float:
+        return self._held if self._held is not None else time.monotonic() + self._offset
+
+    def release(self, ahead: float = 3600.0) -> None:
+        if self._held is not None:
+            self._offset = self._held + ahead - time.monotonic()
+            self._held = None
+
+
+@contextlib.contextmanager
+def held_server(clock: HeldClock, **options: Any) -> Iterator[LocalCarto]:
+    """A running LocalCarto whose import jobs read ``clock``."""
+    try:
+        from carto_async.testing import Clock  # type: ignore[attr-defined]  # noqa: PLC0415
+    except ImportError:  # LocalCarto before its server clock: the jobs' own clock
+        with LocalCarto(**options) as server:
+            server.jobs._clock = clock
+            yield server
+        return
+    with LocalCarto(clock=Clock(monotonic=clock), **options) as server:  # type: ignore[call-arg]
+        yield server
+
+
+def wait_until(
+    condition: Callable[[], bool], process: subprocess.Popen[str], what: str, limit: float = 30
+) -> None:
+    """Poll ``condition`` (server counters, a file) while ``process`` runs; fail after
+    ``limit`` seconds or if the process ends first. A bound, not a timing assumption."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"the command ended before {what}: {out}\n{err}")
+        if time.monotonic() > deadline:
+            process.kill()
+            out, err = process.communicate()
+            pytest.fail(f"never saw {what}: {out}\n{err}")
+        time.sleep(0.005)
