@@ -65,11 +65,16 @@ def _under(url: str, base_url: str) -> str | None:
     return rest or "/"
 
 
-def vizjson_request(id_or_url: str, base_url: str, *, version: int = 3) -> RequestSpec:
+def vizjson_request(
+    id_or_url: str, base_url: str, *, version: int = 3, with_key: bool = True
+) -> RequestSpec:
     """GET a viz.json: a visualization id (or name) of the account, or a viz.json URL.
 
-    A URL off the account's base URL is fetched as it is, without the key.
+    A URL off the account's base URL is fetched as it is, without the key. The key is
+    optional (public and link maps are served to anyone): ``with_key=False`` asks as the
+    public user.
     """
+    own_key = KeyPlacement.QUERY if with_key else KeyPlacement.NONE
     if not isinstance(id_or_url, str) or not id_or_url.strip():
         raise ValidationError(f"give a visualization id or a viz.json URL, got {id_or_url!r}")
     value = id_or_url.strip()
@@ -80,7 +85,7 @@ def vizjson_request(id_or_url: str, base_url: str, *, version: int = 3) -> Reque
         if path is not None:
             route, _, query = path.partition("?")
             return RequestSpec(
-                "GET", route, Service.RAILS, params=dict(parse_qsl(query)), key=KeyPlacement.QUERY
+                "GET", route, Service.RAILS, params=dict(parse_qsl(query)), key=own_key
             )
         return RequestSpec("GET", value, Service.RAILS, key=KeyPlacement.NONE)
     if version not in (2, 3):
@@ -90,7 +95,7 @@ def vizjson_request(id_or_url: str, base_url: str, *, version: int = 3) -> Reque
             f"invalid visualization id {value[:80]!r}: give its id (a UUID) or a viz.json URL"
         )
     return RequestSpec(
-        "GET", f"/api/v{version}/viz/{quote(value, safe='')}/viz.json", Service.RAILS
+        "GET", f"/api/v{version}/viz/{quote(value, safe='')}/viz.json", Service.RAILS, key=own_key
     )
 
 

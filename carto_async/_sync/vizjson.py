@@ -43,7 +43,10 @@ Destination = str | os.PathLike[str] | IO[bytes]
 def fetch_vizjson(client: Carto, id_or_url: str, *, version: int = 3) -> VizJson:
     """The viz.json of a visualization: its id (``version`` 3 or 2 of the document) or a
     viz.json URL. The key goes only to the account's own URLs."""
-    spec = core.vizjson_request(id_or_url, client.credentials.base_url, version=version)
+    credentials = client.credentials
+    spec = core.vizjson_request(
+        id_or_url, credentials.base_url, version=version, with_key=bool(credentials.api_key)
+    )
     response = client._transport.request(spec)
     return core.parse_vizjson(response.body())
 

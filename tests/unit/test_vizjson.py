@@ -238,6 +238,8 @@ def test_an_id_is_read_from_the_account_with_the_key_in_the_query() -> None:
         KeyPlacement.QUERY,
     )
     assert core.vizjson_request(VIS, BASE, version=2).path == f"/api/v2/viz/{VIS}/viz.json"
+    # Public maps are served to anyone: without a key the request goes as the public user.
+    assert core.vizjson_request(VIS, BASE, with_key=False).key is KeyPlacement.NONE
 
 
 @pytest.mark.parametrize(
