@@ -8,6 +8,8 @@ These print figures; they assert nothing about time. ``python -m benchmarks`` ru
 * ``upload_memory``     #3 peak RSS of a client uploading a big file
 * ``polling``           #4 status requests per job and detection delay of ``wait_all``
 * ``download_memory``   #5 peak RSS of a client streaming a big download into a file
+* ``localcarto_engine`` #6 LocalCarto's engine: SQL API ``select 1`` per second, a 100,000-row
+  CSV import (seconds, peak server memory)
 
 Results of the last full run, with the machine and the command: ``benchmarks/RESULTS.md``.
 """
@@ -21,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "memory": "benchmarks.upload_memory",
     "polling": "benchmarks.polling",
     "download": "benchmarks.download_memory",
+    "engine": "benchmarks.localcarto_engine",
 }
 
 #: Tiny sizes for a smoke run (``--smoke``, and ``tests/test_benchmarks_smoke.py``): every
@@ -37,6 +40,8 @@ SMOKE_ARGS: dict[str, list[str]] = {
         "--overhead-repeat", "1",
     ],
     "memory": ["--upload-mib", "2", "--memory-repeat", "1"],
+    "engine": ["--sql-requests", "20", "--sql-concurrency", "1", "--import-rows", "200",
+               "--engine-repeat", "1"],
     "polling": [
         "--poll-jobs", "6", "--min-duration", "0.1", "--max-duration", "0.3",
         "--policies", "wait_all:0.05,1.5,1,0.2", "each:0.05,1.5,1,0.2",

@@ -20,6 +20,7 @@ EXPECTED_ROWS = {
     "memory": ["carto_async async", "carto_async sync", "carto-python FileImportJob.run"],
     "polling": ["wait_all, ", "job.wait() each, "],
     "download": ["carto_async async (transport.download)", "raw httpx.Client.stream"],
+    "engine": ["SQL API select 1", "CSV import"],
 }
 
 

@@ -71,7 +71,7 @@ def _announce(server: LocalCarto, key_given: bool) -> None:
     "--api-key", metavar="KEY", help="The master API key (default: a random one, printed)."
 )
 @click.option(
-    "--db", type=click.Path(dir_okay=False), help="SQLite file to keep tables in (default: memory)."
+    "--db", type=click.Path(dir_okay=False), help="DuckDB file to keep tables in (default: memory)."
 )
 @click.option(
     "--seed-dir",

@@ -2,11 +2,13 @@
 
 It speaks the real wire format of the Import API, sync tables, visualizations, visualization
 exports and the SQL API query endpoint (plus a fake ArcGIS REST server), stores tables in
-SQLite, walks jobs through the real states on a :class:`Clock` tests can advance, and injects
-faults (latency, 5xx, dropped connections, slow bodies, rate limits, stuck or failing
-jobs) from a seed so failures are reproducible. ``seed_dir`` imports a folder at start;
-``tables()``, ``jobs()`` and ``reset()`` inspect and clean up; the ``local_carto``, ``carto``
-and ``async_carto`` pytest fixtures come with it. Installed with the ``[local]`` extra::
+DuckDB with its spatial extension (GEOS, PROJ, GDAL: the parts of PostGIS and of CARTO's
+ogr2ogr importer), walks jobs through the real states on a :class:`Clock` tests can
+advance, and injects faults (latency, 5xx, dropped connections, slow bodies, rate limits,
+stuck or failing jobs) from a seed so failures are reproducible. ``seed_dir`` imports a
+folder at start; ``tables()``, ``jobs()`` and ``reset()`` inspect and clean up; the
+``local_carto``, ``carto`` and ``async_carto`` pytest fixtures come with it. Installed with
+the ``[local]`` extra::
 
     import httpx
     from carto_async.testing import Faults, LocalCarto, RateLimit
@@ -66,6 +68,16 @@ Where LocalCarto knowingly differs from CARTO:
 * Exports: the ``.carto`` file is LocalCarto's own zip (``<map>.carto.json`` plus one GeoJSON
   per dataset), not CARTO's format; a non-UUID export id is a 404 (Rails answers 500), and
   ``url`` is always the relative download path (never S3).
+* SQL is PostgreSQL/PostGIS over DuckDB through a thin compatibility layer. A geometry's SRID
+  is part of its column type (as a PostGIS type modifier), so ``ST_SetSRID`` and
+  ``ST_Transform`` take literal SRIDs, and a geometry without SRID written to ``the_geom`` takes
+  4326 instead of failing. ``the_geom_webmercator`` is a generated column (it follows
+  ``the_geom`` and cannot be written). Geography distances are measured between the closest
+  points on the spheroid. Not available: triggers, PL/pgSQL, savepoints (a failed statement
+  dooms its transaction), GROUP BY a primary key for the other columns, ``SET``; DuckDB's
+  reserved words (``at``...) need quotes as column names; ``varchar(n)`` keeps no length.
+* SQL cannot reach the host: statements that read or write files, attach databases, load
+  extensions or change settings are refused for every key, and the engine is locked.
 """
 
 from carto_async.testing._arcgis import ArcGisSettings as ArcGisSettings

@@ -11,16 +11,17 @@ importer overview in ``_loader`` describes. :func:`stage_csv` returns the staged
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
+import datetime as dt
 import functools
 import io
 import re
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from carto_async.testing import _geometry
 from carto_async.testing._db import CARTO_NAMES, Database
-from carto_async.testing._pgvalues import parse_timestamp
 from carto_async.testing._staging import (
     CHUNK_ROWS,
     ImportFailure,
@@ -30,15 +31,17 @@ from carto_async.testing._staging import (
     column_names,
     create_stage,
     drop_stage,
-    geometry_pair,
     insert_stage,
+    latlon_expr,
 )
+from carto_async.testing.engine import geometry_from_any
 
 __all__ = ["stage_csv"]
 
-# CARTO exports put whole polygons (hundreds of KB of hex) in one CSV field; the csv
-# module's default 128 KiB limit would reject them. Only ever raised, never lowered.
-csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+#: The longest line (and so the longest field) read: CARTO exports put whole polygons
+#: (hundreds of KB of hex) in one field, but a hostile file with one endless line must not
+#: be read into memory whole. A longer line fails the import with 2003.
+MAX_LINE_CHARS = 16 * 1024 * 1024
 
 _SAMPLE_CHARS = 64 * 1024
 _MALFORMED_RATIO = 0.1
@@ -58,28 +61,16 @@ _LON_RE = re.compile(r"[-+]?(?:\d|[1-9]\d|1[0-7]\d)(?:\.\d+)?|[-+]?180")
 _LAT_RE = re.compile(r"[-+]?(?:\d|[1-8]\d)(?:\.\d+)?|[-+]?90")
 
 
-def _geometry_value(text: str) -> _geometry.Geometry:
-    """A CSV geometry cell as cartodbfy reads it (SRID 0 means 4326, 3857 is reprojected)."""
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        geom = _geometry.from_geojson(stripped)
-    else:
-        parsed = _geometry.parse_geometry(stripped)
-        assert parsed is not None
-        geom = parsed
-    if geom.srid in (0, 4326):
-        return geom.with_srid(4326)
-    return _geometry.transform(geom, 4326)
-
-
-def _latlon_pair(lat_text: str, lon_text: str) -> tuple[str | None, str | None]:
-    lat_text = lat_text.strip().replace(",", ".")
-    lon_text = lon_text.strip().replace(",", ".")
-    if not (_LAT_RE.fullmatch(lat_text) and _LON_RE.fullmatch(lon_text)):
-        return None, None
-    lon, lat = float(lon_text), float(lat_text)
-    x, y = _geometry.lonlat_to_mercator(lon, lat)
-    return _geometry.point_hex(lon, lat, 4326), _geometry.point_hex(x, y, 3857)
+def parse_timestamp(value: str) -> dt.datetime | None:
+    """An ISO-8601 date or timestamp (naive values are UTC); None if it is not one."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        stamp = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=dt.UTC)
 
 
 # --------------------------------------------------------------------------- CSV
@@ -266,17 +257,19 @@ class _Guesser:
 
 
 def _convert_expr(column: str, decl: str) -> str:
-    value = f"NULLIF(TRIM({column}), '')"
-    if decl in ("INTEGER", "BIGINT"):
+    value = f"NULLIF(trim({column}), '')"
+    if decl == "INTEGER":
         return f"CAST({value} AS INTEGER)"
+    if decl == "BIGINT":
+        return f"CAST({value} AS BIGINT)"
     if decl == "DOUBLE PRECISION":
-        return f"CAST({value} AS REAL)"
+        return f"CAST({value} AS DOUBLE)"
     if decl == "BOOLEAN":
-        return f"CASE lower(TRIM({column})) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END"
+        return f"CASE lower(trim({column})) WHEN 'true' THEN true WHEN 'false' THEN false END"
     if decl == "DATE":
-        return value  # already checked to be YYYY-MM-DD
+        return f"CAST({value} AS DATE)"
     if decl == "TIMESTAMPTZ":
-        return f"_carto_timestamptz({value})"
+        return f"CAST({value} AS TIMESTAMPTZ)"
     return column
 
 
@@ -287,15 +280,43 @@ def _first_named(names: Sequence[str], wanted: Collection[str]) -> int | None:
     return None
 
 
+def _bounded_lines(handle: Any) -> Iterator[str]:
+    """The file's lines, failing (2003) on one longer than :data:`MAX_LINE_CHARS`."""
+    while True:
+        line = handle.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_CHARS:
+            raise ImportFailure(2003, f"a line is longer than {MAX_LINE_CHARS} characters")
+        yield line
+
+
+_FIELD_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _field_limit() -> Iterator[None]:
+    """Let the csv module read fields as long as a line, for the import only (then restore)."""
+    with _FIELD_LIMIT_LOCK:
+        previous = csv.field_size_limit()
+        csv.field_size_limit(max(previous, MAX_LINE_CHARS))
+    try:
+        yield
+    finally:
+        with _FIELD_LIMIT_LOCK:
+            csv.field_size_limit(previous)
+
+
 def stage_csv(db: Database, path: str, ext: str, base: str, options: LoadOptions) -> Source:
     """Stage a CSV/TSV/TXT file (``ext`` picks the preferred delimiter) as table ``base``."""
     encoding, odd_quotes = _sniff_encoding(path)
-    with open(path, encoding=encoding, newline="") as handle:
+    with _field_limit(), open(path, encoding=encoding, newline="") as handle:
         delimiter = _detect_delimiter(handle.read(_SAMPLE_CHARS), ext)
         handle.seek(0)
         detect_quotes = options.type_guessing and not options.quoted_fields_guessing
-        tap = _Tap(iter(handle)) if detect_quotes else None
-        reader = csv.reader(tap if tap is not None else handle, delimiter=delimiter)
+        lines = _bounded_lines(handle)
+        tap = _Tap(lines) if detect_quotes else None
+        reader = csv.reader(tap if tap is not None else lines, delimiter=delimiter)
         try:
             header = next((row for row in reader if row and any(c.strip() for c in row)), None)
             if header is None:
@@ -327,8 +348,7 @@ class _CsvStager:
         self.geom_index = _first_named(names, GEOMETRY_NAMES)
         lat, lon = _first_named(names, LATITUDE_NAMES), _first_named(names, LONGITUDE_NAMES)
         self.latlon = (lat, lon) if lat is not None and lon is not None else None
-        self.geom_values = 0
-        self.geom_failed = False
+        self.written = 0
         self.malformed = 0
         self.chunk: list[list[Any]] = []
         self.last: list[str] = []
@@ -358,26 +378,19 @@ class _CsvStager:
             self.flush()
 
     def flush(self) -> None:
-        """Guess types and geometry for the pending rows and write them to the stage."""
+        """Guess types for the pending rows and write them (and geometry text) to the stage."""
         if not self.chunk:
             return
         self.guesser.update(self.chunk)
         index = self.geom_index
         for row in self.chunk:
-            gc: str | None = None
-            mc: str | None = None
-            if index is not None and not self.geom_failed and row[index].strip():
-                try:
-                    gc, mc = geometry_pair(_geometry_value(row[index]))
-                    self.geom_values += 1
-                except _geometry.GeometryError:
-                    self.geom_failed = True
-            gl: str | None = None
-            ml: str | None = None
+            geom = row[index].strip() if index is not None else ""
+            lat = lon = None
             if self.latlon is not None:
-                gl, ml = _latlon_pair(row[self.latlon[0]], row[self.latlon[1]])
-            row.extend((gc, mc, gl, ml))
-        insert_stage(self.db, self.source.stage, self.chunk, self.width)
+                lat, lon = row[self.latlon[0]], row[self.latlon[1]]
+            row.extend((geom or None, lat, lon))
+        insert_stage(self.db, self.source.stage, self.chunk, self.width, self.written)
+        self.written += len(self.chunk)
         self.chunk = []
 
     def finish(self, odd_quotes: bool) -> Source:
@@ -390,20 +403,33 @@ class _CsvStager:
         runaway = odd_quotes and any("\n" in cell or "\r" in cell for cell in self.last)
         if self.malformed > source.rows * _MALFORMED_RATIO or runaway:
             raise ImportFailure(2003)
+        parsed = geometry_from_any("gc", "VARCHAR")
+        geom_values, geom_bad = self.db.execute_native(
+            f"SELECT count(gc), count(gc) FILTER (WHERE ({parsed}) IS NULL)"  # noqa: S608
+            f" FROM {source.stage}"
+        ).rows[0]
+        geom_failed = bool(geom_bad)
+        if geom_values and not geom_failed:
+            collections = self.db.execute_native(
+                f"SELECT count(*) FROM {source.stage} WHERE gc IS NOT NULL"  # noqa: S608
+                f" AND ST_GeometryType({parsed})::VARCHAR = 'GEOMETRYCOLLECTION'"
+            ).rows[0][0]
+            if collections:
+                raise ImportFailure(3201)
         skip: set[int] = set()
         renamed: dict[int, str] = {}
         use_latlon = self.latlon is not None
         if self.geom_index is not None:
-            if self.geom_values and not self.geom_failed:
-                source.geom_expr, source.merc_expr = "gc", "mc"
+            if geom_values and not geom_failed:
+                source.geom_expr = parsed
                 skip.add(self.geom_index)
                 use_latlon = False
-            elif self.geom_failed:
+            elif geom_failed:
                 renamed[self.geom_index] = "invalid_the_geom"
             else:
                 skip.add(self.geom_index)  # an empty geometry column is dropped
         if use_latlon:
-            source.geom_expr, source.merc_expr = "gl", "ml"
+            source.geom_expr = latlon_expr()
         for index, name in enumerate(self.names):
             if index in skip or name == "the_geom_webmercator":
                 continue

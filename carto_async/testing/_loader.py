@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import zipfile
 import zlib
@@ -41,7 +40,6 @@ from typing import Any
 
 import attrs
 
-from carto_async.testing import _geometry
 from carto_async.testing._csvload import stage_csv
 from carto_async.testing._db import CARTO_NAMES, Database, QueryError, quote_ident
 from carto_async.testing._staging import (
@@ -53,13 +51,13 @@ from carto_async.testing._staging import (
     column_names,
     create_stage,
     drop_stage,
-    geometry_pair,
     insert_stage,
     normalize_column_name,
     normalize_table_name,
     stage_numbers,
     unique_table_name,
 )
+from carto_async.testing.importer._gdal import GDAL_EXTENSIONS, stage_gdal
 
 __all__ = [
     "LoadResult",
@@ -69,7 +67,47 @@ __all__ = [
     "table_from_query",
 ]
 
-_EXTENSIONS = (".csv", ".tsv", ".txt", ".geojson", ".json", ".zip")
+_EXTENSIONS = (
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".geojson",
+    ".json",
+    ".zip",
+    ".kml",
+    ".kmz",
+    ".gpx",
+    ".gpkg",
+    ".shp",
+)
+_GEOMETRY_KINDS = frozenset(
+    (
+        "Point",
+        "LineString",
+        "Polygon",
+        "MultiPoint",
+        "MultiLineString",
+        "MultiPolygon",
+        "GeometryCollection",
+    )
+)
+
+
+def _srid_from_crs(crs: Any) -> int | None:
+    """The EPSG code of a GeoJSON ``crs`` member (``EPSG:3857``, ``urn:ogc:def:crs:EPSG::3857``)."""
+    if not isinstance(crs, dict):
+        return None
+    name = (
+        (crs.get("properties") or {}).get("name")
+        if isinstance(crs.get("properties"), dict)
+        else None
+    )
+    if not isinstance(name, str):
+        return None
+    if "CRS84" in name.upper():
+        return 4326
+    digits = name.rsplit(":", 1)[-1]
+    return int(digits) if digits.isdigit() else None
 
 
 @attrs.frozen
@@ -99,7 +137,7 @@ def _features(document: Any) -> list[tuple[dict[str, Any], Any]]:
             raise ImportFailure(3007)
     elif kind == "Feature":
         features = [document]
-    elif kind in _geometry.KINDS:
+    elif kind in _GEOMETRY_KINDS:
         features = [{"type": "Feature", "properties": {}, "geometry": document}]
     else:
         raise ImportFailure(3007)
@@ -130,16 +168,25 @@ def _json_decl(values: Sequence[Any]) -> str:
     return "TEXT"
 
 
-def _json_cell(value: Any, decl: str) -> Any:
+def _json_text(value: Any, decl: str) -> str | None:
+    """A property as staged text."""
     if value is None:
         return None
     if decl == "BOOLEAN":
-        return int(value)
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float) and decl != "TEXT":
+        return repr(value) if isinstance(value, float) else str(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_convert(column: str, decl: str) -> str:
+    if decl in ("INTEGER", "BIGINT", "BOOLEAN"):
+        return f"CAST({column} AS {decl})"
     if decl == "DOUBLE PRECISION":
-        return float(value)
-    if decl == "TEXT" and not isinstance(value, str):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return value
+        return f"CAST({column} AS DOUBLE)"
+    return column
 
 
 def _stage_geojson(db: Database, path: str, base: str, options: LoadOptions) -> Source:
@@ -153,7 +200,7 @@ def _stage_geojson(db: Database, path: str, base: str, options: LoadOptions) -> 
         raise ImportFailure(1005)
     if len(features) > options.max_rows:
         raise ImportFailure(6668)
-    file_srid = _geometry.srid_from_crs(document.get("crs")) or 4326
+    file_srid = _srid_from_crs(document.get("crs")) or 4326
     keys: dict[str, None] = {}
     for properties, _ in features:
         keys.update(dict.fromkeys(properties))
@@ -162,27 +209,28 @@ def _stage_geojson(db: Database, path: str, base: str, options: LoadOptions) -> 
     decls = [_json_decl([p.get(k) for p, _ in features]) for k in header]
     rows: list[list[Any]] = []
     for properties, geometry in features:
-        row = [_json_cell(properties.get(k), d) for k, d in zip(header, decls, strict=True)]
-        gc: str | None = None
-        mc: str | None = None
+        row = [_json_text(properties.get(k), d) for k, d in zip(header, decls, strict=True)]
+        text: str | None = None
         if geometry is not None:
-            if isinstance(geometry, dict) and geometry.get("type") == "GeometryCollection":
+            if not isinstance(geometry, dict) or geometry.get("type") not in _GEOMETRY_KINDS:
+                raise ImportFailure(3007)
+            if geometry.get("type") == "GeometryCollection":
                 raise ImportFailure(3201)
-            try:
-                geom = _geometry.from_geojson(geometry, file_srid)
-            except _geometry.GeometryError:
-                raise ImportFailure(3007) from None
-            try:
-                geom = _geometry.transform(geom, 4326)
-            except _geometry.GeometryError:
-                raise ImportFailure(3008) from None
-            gc, mc = geometry_pair(geom)
-        rows.append([*row, gc, mc, None, None])
+            text = json.dumps(geometry, separators=(",", ":"))
+        rows.append([*row, text, None, None])
     stage = create_stage(db, len(header))
-    source = Source(base, stage, [], len(rows), geom_expr="gc", merc_expr="mc")
+    parsed = "TRY(ST_GeomFromGeoJSON(gc))"
+    if file_srid != 4326:
+        parsed = f"TRY(ST_Transform({parsed}, 'EPSG:{file_srid}', 'EPSG:4326', always_xy := true))"
+    source = Source(base, stage, [], len(rows), geom_expr=f"ST_SetCRS({parsed}, 'EPSG:4326')")
     try:
         for start in range(0, len(rows), CHUNK_ROWS):
-            insert_stage(db, stage, rows[start : start + CHUNK_ROWS], len(header))
+            insert_stage(db, stage, rows[start : start + CHUNK_ROWS], len(header), start)
+        bad = db.execute_native(
+            f"SELECT count(*) FROM {stage} WHERE gc IS NOT NULL AND {parsed} IS NULL"  # noqa: S608
+        ).rows[0][0]
+        if bad:
+            raise ImportFailure(3008 if file_srid != 4326 else 3007)
         for index, (name, decl) in enumerate(zip(names, decls, strict=True)):
             if name == "the_geom_webmercator":
                 continue
@@ -190,7 +238,7 @@ def _stage_geojson(db: Database, path: str, base: str, options: LoadOptions) -> 
                 source.id_expr = cartodb_id_expr(db, stage, f"c{index}")
                 continue
             final = name + "_1" if name in CARTO_NAMES else name
-            source.columns.append((final, decl, f"c{index}"))
+            source.columns.append((final, decl, _json_convert(f"c{index}", decl)))
         return source
     except BaseException:
         drop_stage(db, stage)
@@ -204,12 +252,17 @@ def _extension(filename: str) -> str:
     return os.path.splitext(filename)[1].lower()
 
 
-def _stage_path(db: Database, path: str, ext: str, base: str, options: LoadOptions) -> Source:
+def _stage_path(db: Database, path: str, ext: str, base: str, options: LoadOptions) -> list[Source]:
     if os.path.getsize(path) == 0:
         raise ImportFailure(1005)
     if ext in (".geojson", ".json"):
-        return _stage_geojson(db, path, base, options)
-    return stage_csv(db, path, ext, base, options)
+        return [_stage_geojson(db, path, base, options)]
+    if ext in GDAL_EXTENSIONS:
+        return stage_gdal(db, path, ext, base, options)
+    return [stage_csv(db, path, ext, base, options)]
+
+
+_SIDECARS = frozenset((".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx"))
 
 
 def _zip_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -219,9 +272,30 @@ def _zip_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
         leaf = os.path.basename(name.rstrip("/"))
         if info.is_dir() or name.startswith("__MACOSX/") or leaf.startswith("."):
             continue
-        if _extension(leaf) in _EXTENSIONS and _extension(leaf) != ".zip":
+        ext = _extension(leaf)
+        if (ext in _EXTENSIONS and ext not in (".zip", ".kmz")) or ext in _SIDECARS:
             members.append(info)
     return members
+
+
+def _extract(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: str, options: LoadOptions
+) -> None:
+    """Stream one member to disk, never past ``max_file_size`` whatever its header says."""
+    if info.flag_bits & 0x1:
+        raise ImportFailure(1018)
+    if info.file_size > options.max_file_size:
+        raise ImportFailure(6666)
+    written = 0
+    try:
+        with archive.open(info) as src, open(target, "wb") as dst:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                written += len(block)
+                if written > options.max_file_size:
+                    raise ImportFailure(6666)
+                dst.write(block)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
+        raise ImportFailure(1003) from None
 
 
 def _stage_zip(db: Database, path: str, options: LoadOptions) -> list[Source]:
@@ -233,28 +307,27 @@ def _stage_zip(db: Database, path: str, options: LoadOptions) -> list[Source]:
     failures: list[ImportFailure] = []
     with archive, tempfile.TemporaryDirectory(prefix="carto-unzip-") as workdir:
         members = _zip_members(archive)
-        if not members:
+        main = [m for m in members if _extension(m.filename) not in _SIDECARS]
+        if not main:
             raise ImportFailure(1002)
+        folders: dict[str, str] = {}
         try:
-            for number, info in enumerate(members):
-                if info.flag_bits & 0x1:
-                    raise ImportFailure(1018)
-                if info.file_size > options.max_file_size:
-                    raise ImportFailure(6666)
+            # Members keep their names, one folder per archive folder, so that a Shapefile
+            # finds its .dbf/.shx/.prj; the names never leave the scratch folder.
+            for info in members:
+                folder = os.path.dirname(info.filename)
+                local = folders.setdefault(folder, os.path.join(workdir, f"d{len(folders)}"))
+                os.makedirs(local, exist_ok=True)
                 leaf = os.path.basename(info.filename)
+                _extract(archive, info, os.path.join(local, leaf), options)
+            for info in main:
+                leaf = os.path.basename(info.filename)
+                target = os.path.join(folders[os.path.dirname(info.filename)], leaf)
                 ext = _extension(leaf)
-                target = os.path.join(workdir, f"member{number}{ext}")
                 try:
-                    with archive.open(info) as src, open(target, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)
-                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
-                    raise ImportFailure(1003) from None
-                try:
-                    sources.append(_stage_path(db, target, ext, os.path.splitext(leaf)[0], options))
+                    sources.extend(_stage_path(db, target, ext, os.path.splitext(leaf)[0], options))
                 except ImportFailure as exc:
                     failures.append(exc)  # like the runner: other files still import
-                finally:
-                    os.unlink(target)
         except BaseException:
             for source in sources:
                 drop_stage(db, source.stage)
@@ -267,9 +340,10 @@ def _stage_zip(db: Database, path: str, options: LoadOptions) -> list[Source]:
 def load_file(db: Database, filename: str, path: str, options: LoadOptions) -> LoadResult:
     """Import the file at ``path`` (uploaded as ``filename``) into new CARTO tables.
 
-    The extension of ``filename`` picks the reader; a zip archive imports every
-    supported file inside it, one table each. The size limit is checked before anything
-    is read or unpacked. Raises :class:`ImportFailure` with CARTO's error code.
+    The extension of ``filename`` picks the reader; a zip archive (or a KMZ) imports every
+    supported file inside it, one table each (a Shapefile with its sidecar files). The size
+    limit is checked before anything is read or unpacked, and again while unpacking.
+    Raises :class:`ImportFailure` with CARTO's error code.
     """
     ext = _extension(filename)
     if ext not in _EXTENSIONS:
@@ -279,11 +353,11 @@ def load_file(db: Database, filename: str, path: str, options: LoadOptions) -> L
         raise ImportFailure(6666)
     if size == 0:
         raise ImportFailure(1005)
-    if ext == ".zip":
+    if ext in (".zip", ".kmz"):
         sources = _stage_zip(db, path, options)
     else:
         base = os.path.splitext(os.path.basename(filename))[0]
-        sources = [_stage_path(db, path, ext, base, options)]
+        sources = _stage_path(db, path, ext, base, options)
     return _commit(db, sources, options)
 
 
@@ -316,17 +390,23 @@ def _commit(db: Database, sources: list[Source], options: LoadOptions) -> LoadRe
 
 
 def _create_from_stage(db: Database, name: str, source: Source) -> None:
-    db.create_carto_table(name, [(column, decl) for column, decl, _ in source.columns])
-    targets = ["the_geom", "the_geom_webmercator"] + [quote_ident(c) for c, _, _ in source.columns]
-    values = [source.geom_expr, source.merc_expr] + [expr for _, _, expr in source.columns]
-    if source.id_expr is not None:
-        targets.insert(0, "cartodb_id")
-        values.insert(0, source.id_expr)
-    db.execute_native(
-        f"INSERT INTO {quote_ident(name)} ({', '.join(targets)})"  # noqa: S608
-        f" SELECT {', '.join(values)} FROM temp.{source.stage} ORDER BY rowid"
+    # Ids are given here (file order, from 1), not drawn from the sequence row by row: the
+    # sequence starts after them.
+    id_expr = source.id_expr or "rn + 1"
+    highest = db.execute_native(f"SELECT max({id_expr}) FROM {source.stage}").rows  # noqa: S608
+    first_id = int(highest[0][0] or 0) + 1
+    db.create_carto_table(
+        name, [(column, decl) for column, decl, _ in source.columns], first_id=first_id
     )
-    db.install_carto_triggers(name)
+    targets = ["cartodb_id", "the_geom"] + [quote_ident(c) for c, _, _ in source.columns]
+    values = [id_expr, source.geom_expr] + [expr for _, _, expr in source.columns]
+    try:
+        db.execute_native(
+            f"INSERT INTO {quote_ident(name)} ({', '.join(targets)})"  # noqa: S608
+            f" SELECT {', '.join(values)} FROM {source.stage}"
+        )
+    except QueryError as exc:
+        raise ImportFailure(99999, str(exc)) from None
 
 
 # --------------------------------------------------------------------------- queries
@@ -366,10 +446,7 @@ def table_from_query(
             name = base
         else:
             name = unique_table_name(base, set(db.list_tables()) - {scratch})
-        db.execute_native(f"DROP TRIGGER {quote_ident(scratch + '__carto_insert')}")
-        db.execute_native(f"DROP TRIGGER {quote_ident(scratch + '__carto_update')}")
         db.rename_table(scratch, name)
-        db.install_carto_triggers(name)
     return LoadResult([name], rows, False)
 
 

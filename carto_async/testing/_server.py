@@ -83,7 +83,7 @@ class SeedError(ValueError):
 
 
 class LocalCarto:
-    """A local CARTO: Import API and SQL API over real HTTP, backed by SQLite.
+    """A local CARTO: Import API and SQL API over real HTTP, backed by DuckDB + spatial.
 
     ``with LocalCarto() as server`` (or ``async with``) serves on ``127.0.0.1`` at an ephemeral
     port from a background thread and stops it, with its sockets and threads, on exit. Clients
@@ -100,7 +100,8 @@ class LocalCarto:
 
     * ``username`` (``"demo"``) and ``api_key`` (the master key; random if not given). A
       read-only ``regular_api_key`` and the ``default_public`` key exist too.
-    * ``db``: a SQLite path, an open :class:`Database`, or ``None`` for an in-memory database.
+    * ``db``: a DuckDB database file (created if missing; tables persist across restarts), an
+      open :class:`Database`, or ``None`` for an in-memory database.
     * ``seed_dir``: a folder whose files are imported at start (and again by :meth:`reset`),
       each into a table named after it, replacing a table of that name; a file that fails
       raises :class:`SeedError`. Hidden files and sub-folders are skipped.
@@ -565,7 +566,7 @@ def serve(
     and keys; ``options`` are the other :class:`LocalCarto` options. The access log masks
     ``api_key``/``map_key`` values.
 
-    >>> serve(port=8765, username="demo", api_key="secret", db="demo.sqlite")  # doctest: +SKIP
+    >>> serve(port=8765, username="demo", api_key="secret", db="demo.duckdb")  # doctest: +SKIP
     """
     server = LocalCarto(
         username=username,

@@ -22,11 +22,10 @@ from typing import Any
 
 import attrs
 
-from carto_async.testing import _geometry
+from carto_async.testing._csvload import parse_timestamp
 from carto_async.testing._db import Database, QueryError, QueryResult
-from carto_async.testing._pgcolumns import pg_type
-from carto_async.testing._pgsql import tokenize
-from carto_async.testing._pgvalues import parse_timestamp
+from carto_async.testing.engine._sqltext import tokenize
+from carto_async.testing.engine._values import GEOMETRY_KINDS
 
 __all__ = ["SQLResponse", "field_descriptor", "run_sql"]
 
@@ -191,6 +190,46 @@ def _window(request: _Request) -> str:
 
 # --------------------------------------------------------------------------- types and values
 
+# Declared type (upper case, without arguments) -> PostgreSQL type name.
+PG_TYPES = {
+    **dict.fromkeys(("INTEGER", "INT", "INT4", "SERIAL"), "int4"),
+    **dict.fromkeys(("SMALLINT", "INT2"), "int2"),
+    **dict.fromkeys(("BIGINT", "INT8"), "int8"),
+    **dict.fromkeys(("REAL", "FLOAT4"), "float4"),
+    **dict.fromkeys(("DOUBLE", "DOUBLE PRECISION", "FLOAT", "FLOAT8"), "float8"),
+    **dict.fromkeys(("NUMERIC", "DECIMAL"), "numeric"),
+    "TEXT": "text",
+    **dict.fromkeys(("VARCHAR", "CHARACTER VARYING"), "varchar"),
+    **dict.fromkeys(("CHAR", "CHARACTER", "BPCHAR"), "bpchar"),
+    **dict.fromkeys(("BOOLEAN", "BOOL"), "bool"),
+    "TIMESTAMP": "timestamp",
+    "BYTEA": "bytea",
+    "DATE": "date",
+    "TIMESTAMPTZ": "timestamptz",
+    "TIME": "time",
+    "JSON": "json",
+    "JSONB": "jsonb",
+    "BOX2D": "box2d",
+    "INTERVAL": "interval",
+    "UUID": "uuid",
+    "GEOMETRY_TEXT": "geometry",
+    "GEOGRAPHY_TEXT": "geography",
+}
+
+
+def pg_type(decl: str | None) -> str:
+    """PostgreSQL type name for a declared type (``DOUBLE PRECISION`` -> ``float8``)."""
+    if not decl:
+        return "text"
+    if decl.endswith("[]"):
+        return "_" + pg_type(decl[:-2])
+    base = " ".join(decl.upper().split("(")[0].split())
+    if base in PG_TYPES:
+        return PG_TYPES[base]
+    first = base.split(" ")[0]
+    return PG_TYPES.get(first, first.lower())
+
+
 _GEOMETRY_DECL = re.compile(r"(GEOMETRY|GEOGRAPHY)_TEXT(?:_(Z|M|ZM))?(?:\((\d+),(-?\d+)\))?", re.I)
 
 
@@ -208,7 +247,7 @@ def field_descriptor(decl: str | None) -> dict[str, Any]:
         if match.group(3) is None:
             return {"type": kind, "dims": 4, "srid": -1}
         code = int(match.group(3))
-        wkbtype = "Unknown" if code == 0 else _geometry.KINDS[code - 1]
+        wkbtype = "Unknown" if code == 0 else GEOMETRY_KINDS[code - 1]
         dims = 2 + len(match.group(2) or "")
         return {"type": kind, "wkbtype": wkbtype, "dims": dims, "srid": int(match.group(4))}
     pgtype = pg_type(decl)
@@ -257,8 +296,16 @@ def _json_number(value: int | float) -> str:
 _json_text = json.encoder.encode_basestring
 
 
+def _as_stamp(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    return parse_timestamp(value) if isinstance(value, str) else None
+
+
 def _json_date(value: Any) -> str:
-    stamp = parse_timestamp(value) if isinstance(value, str) else None
+    stamp = _as_stamp(value)
     if stamp is None:
         return _json_text(value if isinstance(value, str) else str(value))
     # Date.prototype.toJSON as the SQL API overrides it (server in UTC): no milliseconds.
@@ -283,10 +330,16 @@ def _json_value(value: Any, pgtype: str) -> str:
             return json.dumps(json.loads(value), ensure_ascii=False, separators=(",", ":"))
         except ValueError:
             return _json_text(value)
+    if isinstance(value, decimal.Decimal):
+        value = int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, int | float):
         if pgtype in ("text", "varchar", "bpchar", "geometry", "geography"):
             return _json_text(str(value))
         return _json_number(value)
+    if isinstance(value, dt.timedelta):
+        return _json_text(str(value))
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     return _json_text(value)
 
 
@@ -296,8 +349,8 @@ def _csv_value(value: Any, pgtype: str) -> str:
         return ""
     if pgtype == "bool":
         return "true" if _json_value(value, "bool") == "true" else "false"
-    if pgtype in ("timestamp", "timestamptz", "date") and isinstance(value, str):
-        stamp = parse_timestamp(value)
+    if pgtype in ("timestamp", "timestamptz", "date"):
+        stamp = _as_stamp(value)
         if stamp is not None:
             return _pg_timestamp_text(stamp, pgtype)
     if isinstance(value, bytes):
@@ -401,21 +454,19 @@ def _format_json(result: QueryResult, request: _Request, elapsed: float) -> str:
     )
 
 
-def _format_geojson(result: QueryResult, request: _Request) -> str:
+def _format_geojson(db: Database, result: QueryResult, request: _Request) -> str:
     if "the_geom" not in result.columns:
         raise QueryError('column "the_geom" does not exist')
     geom_index = len(result.columns) - 1 - result.columns[::-1].index("the_geom")
     cols = _columns(result, request.skipfields)
     leave_out = frozenset(("the_geom", "the_geom_webmercator"))
     properties = _row_objects(result.rows, cols, leave_out)
+    geometries = db.geojson([row[geom_index] for row in result.rows], request.dp)
     features = []
-    for row, props in zip(result.rows, properties, strict=True):
-        try:
-            geom = _geometry.parse_geometry(row[geom_index])
-        except _geometry.GeometryError as exc:
-            raise QueryError(str(exc)) from None
-        geometry = "null" if geom is None else _geometry.to_geojson(geom, request.dp)
-        features.append(f'{{"type":"Feature","geometry":{geometry},"properties":{props}}}')
+    for geometry, props in zip(geometries, properties, strict=True):
+        features.append(
+            f'{{"type":"Feature","geometry":{geometry or "null"},"properties":{props}}}'
+        )
     return '{"type": "FeatureCollection", "features": [' + ",".join(features) + "]}"
 
 
@@ -499,7 +550,7 @@ def run_sql(
         result = db.run_statements(_window(request), read_only=read_only, timeout=timeout)
         elapsed = time.perf_counter() - started
         if request.format == "geojson":
-            body = _format_geojson(result, request)
+            body = _format_geojson(db, result, request)
         elif request.format == "csv":
             body = _format_csv(result, request)
         else:

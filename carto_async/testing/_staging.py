@@ -5,9 +5,10 @@
 * Table names follow ``Carto::DB::Sanitize`` (:func:`normalize_table_name`, with
   :func:`unique_table_name` for collisions), column names the importer's ``StringSanitizer``
   (:func:`normalize_column_name`, :func:`column_names` for a whole header).
-* A reader streams rows into a TEMP staging table (:func:`create_stage`, :func:`insert_stage`,
-  :data:`CHUNK_ROWS` rows at a time so the database lock is taken per chunk and SQL queries
-  keep being served) and describes the table to make as a :class:`Source`; ``_loader`` then
+* A reader streams rows into a TEMP staging table of text cells (:func:`create_stage`,
+  :func:`insert_stage`: :data:`CHUNK_ROWS` rows at a time, one Arrow batch each, so the
+  database lock is taken per chunk and SQL queries keep being served) and describes the
+  table to make as a :class:`Source`; ``_loader`` then
   copies every source into its CARTO table in one transaction.
 """
 
@@ -24,8 +25,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
+import pyarrow as pa
 
-from carto_async.testing import _geometry
 from carto_async.testing._db import Database, QueryError
 
 __all__ = [
@@ -37,8 +38,8 @@ __all__ = [
     "column_names",
     "create_stage",
     "drop_stage",
-    "geometry_pair",
     "insert_stage",
+    "latlon_expr",
     "normalize_column_name",
     "normalize_table_name",
     "stage_numbers",
@@ -206,52 +207,66 @@ class Source:
     rows: int
     id_expr: str | None = None
     geom_expr: str = "NULL"
-    merc_expr: str = "NULL"
 
 
 # Numbers the TEMP staging tables and the scratch tables of query imports.
 stage_numbers = itertools.count(1)
 
+#: Staged geometry cells: ``gc`` a geometry column's text (hex (E)WKB, (E)WKT or GeoJSON),
+#: ``gl``/``gn`` latitude and longitude text; ``rn`` keeps the file's order.
+STAGE_EXTRA = ("gc", "gl", "gn")
+
 
 def create_stage(db: Database, width: int) -> str:
-    """Create a TEMP staging table: ``c0``... for the columns, then ``gc``/``mc``/``gl``/``ml``.
-
-    ``gc``/``mc`` hold the geometry read from a geometry column (4326 and web mercator),
-    ``gl``/``ml`` the one made from latitude/longitude columns.
-    """
+    """Create a TEMP staging table of text cells: ``c0``... then ``gc``, ``gl``, ``gn``, ``rn``."""
     name = f"_carto_stage_{next(stage_numbers)}"
-    columns = ", ".join([f"c{i}" for i in range(width)] + ["gc", "mc", "gl", "ml"])
-    db.execute_native(f"CREATE TEMP TABLE {name} ({columns})")
+    columns = ", ".join(
+        [f"c{i} VARCHAR" for i in range(width)] + [f"{c} VARCHAR" for c in STAGE_EXTRA]
+    )
+    db.execute_native(f"CREATE TEMP TABLE {name} ({columns}, rn BIGINT)")
     return name
 
 
 def drop_stage(db: Database, stage: str) -> None:
     """Drop a staging table, if it and the database are still there."""
     with contextlib.suppress(QueryError):  # the database may already be closed
-        db.execute_native(f"DROP TABLE IF EXISTS temp.{stage}")
+        db.execute_native(f"DROP TABLE IF EXISTS {stage}")
 
 
-def insert_stage(db: Database, stage: str, rows: Sequence[Sequence[Any]], width: int) -> None:
-    """Append rows (``width`` cells, then the four geometry cells) in one transaction."""
-    marks = ", ".join("?" * (width + 4))
-    with db.transaction():
-        db.executemany(f"INSERT INTO temp.{stage} VALUES ({marks})", rows)  # noqa: S608
+def insert_stage(
+    db: Database, stage: str, rows: Sequence[Sequence[Any]], width: int, first: int = 0
+) -> None:
+    """Append rows (``width`` text cells, then ``gc``, ``gl``, ``gn``) as one Arrow batch."""
+    names = [f"c{i}" for i in range(width)] + list(STAGE_EXTRA)
+    columns: dict[str, Any] = {
+        name: pa.array([row[i] for row in rows], type=pa.string()) for i, name in enumerate(names)
+    }
+    columns["rn"] = pa.array(range(first, first + len(rows)), type=pa.int64())
+    db.insert_arrow(stage, pa.table(columns))
 
 
-def geometry_pair(geom: _geometry.Geometry) -> tuple[str, str | None]:
-    """Hex EWKB of a 4326 geometry and of its web mercator twin; collections fail (3201)."""
-    if geom.kind == "GeometryCollection":
-        raise ImportFailure(3201)
-    return _geometry.to_hex(geom), _geometry.webmercator_hex(geom)
+_LON_RE = r"[-+]?(?:\d|[1-9]\d|1[0-7]\d)(?:\.\d+)?|[-+]?180"
+_LAT_RE = r"[-+]?(?:\d|[1-8]\d)(?:\.\d+)?|[-+]?90"
+
+
+def latlon_expr() -> str:
+    """SQL making the_geom from staged latitude/longitude text (the georeferencer's patterns)."""
+    lat = "replace(trim(gl), ',', '.')"
+    lon = "replace(trim(gn), ',', '.')"
+    return (
+        f"CASE WHEN regexp_full_match({lat}, '{_LAT_RE}') AND regexp_full_match({lon}, '{_LON_RE}')"
+        f" THEN ST_SetCRS(ST_Point(CAST({lon} AS DOUBLE), CAST({lat} AS DOUBLE)), 'EPSG:4326') END"
+    )
 
 
 def cartodb_id_expr(db: Database, stage: str, column: str) -> str:
     """Keep a source ``cartodb_id`` only if it is a usable key (else 2011, as cartodbfy)."""
+    value = f"TRY_CAST(trim({column}) AS BIGINT)"
     total, distinct, bad, lowest = db.execute_native(
-        f"SELECT count(*), count(DISTINCT CAST(TRIM({column}) AS INTEGER)),"  # noqa: S608
-        f" coalesce(sum(CAST(CAST(TRIM({column}) AS INTEGER) AS TEXT) IS NOT TRIM({column})), 0),"
-        f" min(CAST(TRIM({column}) AS INTEGER)) FROM temp.{stage}"
+        f"SELECT count(*), count(DISTINCT {value}),"  # noqa: S608
+        f" count(*) FILTER (WHERE {value} IS NULL OR {value}::VARCHAR <> trim({column})),"
+        f" min({value}) FROM {stage}"
     ).rows[0]
     if total != distinct or bad or (lowest is not None and lowest < 0):
         raise ImportFailure(2011)
-    return f"CAST(TRIM({column}) AS INTEGER)"
+    return f"CAST(trim({column}) AS INTEGER)"

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import struct
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from carto_async.testing import _geofunctions
-from carto_async.testing import _geometry as geo
-from carto_async.testing._geometry import Geometry, GeometryError
+from carto_async.testing._db import Database, QueryError
+from tests.testing import ewkb_codec as geo
+from tests.testing.ewkb_codec import Geometry, GeometryError
 
 RING = ((0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (0.0, 0.0))
 HOLE = ((1.0, 1.0), (2.0, 1.0), (2.0, 2.0), (1.0, 1.0))
@@ -259,49 +258,48 @@ def test_normalize_carto_geom() -> None:
     assert lenient.coords == pytest.approx((1.0, 2.0))
 
 
-# -- SQL functions -------------------------------------------------------------------------
+# -- SQL functions (on the DuckDB engine) ---------------------------------------------------
 
 
 @pytest.fixture
-def sql() -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(":memory:")
-    _geofunctions.register_functions(conn)
-    yield conn
-    conn.close()
+def sql() -> Iterator[Database]:
+    database = Database()
+    yield database
+    database.close()
 
 
-def one(conn: sqlite3.Connection, query: str, *params: Any) -> Any:
-    return conn.execute(query, params).fetchone()[0]
+def one(db: Database, query: str) -> Any:
+    return db.execute(query).rows[0][0]
 
 
-P = "SRID=4326;POINT(-3.7 40.4)"
-LINE = "SRID=4326;LINESTRING(0 0,1 1,2 0)"
+P = "'SRID=4326;POINT(-3.7 40.4)'::geometry"
+LINE = "'SRID=4326;LINESTRING(0 0,1 1,2 0)'::geometry"
 
 
-def test_sql_text_outputs(sql: sqlite3.Connection) -> None:
+def test_sql_text_outputs(sql: Database) -> None:
     hexed = one(sql, "SELECT ST_GeomFromText('POINT(-3.7 40.4)', 4326)")
     assert hexed == _hex_point(-3.7, 40.4, 4326)
-    assert one(sql, "SELECT ST_AsText(?)", hexed) == "POINT(-3.7 40.4)"
-    assert one(sql, "SELECT ST_AsEWKT(?)", hexed) == "SRID=4326;POINT(-3.7 40.4)"
-    assert one(sql, "SELECT ST_AsGeoJSON(?)", hexed) == '{"type":"Point","coordinates":[-3.7,40.4]}'
-    assert one(sql, "SELECT ST_AsGeoJSON(?, 0)", hexed) == '{"type":"Point","coordinates":[-4,40]}'
-    assert one(sql, "SELECT ST_AsHexEWKB(?)", P) == hexed
+    assert one(sql, f"SELECT ST_AsText({P})") == "POINT(-3.7 40.4)"
+    assert one(sql, f"SELECT ST_AsEWKT({P})") == "SRID=4326;POINT(-3.7 40.4)"
+    assert one(sql, f"SELECT ST_AsGeoJSON({P})") == '{"type":"Point","coordinates":[-3.7,40.4]}'
+    assert one(sql, f"SELECT ST_AsGeoJSON({P}, 0)") == '{"type":"Point","coordinates":[-4,40]}'
+    assert one(sql, f"SELECT ST_AsHexEWKB({P})") == hexed
 
 
-def test_sql_constructors(sql: sqlite3.Connection) -> None:
+def test_sql_constructors(sql: Database) -> None:
     assert one(sql, "SELECT ST_SRID(ST_MakePoint(1, 2))") == 0
     assert one(sql, "SELECT ST_SRID(ST_SetSRID(ST_MakePoint(1, 2), 4326))") == 4326
     assert one(sql, "SELECT ST_SetSRID(ST_MakePoint(1, 2), 4326)") == _hex_point(1, 2, 4326)
     assert one(sql, "SELECT ST_Point(1, 2, 4326)") == _hex_point(1, 2, 4326)
     assert one(sql, "SELECT CDB_LatLng(40.4, -3.7)") == _hex_point(-3.7, 40.4, 4326)
     geojson = '{"type":"Point","coordinates":[1,2]}'
-    assert one(sql, "SELECT ST_GeomFromGeoJSON(?)", geojson) == _hex_point(1, 2, 4326)
-    assert one(sql, "SELECT ST_GeomFromEWKT(?)", "SRID=3857;POINT(1 2)") == _hex_point(1, 2, 3857)
+    assert one(sql, f"SELECT ST_GeomFromGeoJSON('{geojson}', 4326)") == _hex_point(1, 2, 4326)
+    assert one(sql, "SELECT ST_GeomFromEWKT('SRID=3857;POINT(1 2)')") == _hex_point(1, 2, 3857)
     envelope = one(sql, "SELECT ST_AsText(ST_MakeEnvelope(0, 0, 2, 1, 4326))")
     assert envelope == "POLYGON((0 0,0 1,2 1,2 0,0 0))"
 
 
-def test_sql_types(sql: sqlite3.Connection) -> None:
+def test_sql_types(sql: Database) -> None:
     for wkt, st_type, plain in [
         ("POINT(1 2)", "ST_Point", "POINT"),
         ("LINESTRING(0 0,1 1)", "ST_LineString", "LINESTRING"),
@@ -310,44 +308,45 @@ def test_sql_types(sql: sqlite3.Connection) -> None:
         ("MULTILINESTRING((0 0,1 1))", "ST_MultiLineString", "MULTILINESTRING"),
         ("MULTIPOLYGON(((0 0,1 0,1 1,0 0)))", "ST_MultiPolygon", "MULTIPOLYGON"),
     ]:
-        assert one(sql, "SELECT ST_GeometryType(?)", wkt) == st_type
-        assert one(sql, "SELECT GeometryType(?)", wkt) == plain
+        assert one(sql, f"SELECT ST_GeometryType('{wkt}'::geometry)") == st_type
+        assert one(sql, f"SELECT GeometryType('{wkt}'::geometry)") == plain
 
 
-def test_sql_coordinates_and_bounds(sql: sqlite3.Connection) -> None:
-    assert one(sql, "SELECT ST_X(?)", P) == pytest.approx(-3.7)
-    assert one(sql, "SELECT ST_Y(?)", P) == pytest.approx(40.4)
-    assert one(sql, "SELECT ST_X('POINT EMPTY')") is None
-    bounds = sql.execute("SELECT ST_XMin(?), ST_YMin(?), ST_XMax(?), ST_YMax(?)", (LINE,) * 4)
-    assert bounds.fetchone() == (0.0, 0.0, 2.0, 1.0)
-    assert one(sql, "SELECT ST_NPoints(?)", LINE) == 3
-    assert one(sql, "SELECT ST_IsEmpty(?)", LINE) == 0
-    assert one(sql, "SELECT ST_IsEmpty('LINESTRING EMPTY')") == 1
+def test_sql_coordinates_and_bounds(sql: Database) -> None:
+    assert one(sql, f"SELECT ST_X({P})") == pytest.approx(-3.7)
+    assert one(sql, f"SELECT ST_Y({P})") == pytest.approx(40.4)
+    assert one(sql, "SELECT ST_X('POINT EMPTY'::geometry)") is None
+    bounds = sql.execute(
+        f"SELECT ST_XMin({LINE}), ST_YMin({LINE}), ST_XMax({LINE}), ST_YMax({LINE})"
+    )
+    assert bounds.rows[0] == (0.0, 0.0, 2.0, 1.0)
+    assert one(sql, f"SELECT ST_NPoints({LINE})") == 3
+    assert one(sql, f"SELECT ST_IsEmpty({LINE})") == 0
+    assert one(sql, "SELECT ST_IsEmpty('LINESTRING EMPTY'::geometry)") == 1
 
 
-def test_sql_st_x_of_a_line_fails_with_postgis_message(sql: sqlite3.Connection) -> None:
-    _geofunctions.pop_function_error()
-    with pytest.raises(sqlite3.OperationalError):
-        one(sql, "SELECT ST_X(?)", LINE)
-    assert _geofunctions.pop_function_error() == "Argument to ST_X() must have type POINT"
+def test_sql_st_x_of_a_line_fails_with_postgis_message(sql: Database) -> None:
+    with pytest.raises(QueryError) as caught:
+        one(sql, f"SELECT ST_X({LINE})")
+    assert str(caught.value) == "Argument to ST_X() must have type POINT"
 
 
-def test_sql_transform(sql: sqlite3.Connection) -> None:
+def test_sql_transform(sql: Database) -> None:
     merc = one(sql, "SELECT ST_Transform(ST_SetSRID(ST_MakePoint(10, 20), 4326), 3857)")
     assert geo.from_hex(merc).coords == pytest.approx((1113194.9079327357, 2273030.926987689))
-    assert one(sql, "SELECT ST_SRID(CDB_TransformToWebmercator(?))", P) == 3857
+    assert geo.from_hex(merc).srid == 3857
+    assert one(sql, f"SELECT ST_SRID(CDB_TransformToWebmercator({P}))") == 3857
 
 
-def test_sql_extent_aggregate(sql: sqlite3.Connection) -> None:
-    sql.execute("CREATE TABLE t (g TEXT)")
-    sql.executemany(
-        "INSERT INTO t VALUES (?)", [("POINT(-10 5)",), ("LINESTRING(0 0,20.5 -7)",), (None,)]
-    )
+def test_sql_extent_aggregate(sql: Database) -> None:
+    sql.execute("CREATE TABLE t (g geometry)")
+    sql.execute("INSERT INTO t VALUES ('POINT(-10 5)'), ('LINESTRING(0 0,20.5 -7)'), (NULL)")
     assert one(sql, "SELECT ST_Extent(g) FROM t") == "BOX(-10 -7,20.5 5)"
     assert one(sql, "SELECT ST_Extent(g) FROM t WHERE g IS NULL") is None
+    assert one(sql, "SELECT ST_XMin(ST_Extent(g)) FROM t") == -10  # CartoDB.js getBounds
 
 
-def test_sql_functions_are_strict(sql: sqlite3.Connection) -> None:
+def test_sql_functions_are_strict(sql: Database) -> None:
     for query in (
         "SELECT ST_AsText(NULL)",
         "SELECT ST_X(NULL)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from carto_async.testing import _geometry as geo
 from carto_async.testing._db import Database
 from carto_async.testing._loader import load_file
 from carto_async.testing._staging import ImportFailure, LoadOptions
+from tests.testing import ewkb_codec as geo
 from tests.testing.conftest_data import columns, load, rows, write
 
 CARTO = ["cartodb_id", "the_geom", "the_geom_webmercator"]
@@ -28,7 +29,8 @@ def db() -> Iterator[Database]:
 def failure(db: Database, tmp_path: Path, name: str, content: str | bytes, **options: Any) -> int:
     with pytest.raises(ImportFailure) as caught:
         load(db, tmp_path, name, content, **options)
-    assert not db.execute("SELECT name FROM sqlite_temp_master").rows  # staging cleaned up
+    staged = "SELECT table_name FROM duckdb_tables() WHERE temporary"
+    assert not db.execute_native(staged).rows  # staging cleaned up
     return caught.value.code
 
 
@@ -79,13 +81,13 @@ def test_type_guessing(db: Database, tmp_path: Path) -> None:
         "count": 1,
         "price": 1.5,
         "ok": 1,
-        "day": "2020-01-02",
-        "seen": "2020-01-02T03:04:05Z",
+        "day": dt.date(2020, 1, 2),
+        "seen": dt.datetime(2020, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
         "big": 3000000000,
         "code": 7,
     }
     assert got[1]["ok"] == 0
-    assert got[1]["seen"] == "2020-01-02T01:04:05Z"
+    assert got[1]["seen"] == dt.datetime(2020, 1, 2, 1, 4, 5, tzinfo=dt.UTC)
     # empty cells: NULL in typed columns, an empty string in text columns
     assert got[2] == {**dict.fromkeys(got[2], None), "cartodb_id": 3, "name": ""}
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from carto_async.testing import _geometry as geo
 from carto_async.testing._db import Database
 from carto_async.testing._loader import copy_table, supported_extensions, table_from_query
 from carto_async.testing._staging import ImportFailure, LoadOptions, normalize_table_name
+from tests.testing import ewkb_codec as geo
 from tests.testing.conftest_data import (
     columns,
     feature,
@@ -260,7 +260,20 @@ def test_collision_strategy_overwrite(db: Database, tmp_path: Path) -> None:
 
 
 def test_supported_extensions() -> None:
-    assert set(supported_extensions()) == {".csv", ".tsv", ".txt", ".geojson", ".json", ".zip"}
+    assert set(supported_extensions()) == {
+        ".csv",
+        ".tsv",
+        ".txt",
+        ".geojson",
+        ".json",
+        ".zip",
+        # read with GDAL
+        ".kml",
+        ".kmz",
+        ".gpx",
+        ".gpkg",
+        ".shp",
+    }
 
 
 def test_every_import_error_code_used_has_a_carto_title() -> None:
@@ -280,6 +293,10 @@ def test_every_import_error_code_used_has_a_carto_title() -> None:
         6666,
         6668,
         8003,
+        1006,  # the GDAL formats' codes
+        1019,
+        3101,
+        3202,
     ):
         assert ImportFailure(code).message == titles[str(code)]["title"]
 

@@ -1,8 +1,11 @@
-"""Geometry for LocalCarto: EWKB, WKT and GeoJSON codecs, reprojection and typmod checks.
+"""An independent EWKB, WKT and GeoJSON codec: the tests' reference for what PostGIS prints.
 
-Geometries are stored the way CARTO's SQL API prints them in JSON: hex EWKB text such as
-``0101000020E6100000...`` (little endian, SRID flag set when the SRID is not 0). Only 2D
-geometries are produced; Z and M ordinates found in input are dropped.
+LocalCarto's engine (DuckDB + spatial) does geometry itself; this pure-Python codec, which
+LocalCarto used before, stays with the tests as an oracle: it decodes the hex EWKB the SQL API
+returns and builds the values PostGIS would. Geometries are stored the way CARTO's SQL API
+prints them in JSON: hex EWKB text such as ``0101000020E6100000...`` (little endian, SRID
+flag set when the SRID is not 0). Only 2D geometries are produced; Z and M ordinates found in
+input are dropped.
 
 A :class:`Geometry` holds its coordinates as nested tuples, GeoJSON-style:
 
@@ -10,8 +13,6 @@ A :class:`Geometry` holds its coordinates as nested tuples, GeoJSON-style:
 * ``LineString``: tuple of points; ``Polygon``: tuple of rings (tuples of points)
 * ``MultiPoint`` / ``MultiLineString`` / ``MultiPolygon``: tuple of the parts' coordinates
 * ``GeometryCollection``: tuple of :class:`Geometry`
-
-The PostGIS-like SQL functions built on these are in ``_geofunctions``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,38 @@
+"""LocalCarto's engine: DuckDB with its spatial extension, spoken to in PostgreSQL/PostGIS.
+
+* ``_connection``: :class:`Database`, the one shared connection (locked after start-up), CARTO
+  tables and ``CDB_CartodbfyTable``;
+* ``_compat``: the CARTO compatibility layer (SQL macros and the small rewrite);
+* ``_guard``: what SQL API users may not do (host files, attach, extensions, settings; writes
+  without rights);
+* ``_sqltext``: tokens, statements, PostgreSQL's column names; ``_values``: hex EWKB and
+  PostgreSQL type declarations; ``_errors``: PostgreSQL's wording for DuckDB's errors.
+"""
+
+from __future__ import annotations
+
+from carto_async.testing.engine._connection import (
+    CARTO_COLUMNS,
+    CARTO_NAMES,
+    Database,
+    QueryResult,
+    ddl_type,
+    geometry_from_any,
+    open_engine,
+    quote_ident,
+    spatial_extension_path,
+)
+from carto_async.testing.engine._errors import QueryError
+
+__all__ = [
+    "CARTO_COLUMNS",
+    "CARTO_NAMES",
+    "Database",
+    "QueryError",
+    "QueryResult",
+    "ddl_type",
+    "geometry_from_any",
+    "open_engine",
+    "quote_ident",
+    "spatial_extension_path",
+]
