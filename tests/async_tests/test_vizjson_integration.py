@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from carto_async import AsyncCarto, PermissionDeniedError
-from carto_async._async.vizjson import AsyncVizJsonImage, fetch_vizjson
+from carto_async._async.vizjson import fetch_vizjson
 from carto_async.models.vizjson import OtherLayer
 from carto_async.testing import LocalCarto
 
@@ -91,7 +91,7 @@ async def test_a_viz_json_of_another_account_never_gets_the_key(
             ) as carto,
         ):
             vis = await fetch_vizjson(carto, url)
-            image_url = await AsyncVizJsonImage(carto, url).size(100, 100).url()
+            image_url = await carto.maps.vizjson_image(url).size(100, 100).url()
     assert vis.user_name == "other"
     assert image_url.startswith(other.base_url + "/api/v1/map/static/bbox/")
     assert seen
@@ -122,7 +122,7 @@ async def test_an_imported_map_renders_framed_by_its_bounds_and_moves_with_overr
     pytest.importorskip("mapnik")
     vis_id = await import_map(local, tmp_path)
     # The map's own layers and style, over a white plain basemap.
-    image = AsyncVizJsonImage(local, vis_id, basemap="#ffffff").size(300, 200)
+    image = local.maps.vizjson_image(vis_id, basemap="#ffffff").size(300, 200)
     framed = await image.fetch()
     assert framed.startswith(b"\x89PNG")
     reds = red_pixels(framed)
@@ -139,7 +139,7 @@ async def test_an_imported_map_renders_framed_by_its_bounds_and_moves_with_overr
     away = await image.center(30.0, -40.0).zoom(5).fetch()
     assert red_pixels(away) == []
     # Centred on Madrid at zoom 6 with override_bbox: a marker in the middle of the image.
-    moved = AsyncVizJsonImage(local, vis_id, override_bbox=True).size(300, 200)
+    moved = local.maps.vizjson_image(vis_id, override_bbox=True).size(300, 200)
     madrid = await moved.center(40.4168, -3.7038).zoom(6).fetch()
     middle = [(x, y) for x, y in red_pixels(madrid) if abs(x - 150) < 20 and abs(y - 100) < 20]
     assert middle, "Madrid is drawn at the centre"

@@ -78,7 +78,7 @@ def test_override_bbox_uses_the_centre_and_zoom(carto: Carto) -> None:
     vis = VizJson.from_json(DOCUMENT)
     with respx.mock(assert_all_called=True) as mock:
         mock.post(MAP_URL).respond(json=LAYERGROUP)
-        image = VizJsonImage(carto, vis, override_bbox=True)
+        image = carto.maps.vizjson_image(vis, override_bbox=True)
         own_centre = image.url()
         moved = image.center(10.5, 20.25).zoom(3).url()
         zoomed_only = VizJsonImage(carto, vis).zoom(3).url()
@@ -92,7 +92,7 @@ def test_a_basemap_override_replaces_the_maps_own(carto: Carto) -> None:
     vis = VizJson.from_json(DOCUMENT)
     with respx.mock(assert_all_called=True) as mock:
         create = mock.post(MAP_URL).respond(json=LAYERGROUP)
-        VizJsonImage(carto, vis, basemap="#202020").url()
+        carto.maps.vizjson_image(vis, basemap="#202020").url()
     layers = json.loads(create.calls.last.request.content)["layers"]
     assert layers[0] == {"type": "plain", "options": {"color": "#202020"}}
 
@@ -118,8 +118,8 @@ def test_no_cdn_keeps_the_url_on_the_maps_api(carto: Carto) -> None:
     group = {**LAYERGROUP, "cdn_url": {"https": "cdn.example.net", "http": "cdn.example.net"}}
     with respx.mock(assert_all_called=True) as mock:
         mock.post(MAP_URL).respond(json=group)
-        on_cdn = VizJsonImage(carto, vis).url()
-        direct = VizJsonImage(carto, vis, no_cdn=True).url()
+        on_cdn = carto.maps.vizjson_image(vis).url()
+        direct = carto.maps.vizjson_image(vis, no_cdn=True).url()
     assert on_cdn.startswith("https://cdn.example.net/demo/api/v1/map/static/bbox/")
     assert direct.startswith(f"{MAP_URL}/static/bbox/")
 
