@@ -10,6 +10,7 @@ These print figures; they assert nothing about time. ``python -m benchmarks`` ru
 * ``download_memory``   #5 peak RSS of a client streaming a big download into a file
 * ``localcarto_engine`` #6 LocalCarto's engine: SQL API ``select 1`` per second, a 100,000-row
   CSV import (seconds, peak server memory)
+* ``fanout``            #7 ``select 1`` at 1, 50 and 100 in flight: every client and transport
 
 Results of the last full run, with the machine and the command: ``benchmarks/RESULTS.md``.
 """
@@ -24,6 +25,7 @@ BENCHMARKS: dict[str, str] = {
     "polling": "benchmarks.polling",
     "download": "benchmarks.download_memory",
     "engine": "benchmarks.localcarto_engine",
+    "fanout": "benchmarks.fanout",
 }
 
 #: Tiny sizes for a smoke run (``--smoke``, and ``tests/test_benchmarks_smoke.py``): every
@@ -47,6 +49,10 @@ SMOKE_ARGS: dict[str, list[str]] = {
         "--policies", "wait_all:0.05,1.5,1,0.2", "each:0.05,1.5,1,0.2",
     ],
     "download": ["--download-mib", "2", "--download-repeat", "1"],
+    "fanout": [
+        "--fanout-requests", "20", "--fanout-concurrency", "1", "4", "--fanout-warmup", "2",
+        "--fanout-block", "10", "--fanout-repeat", "1",
+    ],
 }  # fmt: skip
 
 __all__ = ["BENCHMARKS", "SMOKE_ARGS"]

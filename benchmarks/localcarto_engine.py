@@ -1,4 +1,4 @@
-"""#5 LocalCarto's engine: SQL API ``select 1`` requests per second, and a 100,000-row CSV import.
+"""#6 LocalCarto's engine: SQL API ``select 1`` requests per second, and a 100,000-row CSV import.
 
 LocalCarto runs in a child process. The SQL figure is raw httpx (one keep-alive connection per
 client thread) sending ``GET /api/v2/sql?q=select 1`` with the master key: what the server
@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> str:
         )
     text = "\n\n".join([sql.render(), imports.render()])
     note = "no goal: figures reported before/after the engine change in benchmarks/RESULTS.md"
-    return "#5 LocalCarto engine\n\n" + text + "\n\n" + note
+    return "#6 LocalCarto engine\n\n" + text + "\n\n" + note
 
 
 def main(argv: list[str] | None = None) -> str:

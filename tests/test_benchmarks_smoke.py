@@ -21,6 +21,7 @@ EXPECTED_ROWS = {
     "polling": ["wait_all, ", "job.wait() each, "],
     "download": ["carto_async async (transport.download)", "raw httpx.Client.stream"],
     "engine": ["SQL API select 1", "CSV import"],
+    "fanout": ["raw aiohttp.ClientSession", "carto_async async (aiohttp)", "carto-python"],
 }
 
 

@@ -21,8 +21,8 @@ def _pairs() -> list[tuple[type, type]]:
     """Every public ``Async*`` class of ``carto_async/_async`` and its generated twin."""
     out = []
     for info in pkgutil.iter_modules(carto_async._async.__path__):
-        if info.name == "_concurrency":
-            continue  # hand-written twins, not generated
+        if info.name in ("_concurrency", "_aiohttp"):
+            continue  # a hand-written twin; an asyncio-only transport with no twin
         module = importlib.import_module(f"carto_async._async.{info.name}")
         twin_module = importlib.import_module(f"carto_async._sync.{info.name}")
         for name, cls in vars(module).items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -60,6 +60,11 @@ class AsyncCarto:
         max_concurrent_imports: int | None = 3,
         http_client: httpx.AsyncClient | None = None,
         seed: int | None = None,
+        # async-only:start
+        # "aiohttp" (asyncio only, extra carto-async[aiohttp]) sends over an aiohttp connection
+        # pool, faster than httpx's with many requests in flight (benchmarks/RESULTS.md).
+        http_backend: Literal["httpx", "aiohttp"] = "httpx",
+        # async-only:end
     ) -> None:
         if credentials is None:
             if username is None:
@@ -91,6 +96,9 @@ class AsyncCarto:
             retry=policy,
             max_concurrent_requests=max_concurrent_requests,
             rng=rng,
+            # async-only:start
+            http_client_class=_http_client_class(http_backend, http_client),
+            # async-only:end
         )
         # One scheduler keyed by (kind, id) for every wait of this client (see jobs._Watcher).
         self._scheduler: PollScheduler[JobKey] = PollScheduler(poll or PollPolicy(), rng=rng)
@@ -138,3 +146,30 @@ class AsyncCarto:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.credentials!r}>"
+
+
+# async-only:start
+def _http_client_class(
+    backend: str, http_client: httpx.AsyncClient | None
+) -> type[httpx.AsyncClient]:
+    """The class of the client's connection pool for ``http_backend``."""
+    if backend == "httpx":
+        return httpx.AsyncClient
+    if backend != "aiohttp":
+        raise ValidationError(f"http_backend must be 'httpx' or 'aiohttp', not {backend!r}")
+    if http_client is not None:
+        raise ValidationError("give http_client= or http_backend='aiohttp', not both")
+    try:
+        from carto_async._async._aiohttp import (  # noqa: PLC0415 - optional extra
+            AiohttpClient,
+            require_asyncio,
+        )
+    except ImportError as exc:
+        raise ValidationError(
+            f"http_backend='aiohttp' needs aiohttp: pip install 'carto-async[aiohttp]' ({exc})"
+        ) from None
+    require_asyncio()
+    return AiohttpClient
+
+
+# async-only:end

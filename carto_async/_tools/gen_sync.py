@@ -7,7 +7,8 @@ text rules fix what tokens cannot reach (docstrings, ``Awaitable[T]``, test mark
 between ``# async-only:start`` and ``# async-only:end`` are dropped. ``--check`` fails when a
 generated file is stale, when a rule was never used, or when an async source says something
 that would read wrong once generated (``status = await job``). ``_concurrency.py`` is not
-generated: its sync twin is written by hand.
+generated: its sync twin is written by hand. ``_aiohttp.py`` (the aiohttp transport) and its
+tests have no sync twin.
 
 Usage::
 
@@ -81,8 +82,8 @@ ASYNC_ONLY = re.compile(
 
 # (async source dir, generated dir, files not generated)
 TREES = [
-    ("carto_async/_async", "carto_async/_sync", {"_concurrency.py"}),
-    ("tests/async_tests", "tests/sync_tests", {"conftest.py"}),
+    ("carto_async/_async", "carto_async/_sync", {"_concurrency.py", "_aiohttp.py"}),
+    ("tests/async_tests", "tests/sync_tests", {"conftest.py", "test_aiohttp_backend.py"}),
 ]
 
 
