@@ -4,6 +4,7 @@ the map's bounds or moved with override_bbox."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -101,6 +102,34 @@ async def test_a_viz_json_of_another_account_never_gets_the_key(
         assert local_server.api_key not in str(request.url)
         assert "authorization" not in request.headers
         assert local_server.api_key.encode() not in request.content
+
+
+async def test_the_cartodb_js_static_map_examples_work_against_localcarto(
+    local: AsyncCarto, local_server: LocalCarto, tmp_path: Path
+) -> None:
+    vis_id = await import_map(local, tmp_path)
+    vizjson_url = f"{local_server.base_url}/api/v2/viz/{vis_id}/viz.json"
+    static = re.escape(f"{local_server.base_url}/api/v1/map/static")
+    # cartodb.Image(vizjson_url).size(600, 400).center([-3.4, 44.2]).zoom(4)
+    quick = local.maps.vizjson_image(vizjson_url).size(600, 400).center(-3.4, 44.2).zoom(4)
+    assert re.fullmatch(rf"{static}/center/[^/]+/4/-3\.4/44\.2/600/400\.png", await quick.url())
+    # cartodb.Image(vizjson_url, {basemap: {type: "http", options: {urlTemplate, subdomains}}})
+    basemap = {
+        "type": "http",
+        "options": {
+            "urlTemplate": "https://{s}.maps.example/{z}/{x}/{y}/256/png8",
+            "subdomains": "1234",
+        },
+    }
+    png = await local.maps.vizjson_image(vizjson_url, basemap=basemap).size(600, 400).fetch()
+    assert png.startswith(b"\x89PNG")
+    # cartodb.Image(vizjson_url, {override_bbox: true}).size(600, 400).center(...).zoom(10)
+    wiki = local.maps.vizjson_image(vizjson_url, override_bbox=True)
+    wiki_url = await wiki.size(600, 400).center(-3.4, 44.2).zoom(10).url()
+    assert re.fullmatch(rf"{static}/center/[^/]+/10/-3\.4/44\.2/600/400\.png", wiki_url)
+    # cartodb.Image(vizjson_url).size(400, 300).getUrl(...): the map's bounds
+    bounds = await local.maps.vizjson_image(vizjson_url).size(400, 300).url()
+    assert re.fullmatch(rf"{static}/bbox/[^/]+/[-0-9.,]+/400/300\.png", bounds)
 
 
 def red_pixels(png: bytes) -> list[tuple[int, int]]:
