@@ -22,6 +22,7 @@ from carto_async.cli._demo import demo_command
 from carto_async.cli._import import import_command
 from carto_async.cli._output import redacted_output
 from carto_async.cli._server import local_server_command
+from carto_async.cli._vizjson import map_group
 
 __all__ = ["cli", "main"]
 
@@ -60,6 +61,7 @@ def cli() -> None:
 cli.add_command(import_command)
 cli.add_command(demo_command)
 cli.add_command(local_server_command)
+cli.add_command(map_group)
 
 
 def main() -> None:
