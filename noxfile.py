@@ -19,7 +19,7 @@ def _group(name: str) -> list[str]:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite (unit, integration against LocalCarto, CLI), asyncio and trio."""
-    session.install("-e", ".[local,render]", *_group("test"))
+    session.install("-e", ".[local,render,dataframes]", *_group("test"))
     session.run("pytest", *session.posargs)
 
 
@@ -35,14 +35,14 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package and the static type tests (pyproject's ``files``)."""
-    session.install("-e", ".[local,render]", *_group("typecheck"))
+    session.install("-e", ".[local,render,dataframes]", *_group("typecheck"))
     session.run("mypy", "--strict")
 
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Run every benchmark against LocalCarto and print the tables (see benchmarks/)."""
-    session.install("-e", ".[local,render]", *_group("test"))
+    session.install("-e", ".[local,render,dataframes]", *_group("test"))
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

@@ -11,6 +11,8 @@ These print figures; they assert nothing about time. ``python -m benchmarks`` ru
 * ``localcarto_engine`` #6 LocalCarto's engine: SQL API ``select 1`` per second, a 100,000-row
   CSV import (seconds, peak server memory)
 * ``fanout``            #7 ``select 1`` at 1, 50 and 100 in flight: every client and transport
+* ``dataframes``        #8 DataFrames written and read through COPY against carto-python
+* ``tiles``             #9 PNG tiles per second of one layergroup against raw httpx
 
 Results of the last full run, with the machine and the command: ``benchmarks/RESULTS.md``.
 """
@@ -26,6 +28,8 @@ BENCHMARKS: dict[str, str] = {
     "download": "benchmarks.download_memory",
     "engine": "benchmarks.localcarto_engine",
     "fanout": "benchmarks.fanout",
+    "dataframes": "benchmarks.dataframes",
+    "tiles": "benchmarks.tiles",
 }
 
 #: Tiny sizes for a smoke run (``--smoke``, and ``tests/test_benchmarks_smoke.py``): every
@@ -52,6 +56,11 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "fanout": [
         "--fanout-requests", "20", "--fanout-concurrency", "1", "4", "--fanout-warmup", "2",
         "--fanout-block", "10", "--fanout-repeat", "1",
+    ],
+    "dataframes": ["--df-rows", "300", "--df-repeat", "1"],
+    "tiles": [
+        "--tiles", "12", "--tile-concurrency", "1", "4", "--zoom", "2", "--points", "50",
+        "--tile-block", "6",
     ],
 }  # fmt: skip
 

@@ -7,7 +7,10 @@ CARTO-compatible server for tests and offline work.
 
 import attrs as _attrs
 
+from carto_async._async.batch import AsyncBatchJob as AsyncBatchJob
 from carto_async._async.client import AsyncCarto as AsyncCarto
+from carto_async._async.exports import AsyncExportJob as AsyncExportJob
+from carto_async._async.exports import AsyncExports as AsyncExports
 from carto_async._async.imports import AsyncImportJob as AsyncImportJob
 from carto_async._async.imports import AsyncImports as AsyncImports
 from carto_async._async.imports import ProgressCallback as ProgressCallback
@@ -15,20 +18,29 @@ from carto_async._async.imports import UploadSource as UploadSource
 from carto_async._async.jobs import AsyncJob as AsyncJob
 from carto_async._async.jobs import AsyncJobs as AsyncJobs
 from carto_async._async.sql import AsyncSQL as AsyncSQL
+from carto_async._async.syncs import AsyncSyncRun as AsyncSyncRun
+from carto_async._async.syncs import AsyncSyncs as AsyncSyncs
 from carto_async._async.transport import AsyncStreamedResponse as AsyncStreamedResponse
+from carto_async._async.visualizations import AsyncVisualizations as AsyncVisualizations
 from carto_async._core.credentials import Credentials as Credentials
 from carto_async._core.http import RateLimitInfo as RateLimitInfo
 from carto_async._core.jobs import Outcome as Outcome
 from carto_async._core.polling import PollPolicy as PollPolicy
 from carto_async._core.retry import RetryPolicy as RetryPolicy
 from carto_async._core.sql_template import Identifier as Identifier
+from carto_async._sync.batch import BatchJob as BatchJob
 from carto_async._sync.client import Carto as Carto
+from carto_async._sync.exports import ExportJob as ExportJob
+from carto_async._sync.exports import Exports as Exports
 from carto_async._sync.imports import ImportJob as ImportJob
 from carto_async._sync.imports import Imports as Imports
 from carto_async._sync.jobs import Job as Job
 from carto_async._sync.jobs import Jobs as Jobs
 from carto_async._sync.sql import SQL as SQL
+from carto_async._sync.syncs import SyncRun as SyncRun
+from carto_async._sync.syncs import Syncs as Syncs
 from carto_async._sync.transport import StreamedResponse as StreamedResponse
+from carto_async._sync.visualizations import Visualizations as Visualizations
 from carto_async._version import __version__ as __version__
 from carto_async.errors import APIConnectionError as APIConnectionError
 from carto_async.errors import APIError as APIError
@@ -67,6 +79,10 @@ from carto_async.models.api_keys import ApiKeyType as ApiKeyType
 from carto_async.models.api_keys import GrantedApi as GrantedApi
 from carto_async.models.api_keys import TableGrant as TableGrant
 from carto_async.models.api_keys import TablePermission as TablePermission
+from carto_async.models.batch import BatchJobStatus as BatchJobStatus
+from carto_async.models.batch import BatchQuery as BatchQuery
+from carto_async.models.batch import FallbackJob as FallbackJob
+from carto_async.models.exports import VisualizationExport as VisualizationExport
 from carto_async.models.imports import CollisionStrategy as CollisionStrategy
 from carto_async.models.imports import ImportErrorText as ImportErrorText
 from carto_async.models.imports import ImportStatus as ImportStatus
@@ -75,6 +91,12 @@ from carto_async.models.sql import Bounds as Bounds
 from carto_async.models.sql import CopyResult as CopyResult
 from carto_async.models.sql import SQLField as SQLField
 from carto_async.models.sql import SQLResult as SQLResult
+from carto_async.models.syncs import DataImport as DataImport
+from carto_async.models.syncs import Sync as Sync
+from carto_async.models.syncs import SyncNowRefusal as SyncNowRefusal
+from carto_async.models.visualizations import Table as Table
+from carto_async.models.visualizations import Visualization as Visualization
+from carto_async.models.visualizations import VisualizationType as VisualizationType
 
 __all__ = [
     "SQL",
@@ -85,16 +107,25 @@ __all__ = [
     "ApiKey",
     "ApiKeyPage",
     "ApiKeyType",
+    "AsyncBatchJob",
     "AsyncCarto",
+    "AsyncExportJob",
+    "AsyncExports",
     "AsyncImportJob",
     "AsyncImports",
     "AsyncJob",
     "AsyncJobs",
     "AsyncSQL",
     "AsyncStreamedResponse",
+    "AsyncSyncRun",
+    "AsyncSyncs",
+    "AsyncVisualizations",
     "AuthenticationError",
     "BadRequestError",
+    "BatchJob",
     "BatchJobFailed",
+    "BatchJobStatus",
+    "BatchQuery",
     "Bounds",
     "Carto",
     "CartoError",
@@ -108,7 +139,11 @@ __all__ = [
     "CopyResult",
     "CopySizeLimitError",
     "Credentials",
+    "DataImport",
     "ExportFailed",
+    "ExportJob",
+    "Exports",
+    "FallbackJob",
     "GrantedApi",
     "Identifier",
     "ImportErrorText",
@@ -138,12 +173,21 @@ __all__ = [
     "ServerError",
     "SourceChangedError",
     "StreamedResponse",
+    "Sync",
     "SyncFailed",
+    "SyncNowRefusal",
+    "SyncRun",
+    "Syncs",
+    "Table",
     "TableGrant",
     "TablePermission",
     "UnprocessableEntityError",
     "UploadSource",
     "ValidationError",
+    "Visualization",
+    "VisualizationExport",
+    "VisualizationType",
+    "Visualizations",
     "__version__",
 ]
 

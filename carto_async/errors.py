@@ -394,9 +394,17 @@ class ImportFailed(JobFailed):
 
 
 class SyncFailed(JobFailed):
-    """A sync table's run ended in ``failure``."""
+    """A sync table's run ended in ``failure`` (or a manual run was not enqueued).
+
+    ``error_code`` and ``title`` are the importer's; ``retried_times`` counts the server's
+    automatic retries of the sync so far (it stops after 10).
+    """
 
     __module__ = "carto_async"
+
+    def __init__(self, message: str, *, retried_times: int = 0, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retried_times = retried_times
 
 
 class ExportFailed(JobFailed):

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import random
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from carto_async._async.api_keys import AsyncApiKeys
+from carto_async._async.exports import AsyncExports
 from carto_async._async.imports import AsyncImports
 from carto_async._async.jobs import AsyncJobs
 from carto_async._async.maps import AsyncMaps
 from carto_async._async.sql import AsyncSQL
+from carto_async._async.syncs import AsyncSyncs
 from carto_async._async.transport import DEFAULT_TIMEOUT, AsyncTransport
+from carto_async._async.visualizations import AsyncVisualizations
 from carto_async._core.credentials import Credentials
 from carto_async._core.http import RateLimitInfo
 from carto_async._core.jobs import JobKey
 from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
 from carto_async.errors import ValidationError
+
+if TYPE_CHECKING:
+    from carto_async._async.dataframes import AsyncDataFrames
 
 __all__ = ["AsyncCarto"]
 
@@ -111,11 +117,29 @@ class AsyncCarto:
         self.jobs = AsyncJobs(self)
         self.maps = AsyncMaps(self)
         self.api_keys = AsyncApiKeys(self)
+        self.syncs = AsyncSyncs(self)
+        self.exports = AsyncExports(self)
+        self.visualizations = AsyncVisualizations(self)
+        self._dataframes: AsyncDataFrames | None = None
 
     @classmethod
     def from_env(cls, **options: Any) -> AsyncCarto:
         """A client for ``CARTO_USER``, ``CARTO_API_KEY`` and ``CARTO_BASE_URL``."""
         return cls(credentials=Credentials.from_env(), **options)
+
+    @property
+    def dataframes(self) -> AsyncDataFrames:
+        """pandas and GeoPandas to and from tables (the ``dataframes`` extra)."""
+        if self._dataframes is None:
+            try:
+                from carto_async._async.dataframes import AsyncDataFrames  # noqa: PLC0415
+            except ImportError as exc:
+                raise ImportError(
+                    f"carto.dataframes needs pandas, GeoPandas and pyarrow ({exc}): "
+                    "pip install 'carto-async[dataframes]'"
+                ) from None
+            self._dataframes = AsyncDataFrames(self)
+        return self._dataframes
 
     @property
     def rate_limit(self) -> RateLimitInfo | None:

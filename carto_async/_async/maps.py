@@ -1,26 +1,51 @@
-"""The Maps API (``carto.maps``): anonymous maps, named maps, tile and image URLs.
+"""The Maps API (``carto.maps``): anonymous maps, named maps, tiles and static images.
 
 The SDK always POSTs MapConfigs and template parameters as JSON with the key in a Basic auth
-header. The ``GET /map?config=`` form and its JSONP / ``lzma`` variants are for browsers that
-cannot POST across origins; they would put the whole map and the key in a URL.
+header. The ``GET /map?config=`` form and its JSONP / ``lzma`` variants are browser features:
+a ``<script>`` tag cannot POST across origins, so browsers pack the map into a URL. They would
+put the whole MapConfig (and, with it, the key) in URLs that proxies and logs keep, cap the map
+at the URL length limit, and JSONP answers every error with a 200; a POST has none of that.
+
+Tiles and images are GETs whose bodies are streamed (:meth:`AsyncMaps.save_tile` and
+:meth:`AsyncImage.save` write them to disk as they arrive); an empty vector tile (204) is an
+empty tile. :meth:`AsyncMaps.tiles` fetches many tiles at once under the client's limits.
+
+Example::
+
+    group = await carto.maps.create(config)
+    png = await carto.maps.tile(group, 0, 0, 0)
+    grid = await carto.maps.grid(group, 0, 0, 0, layer=0)
+    pngs = await carto.maps.tiles(group, [(1, 0, 0), (1, 1, 0)])
+    await carto.maps.image(group).bbox(-10, 35, 5, 44).size(600, 400).save("map.png")
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
+import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
+from carto_async._async import _concurrency
+from carto_async._async.transport import Downloaded
 from carto_async._core import maps as core
+from carto_async._core.http import RequestSpec
 from carto_async.errors import ValidationError
-from carto_async.models.maps import Layergroup, MapConfig, Template
+from carto_async.models.maps import Layergroup, MapConfig, Template, TorqueCell, UTFGrid
 
 if TYPE_CHECKING:
     from carto_async._async.client import AsyncCarto
     from carto_async._async.vizjson import AsyncVizJsonImage
     from carto_async.models.vizjson import BaseLayer, VizJson
 
-__all__ = ["AsyncImage", "AsyncMaps", "AsyncNamedMaps"]
+__all__ = ["AsyncImage", "AsyncLayergroupTiles", "AsyncMaps", "AsyncNamedMaps"]
+
+#: A tile's coordinates: (z, x, y).
+TileCoords = tuple[int, int, int]
+#: Where a downloaded body goes: a path, or a binary file object.
+Destination = str | os.PathLike[str] | IO[bytes]
 
 
 def _layergroup_id(layergroup: Layergroup | str) -> str:
@@ -168,7 +193,137 @@ class AsyncImage:
             assert source is not None
             source = await self._maps.create(source)
             self._source = source
-        return self._maps._client.credentials.url(self.options.layergroup_path(source.layergroupid))
+        path = self.options.layergroup_path(source.layergroupid)
+        if self._auth_token is not None:
+            path += ("&" if "?" in path else "?") + urlencode({"auth_token": self._auth_token})
+        return self._maps._client.credentials.url(path)
+
+    async def _spec(self) -> RequestSpec:
+        if self._named is not None:
+            path = self.options.named_path(self._named, self._params, self._auth_token)
+            return core.static_request(path)
+        source = self._source
+        if not isinstance(source, Layergroup):
+            assert source is not None
+            source = await self._maps.create(source)
+            self._source = source
+        return core.static_request(
+            self.options.layergroup_path(source.layergroupid), auth_token=self._auth_token
+        )
+
+    async def fetch(self) -> bytes:
+        """The image bytes (PNG or JPEG), read as they arrive."""
+        return await self._maps._fetch(await self._spec())
+
+    async def save(self, destination: Destination) -> Downloaded:
+        """Stream the image into ``destination`` (a path, written under a temporary name and
+        renamed when complete, or a binary file object)."""
+        return await self._maps._client._transport.download(await self._spec(), destination)
+
+
+class AsyncLayergroupTiles:
+    """One layergroup's tiles, grids, Torque cells, attributes and images (from
+    :meth:`AsyncMaps.layergroup`); each method is the :class:`AsyncMaps` one for this group."""
+
+    def __init__(
+        self, maps: AsyncMaps, layergroup: Layergroup | str, *, auth_token: str | None = None
+    ) -> None:
+        self._maps = maps
+        self.layergroup = layergroup
+        self._auth_token = auth_token
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {_layergroup_id(self.layergroup)}>"
+
+    async def tile(
+        self,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        fmt: str = "png",
+        layer: core.LayerFilter | None = None,
+        scale: int = 1,
+    ) -> bytes:
+        """The bytes of one tile (``b""`` for an empty vector tile)."""
+        return await self._maps.tile(
+            self.layergroup,
+            z,
+            x,
+            y,
+            fmt=fmt,
+            layer=layer,
+            scale=scale,
+            auth_token=self._auth_token,
+        )
+
+    async def save_tile(
+        self,
+        z: int,
+        x: int,
+        y: int,
+        destination: Destination,
+        *,
+        fmt: str = "png",
+        layer: core.LayerFilter | None = None,
+        scale: int = 1,
+    ) -> Downloaded:
+        """Stream one tile into ``destination``."""
+        return await self._maps.save_tile(
+            self.layergroup,
+            z,
+            x,
+            y,
+            destination,
+            fmt=fmt,
+            layer=layer,
+            scale=scale,
+            auth_token=self._auth_token,
+        )
+
+    async def grid(self, z: int, x: int, y: int, *, layer: core.LayerFilter = 0) -> UTFGrid:
+        """The parsed ``grid.json`` tile of a layer."""
+        return await self._maps.grid(
+            self.layergroup, z, x, y, layer=layer, auth_token=self._auth_token
+        )
+
+    async def torque(
+        self, z: int, x: int, y: int, *, layer: core.LayerFilter = 0
+    ) -> tuple[TorqueCell, ...]:
+        """The cells of a Torque layer's tile."""
+        return await self._maps.torque(
+            self.layergroup, z, x, y, layer=layer, auth_token=self._auth_token
+        )
+
+    async def tiles(
+        self,
+        coords: Sequence[TileCoords],
+        *,
+        fmt: str = "png",
+        layer: core.LayerFilter | None = None,
+        scale: int = 1,
+        concurrency: int | None = None,
+    ) -> builtins.list[bytes]:
+        """Many tiles at once, in the order of ``coords``."""
+        return await self._maps.tiles(
+            self.layergroup,
+            coords,
+            fmt=fmt,
+            layer=layer,
+            scale=scale,
+            auth_token=self._auth_token,
+            concurrency=concurrency,
+        )
+
+    async def attributes(self, layer: int, feature_id: int | str) -> dict[str, Any]:
+        """The configured attribute columns of one feature."""
+        return await self._maps.attributes(self.layergroup, layer, feature_id)
+
+    def image(self) -> AsyncImage:
+        """A static image builder for this layergroup (with its ``auth_token``)."""
+        group = self.layergroup
+        source = group if isinstance(group, Layergroup) else Layergroup(layergroupid=group)
+        return AsyncImage(self._maps, source, auth_token=self._auth_token)
 
 
 class AsyncMaps:
@@ -205,6 +360,162 @@ class AsyncMaps:
         response = await self._client._transport.request(spec)
         body = response.body()
         return dict(body) if isinstance(body, Mapping) else {}
+
+    async def _fetch(self, spec: RequestSpec) -> bytes:
+        chunks: builtins.list[bytes] = []
+        async with self._client._transport.stream(spec) as response:
+            async for chunk in response:
+                chunks.append(chunk)
+            status = response.status_code
+        return core.tile_content(status, b"".join(chunks))
+
+    async def tile(
+        self,
+        layergroup: Layergroup | str,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        fmt: str = "png",
+        layer: core.LayerFilter | None = None,
+        scale: int = 1,
+        auth_token: str | None = None,
+    ) -> bytes:
+        """The bytes of one tile (``png``, ``png32``, ``mvt``, ``grid.json``,
+        ``torque.json``), streamed; an empty vector tile (204) is ``b""``. ``layer`` picks
+        layers (an index, ids, ``"all"``); ``scale`` asks for retina PNGs; ``auth_token`` is
+        for instances of token-protected named maps. Everything is checked before sending."""
+        spec = core.tile_request(
+            _layergroup_id(layergroup),
+            z,
+            x,
+            y,
+            fmt=fmt,
+            layer=layer,
+            scale=scale,
+            auth_token=auth_token,
+        )
+        return await self._fetch(spec)
+
+    async def save_tile(
+        self,
+        layergroup: Layergroup | str,
+        z: int,
+        x: int,
+        y: int,
+        destination: Destination,
+        *,
+        fmt: str = "png",
+        layer: core.LayerFilter | None = None,
+        scale: int = 1,
+        auth_token: str | None = None,
+    ) -> Downloaded:
+        """Stream one tile into ``destination`` (a path or a binary file object); a path
+        only takes its name once the tile is complete."""
+        spec = core.tile_request(
+            _layergroup_id(layergroup),
+            z,
+            x,
+            y,
+            fmt=fmt,
+            layer=layer,
+            scale=scale,
+            auth_token=auth_token,
+        )
+        return await self._client._transport.download(spec, destination)
+
+    async def grid(
+        self,
+        layergroup: Layergroup | str,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        layer: core.LayerFilter = 0,
+        auth_token: str | None = None,
+    ) -> UTFGrid:
+        """The ``grid.json`` tile of a layer, parsed: ``grid.data_at(px, py)`` gives the
+        interactivity columns of the feature under a pixel."""
+        spec = core.tile_request(
+            _layergroup_id(layergroup),
+            z,
+            x,
+            y,
+            fmt="grid.json",
+            layer=layer,
+            auth_token=auth_token,
+        )
+        response = await self._client._transport.request(spec)
+        return core.parse_grid(response.body())
+
+    async def torque(
+        self,
+        layergroup: Layergroup | str,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        layer: core.LayerFilter = 0,
+        auth_token: str | None = None,
+    ) -> tuple[TorqueCell, ...]:
+        """The cells of a Torque layer's ``torque.json`` tile."""
+        spec = core.tile_request(
+            _layergroup_id(layergroup),
+            z,
+            x,
+            y,
+            fmt="torque.json",
+            layer=layer,
+            auth_token=auth_token,
+        )
+        response = await self._client._transport.request(spec)
+        return core.parse_torque(response.body())
+
+    async def tiles(
+        self,
+        layergroup: Layergroup | str,
+        coords: Sequence[TileCoords],
+        *,
+        fmt: str = "png",
+        layer: core.LayerFilter | None = None,
+        scale: int = 1,
+        auth_token: str | None = None,
+        concurrency: int | None = None,
+    ) -> builtins.list[bytes]:
+        """Many tiles of one layergroup, fetched concurrently; the bytes come back in the
+        order of ``coords`` ((z, x, y) each). At most ``concurrency`` requests run at once
+        (default: as many as the client's connection limits let through). Every coordinate
+        is checked before anything is sent; the first failure is raised once all are done."""
+        group = _layergroup_id(layergroup)
+        specs = [
+            core.tile_request(
+                group, z, x, y, fmt=fmt, layer=layer, scale=scale, auth_token=auth_token
+            )
+            for z, x, y in coords
+        ]
+        if concurrency is not None and (
+            not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1
+        ):
+            raise ValidationError(f"concurrency must be a positive integer, got {concurrency!r}")
+        results = await _concurrency.gather(
+            [functools.partial(self._fetch, spec) for spec in specs], limit=concurrency
+        )
+        tiles: builtins.list[bytes] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            tiles.append(result)
+        return tiles
+
+    def layergroup(
+        self, layergroup: Layergroup | str, *, auth_token: str | None = None
+    ) -> AsyncLayergroupTiles:
+        """The tiles, grids and attributes of one layergroup, without naming it each time::
+
+        tiles = carto.maps.layergroup(group)
+        png = await tiles.tile(3, 4, 2)
+        """
+        return AsyncLayergroupTiles(self, layergroup, auth_token=auth_token)
 
     def tile_url(
         self,
@@ -272,9 +583,15 @@ class AsyncMaps:
             )
         return self._client.credentials.url(path)
 
-    def image(self, source: MapConfig | Mapping[str, Any] | Layergroup) -> AsyncImage:
-        """A static image builder for a MapConfig or a layergroup (see :class:`AsyncImage`)."""
-        return AsyncImage(self, source)
+    def image(
+        self,
+        source: MapConfig | Mapping[str, Any] | Layergroup,
+        *,
+        auth_token: str | None = None,
+    ) -> AsyncImage:
+        """A static image builder for a MapConfig or a layergroup (see :class:`AsyncImage`);
+        ``auth_token`` for an instance of a token-protected named map."""
+        return AsyncImage(self, source, auth_token=auth_token)
 
     def named_image(
         self,

@@ -216,24 +216,31 @@ class AsyncTransport:
     def _build(self, spec: RequestSpec, body: AsyncBody | None) -> httpx.Request:
         params = dict(spec.params)
         headers = dict(spec.headers)
-        if spec.key is KeyPlacement.QUERY:
+        # An absolute URL (a presigned download) is taken as it is; off the account's base URL
+        # it never gets the key, whatever the spec says.
+        absolute = "://" in spec.path
+        own = not absolute or spec.path.startswith(self.credentials.base_url.rstrip("/") + "/")
+        if own and spec.key is KeyPlacement.QUERY:
             # Before anything is sent: without a key the server reads the whole request
             # (a whole upload) and then answers 401.
             params["api_key"] = self.credentials.required_key(f"{spec.method} {spec.path}")
-        elif self._basic and spec.key is KeyPlacement.BASIC:
+        elif self._basic and own and spec.key is KeyPlacement.BASIC:
             headers["Authorization"] = self._basic
-        url = self.credentials.url(spec.path)
+        url = spec.path if absolute else self.credentials.url(spec.path)
         if body is not None:
             headers.update(body.headers)
-            request = self.http.build_request(spec.method, url, params=params, headers=headers)
+            request = self.http.build_request(
+                spec.method, url, params=params or None, headers=headers
+            )
             if "Transfer-Encoding" in body.headers:
                 request.headers.pop("Content-Length", None)
             request.stream = body.stream()
             return request
         if spec.json is None and spec.data is None:
             return self._build_bodiless(spec.method, url, params, headers)
+        # No params: a presigned URL's own query string is left exactly as it was signed.
         return self.http.build_request(
-            spec.method, url, params=params, headers=headers, json=spec.json, data=spec.data
+            spec.method, url, params=params or None, headers=headers, json=spec.json, data=spec.data
         )
 
     def _build_bodiless(
@@ -244,7 +251,8 @@ class AsyncTransport:
         (cookies, default params) are not merged."""
         http = self.http
         if http.cookies or http.params or "?" in url:
-            return http.build_request(method, url, params=params, headers=headers)
+            # No params: a presigned URL's own query string is left exactly as it was signed.
+            return http.build_request(method, url, params=params or None, headers=headers)
         query = str(httpx.QueryParams(params)) if params else ""
         merged = httpx.Headers(http.headers)
         merged.update(headers)

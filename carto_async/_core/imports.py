@@ -21,6 +21,7 @@ __all__ = [
     "ImportOptionArgs",
     "ImportOptions",
     "LocalFile",
+    "arcgis_url_problem",
     "check_import_id",
     "create_request",
     "describe_local_file",
@@ -31,6 +32,7 @@ __all__ = [
     "parse_status",
     "status_request",
     "upload_request",
+    "url_problem",
 ]
 
 IMPORTS_PATH = "/api/v1/imports"
@@ -65,6 +67,32 @@ _IMPORT_ID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
     r"[0-9a-fA-F]{12}$"
 )
+
+
+# An ArcGIS Server REST URL: .../rest/services/[<folder>/]<service>/<type>/<layer> for a layer,
+# or ending in /<type>/ for a whole service (reference §6).
+_ARCGIS_RE = re.compile(
+    r"^https?://[^/?#\s]+(?:/[^/?#\s]+)*/rest/services/(?:[^/?#\s]+/)?[^/?#\s]+/"
+    r"(?P<type>[A-Za-z]+Server)/(?P<layer>\d+)?$"
+)
+
+
+def url_problem(url: object) -> str | None:
+    """Why ``url`` cannot be imported or synced (``None`` if it can): an http(s) or ftp URL."""
+    if not isinstance(url, str) or not re.match(r"^(https?|ftp)://\S+$", url, re.IGNORECASE):
+        return f"url must be an http(s) or ftp URL, got {url!r}"
+    return None
+
+
+def arcgis_url_problem(url: object) -> str | None:
+    """Why ``url`` is not an ArcGIS layer or service URL (``None`` if it is one)."""
+    if isinstance(url, str) and _ARCGIS_RE.match(url):
+        return None
+    return (
+        f"not an ArcGIS Server layer or service URL: {url!r}; give a layer "
+        "(https://host/arcgis/rest/services/<folder>/<service>/FeatureServer/<layer id>) or a "
+        "whole service (https://host/arcgis/rest/services/<folder>/<service>/MapServer/)"
+    )
 
 
 def has_supported_extension(name: str) -> bool:
@@ -240,8 +268,14 @@ def create_request(
         and (service_name is None and connector is None)
     ):
         problems.append("nothing to import: give a file, url, sql, table_name or service_name")
-    if url is not None and not re.match(r"^(https?|ftp)://", url, re.IGNORECASE):
-        problems.append(f"url must be an http(s) or ftp URL, got {url!r}")
+    if url is not None:
+        problem = url_problem(url)
+        if problem is not None:
+            problems.append(problem)
+    if service_name == "arcgis" and isinstance(service_item_id, str):
+        problem = arcgis_url_problem(service_item_id)
+        if problem is not None:
+            problems.append(problem)
     if problems:
         raise ValidationError("; ".join(problems), problems=problems)
     body: dict[str, Any] = options.as_json()

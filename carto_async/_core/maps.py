@@ -15,14 +15,21 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import attrs
 
 from carto_async._core.credentials import redact
 from carto_async._core.http import KeyPlacement, RequestSpec, Service
 from carto_async.errors import APIError, ValidationError
-from carto_async.models.maps import CdnUrl, Layergroup, MapConfig, Template, UTFGrid
+from carto_async.models.maps import (
+    CdnUrl,
+    Layergroup,
+    MapConfig,
+    Template,
+    TorqueCell,
+    UTFGrid,
+)
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -49,11 +56,14 @@ __all__ = [
     "parse_template",
     "parse_template_id",
     "parse_template_ids",
+    "parse_torque",
     "static_bbox_path",
     "static_center_path",
     "static_named_path",
+    "static_request",
     "tile_content",
     "tile_path",
+    "tile_request",
     "tile_url",
 ]
 
@@ -125,6 +135,14 @@ def parse_grid(body: Any) -> UTFGrid:
     """A :class:`UTFGrid` from a ``grid.json`` tile body."""
     try:
         return UTFGrid.from_json(body)
+    except ValueError as exc:
+        raise APIError(f"unexpected Maps API response ({exc}): {str(body)[:200]}") from None
+
+
+def parse_torque(body: Any) -> tuple[TorqueCell, ...]:
+    """The cells of a ``torque.json`` tile body."""
+    try:
+        return TorqueCell.tile_from_json(body)
     except ValueError as exc:
         raise APIError(f"unexpected Maps API response ({exc}): {str(body)[:200]}") from None
 
@@ -210,6 +228,28 @@ def tile_path(
     return f"{base}/{z}/{x}/{y}{suffix}.{fmt}"
 
 
+def tile_request(
+    layergroupid: str,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    fmt: str = "png",
+    layer: LayerFilter | None = None,
+    scale: int = 1,
+    auth_token: str | None = None,
+) -> RequestSpec:
+    """GET one tile (checked as :func:`tile_path` does). ``auth_token`` is for the instances
+    of token-protected named maps; the API key, when there is one, goes in a header."""
+    return RequestSpec(
+        "GET",
+        tile_path(layergroupid, z, x, y, fmt=fmt, layer=layer, scale=scale),
+        Service.MAPS,
+        params={"auth_token": auth_token} if auth_token is not None else {},
+        key=KeyPlacement.BASIC,
+    )
+
+
 def tile_url(
     base_url: str,
     username: str,
@@ -288,6 +328,16 @@ def _number(name: str, value: float, low: float, high: float) -> str:
 
 def _query(path: str, params: Mapping[str, str]) -> str:
     return f"{path}?{urlencode(params)}" if params else path
+
+
+def static_request(path: str, *, auth_token: str | None = None) -> RequestSpec:
+    """GET a static image path built by :func:`static_center_path`, :func:`static_bbox_path`
+    or :func:`static_named_path` (its query string becomes the request's parameters)."""
+    route, _, query = path.partition("?")
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    if auth_token is not None:
+        params["auth_token"] = auth_token
+    return RequestSpec("GET", route, Service.MAPS, params=params, key=KeyPlacement.BASIC)
 
 
 def static_center_path(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -16,12 +16,18 @@ from carto_async._core.jobs import JobKey
 from carto_async._core.polling import PollPolicy, PollScheduler
 from carto_async._core.retry import RetryPolicy
 from carto_async._sync.api_keys import ApiKeys
+from carto_async._sync.exports import Exports
 from carto_async._sync.imports import Imports
 from carto_async._sync.jobs import Jobs
 from carto_async._sync.maps import Maps
 from carto_async._sync.sql import SQL
+from carto_async._sync.syncs import Syncs
 from carto_async._sync.transport import DEFAULT_TIMEOUT, Transport
+from carto_async._sync.visualizations import Visualizations
 from carto_async.errors import ValidationError
+
+if TYPE_CHECKING:
+    from carto_async._sync.dataframes import DataFrames
 
 __all__ = ["Carto"]
 
@@ -105,11 +111,29 @@ class Carto:
         self.jobs = Jobs(self)
         self.maps = Maps(self)
         self.api_keys = ApiKeys(self)
+        self.syncs = Syncs(self)
+        self.exports = Exports(self)
+        self.visualizations = Visualizations(self)
+        self._dataframes: DataFrames | None = None
 
     @classmethod
     def from_env(cls, **options: Any) -> Carto:
         """A client for ``CARTO_USER``, ``CARTO_API_KEY`` and ``CARTO_BASE_URL``."""
         return cls(credentials=Credentials.from_env(), **options)
+
+    @property
+    def dataframes(self) -> DataFrames:
+        """pandas and GeoPandas to and from tables (the ``dataframes`` extra)."""
+        if self._dataframes is None:
+            try:
+                from carto_async._sync.dataframes import DataFrames  # noqa: PLC0415
+            except ImportError as exc:
+                raise ImportError(
+                    f"carto.dataframes needs pandas, GeoPandas and pyarrow ({exc}): "
+                    "pip install 'carto-async[dataframes]'"
+                ) from None
+            self._dataframes = DataFrames(self)
+        return self._dataframes
 
     @property
     def rate_limit(self) -> RateLimitInfo | None:

@@ -1,5 +1,6 @@
 """``carto-async demo``: sample datasets, an embedded LocalCarto, the batch import, a look at
-the tables through the SQL API.
+the tables through the SQL API, and a static map (PNG) of what was imported, drawn by the Maps
+API.
 
 The import is the one ``carto-async import DIR --local`` runs (same runner, progress and
 summary); two of the files fail on purpose, so the demo exits 0 when exactly those two fail
@@ -28,11 +29,15 @@ from carto_async.cli._output import console
 from carto_async.cli._run import LOCAL_POLL, Display, ImportRun, Settings
 from carto_async.cli._sources import expand_sources
 from carto_async.cli._summary import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from carto_async.models.maps import MapConfig, MapnikLayer
 
 if TYPE_CHECKING:
     from carto_async.testing import ImportInfo
 
-__all__ = ["demo_command", "describe_tables", "unexpected"]
+__all__ = ["demo_command", "describe_tables", "draw_map", "unexpected"]
+
+#: Colours of the demo map's layers, one per table (at most this many tables are drawn).
+_COLOURS = ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999")
 
 
 def _quote_ident(name: str) -> str:
@@ -62,6 +67,55 @@ def describe_tables(carto: Carto, items: Sequence[Item]) -> Table:
         kinds = ", ".join(str(r["geometry_type"]) for r in result.rows if r["geometry_type"])
         table.add_row(item.table_name, str(rows), kinds or "none (a plain table)")
     return table
+
+
+def _layer_css(colour: str) -> str:
+    return (
+        f"#layer {{ marker-fill: {colour}; marker-width: 7; marker-line-color: #fff; "
+        f"marker-line-width: 1; line-color: {colour}; line-width: 2; polygon-fill: {colour}; "
+        "polygon-opacity: 0.45; }"
+    )
+
+
+def draw_map(carto: Carto, items: Sequence[Item], path: str) -> str:
+    """Draw every imported table with geometries (up to 8, one colour each) on one static
+    map of their extent, written to ``path`` as PNG; returns what was drawn, in words."""
+    tables: list[str] = []
+    bounds: list[tuple[float, float, float, float]] = []
+    for item in items:
+        if item.phase is not Phase.COMPLETE or not item.table_name or len(tables) >= 8:
+            continue
+        name = _quote_ident(item.table_name)
+        # The table name comes from the server and is quoted as an identifier.
+        extent = carto.sql.query(
+            "select min(ST_XMin(the_geom)) as w, min(ST_YMin(the_geom)) as s, "  # noqa: S608
+            f"max(ST_XMax(the_geom)) as e, max(ST_YMax(the_geom)) as n from {name}"
+        ).rows[0]
+        if extent["w"] is None:
+            continue  # a plain table: nothing to draw
+        tables.append(item.table_name)
+        bounds.append((extent["w"], extent["s"], extent["e"], extent["n"]))
+    if not tables:
+        return "no table with geometries to draw"
+    west = min(b[0] for b in bounds)
+    south = min(b[1] for b in bounds)
+    east = max(b[2] for b in bounds)
+    north = max(b[3] for b in bounds)
+    pad_x, pad_y = max((east - west) * 0.05, 0.5), max((north - south) * 0.05, 0.5)
+    box = (
+        max(west - pad_x, -180.0),
+        max(south - pad_y, -85.0),
+        min(east + pad_x, 180.0),
+        min(north + pad_y, 85.0),
+    )
+    config = MapConfig(
+        layers=[
+            MapnikLayer(sql=f"select * from {_quote_ident(t)}", cartocss=_layer_css(c))  # noqa: S608
+            for t, c in zip(tables, _COLOURS, strict=False)
+        ]
+    )
+    carto.maps.image(config).size(1024, 768).bbox(*box).save(path)
+    return f"{len(tables)} tables ({', '.join(tables)})"
 
 
 def unexpected(items: Sequence[Item], root: str) -> list[str]:
@@ -110,8 +164,17 @@ def _folder(directory: str | None) -> Iterator[str]:
     show_default=True,
     help="Uploads in flight at once.",
 )
+@click.option(
+    "--map",
+    "map_path",
+    type=click.Path(dir_okay=False),
+    help="Where to write the static map of the imported data (default: demo-map.png in --dir, "
+    "else carto-async-demo-map.png here).",
+)
 @click.option("-v", "--verbose", count=True, help="The server's advice on the failures.")
-def demo_command(directory: str | None, concurrency: int, verbose: int) -> None:
+def demo_command(
+    directory: str | None, concurrency: int, map_path: str | None, verbose: int
+) -> None:
     """Import 25 sample datasets into an embedded LocalCarto and look at the result.
 
     No account and no network needed: everything runs on this machine.
@@ -146,6 +209,13 @@ def demo_command(directory: str | None, concurrency: int, verbose: int) -> None:
             if status == EXIT_INTERRUPTED:
                 click.get_current_context().exit(status)
             out.print(_tables(credentials, run.items))
+            if map_path is None:
+                map_path = (
+                    os.path.join(directory, "demo-map.png")
+                    if directory is not None
+                    else "carto-async-demo-map.png"
+                )
+            _map(credentials, run.items, map_path)
         problems = unexpected(run.items, root)
     for problem in problems:
         click.echo(f"unexpected: {problem}", err=True)
@@ -158,6 +228,24 @@ def demo_command(directory: str | None, concurrency: int, verbose: int) -> None:
     )
     out.print(f"As expected, every dataset imported except {failed}.", markup=False)
     click.get_current_context().exit(EXIT_OK)
+
+
+def _map(credentials: Credentials, items: Sequence[Item], path: str) -> None:
+    out = console()
+    try:
+        with Carto(credentials=credentials) as carto:
+            drawn = draw_map(carto, items, path)
+    except CartoError as exc:
+        # Without Mapnik (the [render] extra) LocalCarto cannot draw; the import stands.
+        click.echo(f"no static map: {exc}", err=True)
+        return
+    if os.path.exists(path):
+        out.print(
+            f"Drew {drawn} on a static map with the Maps API: {os.path.abspath(path)}",
+            markup=False,
+        )
+    else:
+        out.print(f"No static map: {drawn}.", markup=False)
 
 
 def _tables(credentials: Credentials, items: Sequence[Item]) -> Table:

@@ -7,7 +7,7 @@ by tiles (a ``{z}/{x}/{y}`` URL template) or a colour. A viz.json URL of another
 read and drawn there without the key. Every input is checked before a request is sent.
 
 This command is the ``--vizjson`` source of ``carto-async map static`` in a module of its own
-(:data:`static_vizjson_command`); it is added to the ``map`` group of the Maps commands.
+(:data:`static_vizjson_command`), added to the ``map`` group of :mod:`carto_async.cli._maps`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from carto_async.cli._output import console
 from carto_async.cli._run import Problem
 from carto_async.errors import ValidationError
 
-__all__ = ["map_group", "static_vizjson_command"]
+__all__ = ["static_vizjson_command"]
 
 #: The exit status of a request the server refused.
 EXIT_REFUSED = 1
@@ -139,11 +139,3 @@ def static_vizjson_command(
         click.echo(json.dumps({"path": output, "bytes": done.size, "format": fmt}))
     else:
         console().print(f"Wrote {output} ({w}x{h} {fmt}, {done.size} bytes).", markup=False)
-
-
-@click.group("map")
-def map_group() -> None:
-    """Static map images (the Maps API)."""
-
-
-map_group.add_command(static_vizjson_command)

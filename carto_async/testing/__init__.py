@@ -46,7 +46,12 @@ Where LocalCarto knowingly differs from CARTO:
 * Rate limits may be set on any route group; CARTO's Rails APIs have none, and LocalCarto
   answers their 429 with the SQL API body. Injected 5xx bodies imitate nginx (502/503/504),
   Rails (500) or the SQL API (500).
-* Only the SQL API query endpoint is served: no Batch, COPY or Maps.
+* COPY (``/api/v2/sql/copyfrom``, ``/copyto``) takes the csv and text formats (not binary);
+  geometries come out as hex EWKB in csv and as EWKT (``SRID=4326;POINT(...)``) in text, where
+  PostGIS writes hex EWKB in both. There is no slow-input or size limit.
+* SQL API formats: json, geojson, csv, and svg and topojson written from the rows (TopoJSON
+  arcs are not shared between geometries); kml, shp, spatialite, gpkg and arraybuffer answer
+  400.
 * Sync tables: the feature is on unless ``sync_tables=False``. A run's content check is the
   download's checksum only (``etag`` stays null, ``modified_at`` is when the content last
   changed). The scheduler runs when the clock is advanced and on every sync read, not on a
@@ -80,6 +85,16 @@ Where LocalCarto knowingly differs from CARTO:
   (DuckDB 1.5 does not persist a column's CRS); what the SQL API returns is unchanged.
 * SQL cannot reach the host: statements that read or write files, attach databases, load
   extensions or change settings are refused for every key, and the engine is locked.
+* The Maps API (anonymous and named maps, tiles, static images, rendered with Mapnik from
+  the layers' SQL on the engine; see :mod:`carto_async.testing._windshaft`): the cache
+  buster is always 0 (``last_updated`` is the epoch); an explicit ``default_public`` key
+  counts as no key; a named map's data extent is that of its layers' queries, not of the
+  tables they read; ``geom_column`` must be EPSG:3857 (``srid`` is not reprojected); static
+  images and PNG tiles draw mapnik layers and a plain layer's colour only (no http or torque
+  layers); metadata tile URLs never carry the key; without Mapnik (the ``[render]`` extra)
+  images and grids answer 501 naming it. Layer SQL runs read-only with every table visible,
+  whatever the key (CARTO runs it as the key's database role). ``GET /map?config=`` is
+  served, but not JSONP (``callback``) nor ``lzma``.
 """
 
 from carto_async.testing._arcgis import ArcGisSettings as ArcGisSettings

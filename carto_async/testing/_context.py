@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from carto_async.testing._jobclock import JobClock
     from carto_async.testing._syncs import Syncs
     from carto_async.testing._visualizations import Visualizations
+    from carto_async.testing._windshaft import Windshaft
 
 __all__ = ["Context"]
 
@@ -48,3 +49,5 @@ class Context:
     exports: Exports
     arcgis: ArcGisSettings
     sync_tables: bool
+    #: The Maps API's room, made on first use (``carto_async.testing._http.maps``).
+    maps: Windshaft | None = None

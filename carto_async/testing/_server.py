@@ -19,6 +19,7 @@ import anyio
 import uvicorn
 
 from carto_async.testing._arcgis import ARCGIS_PREFIX, ArcGisSettings
+from carto_async.testing._batch import close_batch_queue, reset_batch_queue
 from carto_async.testing._clock import Clock
 from carto_async.testing._context import Context
 from carto_async.testing._db import Database
@@ -307,6 +308,7 @@ class LocalCarto:
         """
         ctx = self._running()
         ctx.jobs.reset()
+        reset_batch_queue(ctx)
         ctx.syncs.clear()
         ctx.exports.clear()
         ctx.visualizations.clear()
@@ -497,6 +499,7 @@ class LocalCarto:
         if self._ctx is not None:
             self.clock.remove_listener(self._ctx.syncs.tick)
             self._ctx.jobs.close()
+            close_batch_queue(self._ctx)
             self._ctx.sql_pool.shutdown(wait=True, cancel_futures=True)
         if self._db is not None and self._owns_db:
             self._db.close()

@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from carto_async.testing import _rowformats
 from carto_async.testing._csvload import parse_timestamp
 from carto_async.testing._db import Database, QueryError, QueryResult
 from carto_async.testing.engine._sqltext import tokenize
@@ -45,6 +46,8 @@ _CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
     "geojson": "application/json; charset=utf-8",
     "csv": "text/csv; charset=utf-8; header=present",
+    "svg": "image/svg+xml; charset=utf-8",
+    "topojson": "application/json; charset=utf-8",
 }
 _JSON_TYPE = "application/json; charset=utf-8"
 _TIMEOUT_MESSAGE = (
@@ -122,7 +125,7 @@ def _parse(params: Mapping[str, str | list[str]]) -> _Request:
     if fmt not in _CONTENT_TYPES:
         raise _ParamError(
             f"format={fmt} is valid on CARTO but LocalCarto does not support it;"
-            " use json, geojson or csv"
+            " use json, geojson, topojson, svg or csv"
         )
     raw_skip = params.get("skipfields") or []
     skip_parts = [raw_skip] if isinstance(raw_skip, str) else raw_skip
@@ -470,6 +473,29 @@ def _format_geojson(db: Database, result: QueryResult, request: _Request) -> str
     return '{"type": "FeatureCollection", "features": [' + ",".join(features) + "]}"
 
 
+def _geometry_values(result: QueryResult) -> list[Any]:
+    if "the_geom" not in result.columns:
+        raise QueryError('column "the_geom" does not exist')
+    index = len(result.columns) - 1 - result.columns[::-1].index("the_geom")
+    return [row[index] for row in result.rows]
+
+
+def _geojson_objects(db: Database, result: QueryResult, dp: int) -> list[Any]:
+    return [None if g is None else json.loads(g) for g in db.geojson(_geometry_values(result), dp)]
+
+
+def _format_svg(db: Database, result: QueryResult, request: _Request) -> str:
+    return _rowformats.svg_document(_geojson_objects(db, result, 12), request.dp)
+
+
+def _format_topojson(db: Database, result: QueryResult, request: _Request) -> str:
+    geometries = _geojson_objects(db, result, 12)
+    cols = _columns(result, request.skipfields)
+    leave_out = frozenset(("the_geom", "the_geom_webmercator"))
+    properties = [json.loads(p) for p in _row_objects(result.rows, cols, leave_out)]
+    return _rowformats.topojson_document(geometries, properties)
+
+
 def _format_csv(result: QueryResult, request: _Request) -> str:
     cols = _columns(result, request.skipfields)
     order = sorted(range(len(cols.names)), key=lambda i: cols.names[i] != "the_geom")
@@ -553,12 +579,16 @@ def run_sql(
             body = _format_geojson(db, result, request)
         elif request.format == "csv":
             body = _format_csv(result, request)
+        elif request.format == "svg":
+            body = _format_svg(db, result, request)
+        elif request.format == "topojson":
+            body = _format_topojson(db, result, request)
         else:
             body = _format_json(result, request, elapsed)
     except QueryError as exc:
         message, status = _status_for(exc.message)
         return _error_response(message, status, callback, headers)
-    if callback is not None and request.format != "csv":
+    if callback is not None and request.format not in ("csv", "svg"):
         body = f"{callback}({body})"
     return SQLResponse(200, _CONTENT_TYPES[request.format], body.encode("utf-8"), headers)
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+from pathlib import Path
 
 import httpx
 import pytest
 import respx
 
 from carto_async import (
+    APIError,
     AsyncCarto,
     BadRequestError,
     ConflictError,
@@ -25,6 +28,7 @@ from carto_async.models.maps import (
     Placeholder,
     Template,
     TemplateAuth,
+    TorqueCell,
 )
 from tests.helpers import BASE_URL, KEY, fixture
 
@@ -336,3 +340,191 @@ async def test_image_settings_are_checked_as_they_are_set(carto: AsyncCarto) -> 
         await carto.maps.named_image("stores").zoom(3).url()
     with pytest.raises(ValidationError, match="Invalid characters"):
         carto.maps.named_image("no way")
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+
+
+async def test_a_tile_is_streamed_with_the_key_in_a_header(
+    carto: AsyncCarto, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.get(f"{MAP_URL}/{TOKEN}/2/1/3.png").mock(
+        return_value=httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+    )
+    group = Layergroup.from_json(LAYERGROUP)
+    assert await carto.maps.tile(group, 2, 1, 3) == PNG
+    request = route.calls.last.request
+    assert request.headers["authorization"] == BASIC
+    assert KEY not in str(request.url)
+    retina = respx_mock.get(f"{MAP_URL}/{TOKEN}/2/1/3@2x.png").mock(
+        return_value=httpx.Response(200, content=b"retina")
+    )
+    assert await carto.maps.tile(TOKEN, 2, 1, 3, scale=2) == b"retina"
+    assert retina.called
+
+
+async def test_an_empty_vector_tile_is_an_empty_tile_not_an_error(
+    carto: AsyncCarto, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.get(f"{MAP_URL}/{TOKEN}/0,1/5/3/4.mvt").mock(return_value=httpx.Response(204))
+    respx_mock.get(f"{MAP_URL}/{TOKEN}/all/5/3/5.mvt").mock(
+        return_value=httpx.Response(200, content=b"\x1a\x02mvt")
+    )
+    assert await carto.maps.tile(TOKEN, 5, 3, 4, fmt="mvt", layer=[0, 1]) == b""
+    assert await carto.maps.tile(TOKEN, 5, 3, 5, fmt="mvt", layer="all") == b"\x1a\x02mvt"
+
+
+async def test_tile_arguments_are_checked_before_sending(
+    carto: AsyncCarto, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.get(url__startswith=MAP_URL).mock(return_value=httpx.Response(200))
+    with pytest.raises(ValidationError, match="unsupported tile format"):
+        await carto.maps.tile(TOKEN, 0, 0, 0, fmt="gif")
+    with pytest.raises(ValidationError, match="zoom"):
+        await carto.maps.tile(TOKEN, -1, 0, 0)
+    with pytest.raises(ValidationError, match="retina"):
+        await carto.maps.tile(TOKEN, 1, 0, 0, fmt="mvt", scale=2)
+    with pytest.raises(ValidationError, match="invalid layergroup id"):
+        await carto.maps.tile("../../sql?q=1", 0, 0, 0)
+    with pytest.raises(ValidationError, match="tile y"):
+        await carto.maps.tiles(TOKEN, [(1, 0, 0), (1, 0, -1)])
+    assert not route.called
+
+
+async def test_save_tile_streams_into_a_file_and_a_file_object(
+    carto: AsyncCarto, respx_mock: respx.MockRouter, tmp_path: Path
+) -> None:
+    respx_mock.get(f"{MAP_URL}/{TOKEN}/4/5/6.png").mock(
+        return_value=httpx.Response(200, content=PNG)
+    )
+    target = tmp_path / "tile.png"
+    done = await carto.maps.save_tile(TOKEN, 4, 5, 6, target)
+    assert done.size == len(PNG)
+    assert target.read_bytes() == PNG
+    sink = io.BytesIO()
+    await carto.maps.layergroup(TOKEN).save_tile(4, 5, 6, sink)
+    assert sink.getvalue() == PNG
+    respx_mock.get(f"{MAP_URL}/{TOKEN}/4/5/7.png").mock(
+        return_value=httpx.Response(404, json={"errors": ["Tile not found"]})
+    )
+    with pytest.raises(NotFoundError, match="Tile not found"):
+        await carto.maps.save_tile(TOKEN, 4, 5, 7, tmp_path / "missing.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tile.png"]
+
+
+async def test_grid_and_torque_tiles_are_parsed(
+    carto: AsyncCarto, respx_mock: respx.MockRouter
+) -> None:
+    grid_body = fixture("maps", "grid_utfgrid_layer0.json")
+    respx_mock.get(f"{MAP_URL}/{TOKEN}/0/3/4/2.grid.json").mock(
+        return_value=httpx.Response(200, json=grid_body)
+    )
+    respx_mock.get(f"{MAP_URL}/{TOKEN}/1/0/0/0.torque.json").mock(
+        return_value=httpx.Response(200, json=fixture("maps", "torque_tile.json"))
+    )
+    grid = await carto.maps.grid(TOKEN, 3, 4, 2)
+    assert grid.keys == tuple(grid_body["keys"])
+    features = {
+        key for y in range(0, 256, 4) for x in range(0, 256, 4) if (key := grid.key_at(x, y))
+    }
+    assert features
+    assert features <= set(grid.data)
+    cells = await carto.maps.layergroup(TOKEN).torque(0, 0, 0, layer=1)
+    assert cells == (TorqueCell(x=43, y=43, values=(1, 1), steps=(0, 1)),)
+    respx_mock.get(f"{MAP_URL}/{TOKEN}/1/0/0/1.torque.json").mock(
+        return_value=httpx.Response(200, json={"not": "torque"})
+    )
+    with pytest.raises(APIError, match="Torque tile"):
+        await carto.maps.torque(TOKEN, 0, 0, 1, layer=1)
+
+
+async def test_many_tiles_run_concurrently_and_come_back_in_order(
+    carto: AsyncCarto, respx_mock: respx.MockRouter
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=request.url.path.encode())
+
+    respx_mock.get(url__startswith=f"{MAP_URL}/{TOKEN}/").mock(side_effect=answer)
+    coords = [(3, x, y) for x in range(4) for y in range(4)]
+    tiles = await carto.maps.layergroup(TOKEN).tiles(coords, concurrency=5)
+    assert tiles == [f"/api/v1/map/{TOKEN}/{z}/{x}/{y}.png".encode() for z, x, y in coords]
+    with pytest.raises(ValidationError, match="concurrency"):
+        await carto.maps.tiles(TOKEN, coords, concurrency=0)
+
+
+async def test_a_failing_tile_among_many_raises(
+    carto: AsyncCarto, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.get(url__startswith=f"{MAP_URL}/{TOKEN}/1/0/").mock(
+        return_value=httpx.Response(200, content=b"ok")
+    )
+    respx_mock.get(f"{MAP_URL}/{TOKEN}/1/1/1.png").mock(
+        return_value=httpx.Response(
+            403, json={"errors": ["permission denied"], "errors_with_context": []}
+        )
+    )
+    with pytest.raises(PermissionDeniedError):
+        await carto.maps.tiles(TOKEN, [(1, 0, 0), (1, 1, 1), (1, 0, 1)])
+
+
+async def test_token_protected_instances_send_the_auth_token(
+    carto: AsyncCarto, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.get(f"{MAP_URL}/{TOKEN}/0/0/0.png").mock(
+        return_value=httpx.Response(200, content=b"png")
+    )
+    assert await carto.maps.layergroup(TOKEN, auth_token="t0k").tile(0, 0, 0) == b"png"
+    assert route.calls.last.request.url.params["auth_token"] == "t0k"
+    image_route = respx_mock.get(f"{MAP_URL}/static/bbox/{TOKEN}/0,0,1,1/320/240.png").mock(
+        return_value=httpx.Response(200, content=b"img")
+    )
+    image = carto.maps.layergroup(TOKEN, auth_token="t0k").image().bbox(0, 0, 1, 1)
+    assert await image.fetch() == b"img"
+    assert image_route.calls.last.request.url.params["auth_token"] == "t0k"
+    assert await image.url() == f"{MAP_URL}/static/bbox/{TOKEN}/0,0,1,1/320/240.png?auth_token=t0k"
+    assert await carto.maps.image(Layergroup(TOKEN), auth_token="t0k").bbox(0, 0, 1, 1).url() == (
+        f"{MAP_URL}/static/bbox/{TOKEN}/0,0,1,1/320/240.png?auth_token=t0k"
+    )
+
+
+async def test_images_are_fetched_and_saved(
+    carto: AsyncCarto, respx_mock: respx.MockRouter, tmp_path: Path
+) -> None:
+    create = respx_mock.post(MAP_URL).mock(return_value=httpx.Response(200, json=LAYERGROUP))
+    bbox = respx_mock.get(f"{MAP_URL}/static/bbox/{TOKEN}/-10,35,5,44/600/400.png").mock(
+        return_value=httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+    )
+    image = carto.maps.image(config()).size(600, 400).bbox(-10, 35, 5, 44)
+    assert await image.fetch() == PNG
+    done = await image.save(tmp_path / "map.png")
+    assert (tmp_path / "map.png").read_bytes() == PNG
+    assert done.size == len(PNG)
+    assert create.call_count == 1
+    assert bbox.call_count == 2
+    assert bbox.calls.last.request.headers["authorization"] == BASIC
+    center = respx_mock.get(f"{MAP_URL}/static/center/{TOKEN}/6/40.5/-3.5/300/200.jpg").mock(
+        return_value=httpx.Response(200, content=b"jpeg")
+    )
+    group = Layergroup.from_json(LAYERGROUP)
+    shot = carto.maps.layergroup(group).image().size(300, 200).center(40.5, -3.5).zoom(6)
+    assert await shot.format("jpg").fetch() == b"jpeg"
+    assert center.called
+    named = respx_mock.get(f"{MAP_URL}/static/named/stores/320/240.png").mock(
+        return_value=httpx.Response(200, content=b"named")
+    )
+    assert await carto.maps.named_image("stores", {"color": "red"}, auth_token="t").fetch() == (
+        b"named"
+    )
+    params = named.calls.last.request.url.params
+    assert json.loads(params["config"]) == {"color": "red"}
+    assert params["auth_token"] == "t"
+    assert KEY not in str(named.calls.last.request.url)
+
+
+async def test_an_image_too_large_is_never_requested(
+    carto: AsyncCarto, respx_mock: respx.MockRouter
+) -> None:
+    route = respx_mock.route().mock(return_value=httpx.Response(200, json=LAYERGROUP))
+    with pytest.raises(ValidationError, match="8192"):
+        await carto.maps.image(config()).size(8193, 100).bbox(0, 0, 1, 1).fetch()
+    assert not route.called

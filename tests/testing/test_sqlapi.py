@@ -67,6 +67,13 @@ def test_q_is_required(db: Database) -> None:
         assert response.headers["Content-Disposition"] == "inline"
 
 
+@pytest.mark.parametrize("fmt", ["svg", "topojson"])
+def test_formats_written_from_the_rows_need_the_geom(db: Database, fmt: str) -> None:
+    response = run_sql(db, {"q": "select 1 as n", "format": fmt})
+    assert response.status == 400
+    assert body(response) == {"error": ['column "the_geom" does not exist']}
+
+
 def test_unknown_format_matches_the_real_error(db: Database) -> None:
     response = run_sql(db, {"q": "select 1", "format": "unknown"})
     assert response.status == 400
@@ -74,9 +81,8 @@ def test_unknown_format_matches_the_real_error(db: Database) -> None:
     assert response.body == b'{"error":["Invalid format: unknown"]}'
 
 
-@pytest.mark.parametrize(
-    "fmt", ["topojson", "svg", "arraybuffer", "kml", "shp", "spatialite", "gpkg"]
-)
+# topojson and svg are written from the rows (tests/async_tests/test_sql_data_integration.py).
+@pytest.mark.parametrize("fmt", ["arraybuffer", "kml", "shp", "spatialite", "gpkg"])
 def test_valid_but_unsupported_formats_say_so(db: Database, fmt: str) -> None:
     response = run_sql(db, {"q": "select 1", "format": fmt.upper()})
     assert response.status == 400

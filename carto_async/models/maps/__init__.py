@@ -41,6 +41,7 @@ from carto_async.models.maps._responses import Layergroup as Layergroup
 from carto_async.models.maps._responses import LayerMetadata as LayerMetadata
 from carto_async.models.maps._responses import MapErrorContext as MapErrorContext
 from carto_async.models.maps._responses import MapErrorLayer as MapErrorLayer
+from carto_async.models.maps._responses import TorqueCell as TorqueCell
 from carto_async.models.maps._responses import UTFGrid as UTFGrid
 from carto_async.models.maps._template import Placeholder as Placeholder
 from carto_async.models.maps._template import Template as Template
@@ -68,6 +69,7 @@ __all__ = [
     "Template",
     "TemplateAuth",
     "TemplateView",
+    "TorqueCell",
     "TorqueLayer",
     "UTFGrid",
     "layer_from_json",

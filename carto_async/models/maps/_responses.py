@@ -16,6 +16,7 @@ __all__ = [
     "Layergroup",
     "MapErrorContext",
     "MapErrorLayer",
+    "TorqueCell",
     "UTFGrid",
 ]
 
@@ -204,3 +205,48 @@ class UTFGrid:
         """The interactivity columns of the feature at pixel (x, y), or ``None``."""
         key = self.key_at(x, y, tile_size)
         return self.data.get(key) if key is not None else None
+
+
+def _uint_list(value: Any, name: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    ):
+        raise ValueError(f"a Torque cell's {name} is a list of numbers")
+    return tuple(int(v) for v in value)
+
+
+@attrs.frozen
+class TorqueCell:
+    """One cell of a ``torque.json`` tile: its pixel (``x``, ``y``, 0-255 from the tile's
+    bottom-left), the aggregated ``values`` and the time ``steps`` they fall in.
+
+    Example::
+
+        for cell in await carto.maps.torque(group, 0, 0, 0):
+            print(cell.x, cell.y, dict(zip(cell.steps, cell.values)))
+    """
+
+    x: int
+    y: int
+    values: tuple[int, ...]
+    steps: tuple[int, ...]
+
+    @classmethod
+    def tile_from_json(cls, body: Any) -> tuple[TorqueCell, ...]:
+        """The cells of a Torque tile body (``[{x__uint8, y__uint8, vals__uint8,
+        dates__uint16}, ...]``); raises :class:`ValueError` when it is not one."""
+        if not isinstance(body, list):
+            raise ValueError("a Torque tile is a list of cells")
+        cells: list[TorqueCell] = []
+        for item in body:
+            if not isinstance(item, Mapping):
+                raise ValueError("a Torque cell is an object")
+            x, y = item.get("x__uint8"), item.get("y__uint8")
+            if not isinstance(x, int) or not isinstance(y, int):
+                raise ValueError("a Torque cell has x__uint8 and y__uint8")
+            values = _uint_list(item.get("vals__uint8"), "vals__uint8")
+            steps = _uint_list(item.get("dates__uint16"), "dates__uint16")
+            if len(values) != len(steps):
+                raise ValueError("a Torque cell has as many values as dates")
+            cells.append(cls(x, y, values, steps))
+        return tuple(cells)

@@ -15,7 +15,18 @@ from starlette.types import ASGIApp, Scope
 
 from carto_async.testing._arcgis import ARCGIS_PREFIX
 from carto_async.testing._context import Context
-from carto_async.testing._http import arcgis, exports, imports, sql, syncs, viz, vizjson
+from carto_async.testing._http import (
+    arcgis,
+    batch,
+    copy,
+    exports,
+    imports,
+    maps,
+    sql,
+    syncs,
+    viz,
+    vizjson,
+)
 from carto_async.testing._http.bodies import drain
 from carto_async.testing._http.faultlayer import FaultLayer
 from carto_async.testing._http.routing import API, ROUTE_SCOPE_KEY, Route, RouteMatch, Router
@@ -25,6 +36,9 @@ __all__ = ["ROUTES", "create_app"]
 _GET, _POST, _PUT, _DELETE = {"GET"}, {"POST"}, {"PUT"}, {"DELETE"}
 _SQL_METHODS = {"GET", "POST", "OPTIONS", "HEAD"}
 _ARCGIS = ARCGIS_PREFIX
+_MAP_READ = {"GET", "OPTIONS"}
+_MAP_ALL = {"GET", "POST", "PUT", "DELETE", "OPTIONS"}
+_MAP = "/api/v1/map"
 
 #: Every endpoint: methods, path template (the counters' key), API, fault group, handler.
 ROUTES: tuple[Route, ...] = (
@@ -32,6 +46,12 @@ ROUTES: tuple[Route, ...] = (
     Route(_GET, "/api/v1/imports", API.RAILS, "imports.list", imports.list_unfinished),
     Route(_GET, "/api/v1/imports/{id}", API.RAILS, "imports.show", imports.show),
     Route(_SQL_METHODS, "/api/{version}/sql", API.SQL, "sql.query", sql.query),
+    Route(_POST, "/api/{version}/sql/copyfrom", API.SQL, "sql.copyfrom", copy.copy_from),
+    Route(_GET | _POST, "/api/{version}/sql/copyto", API.SQL, "sql.copyto", copy.copy_to),
+    Route(_POST, "/api/v2/sql/job", API.SQL, "sql.job.create", batch.create),
+    Route(_GET, "/api/v2/sql/job/{id}", API.SQL, "sql.job.show", batch.show),
+    Route(_DELETE, "/api/v2/sql/job/{id}", API.SQL, "sql.job.cancel", batch.cancel),
+    Route(_GET, "/api/v2/jobs-wip", API.SQL, "sql.jobs_wip", batch.work_in_progress),
     Route(_GET, "/api/v1/synchronizations", API.RAILS, "syncs.list", syncs.index),
     Route(_POST, "/api/v1/synchronizations", API.RAILS, "syncs.create", syncs.create),
     Route(_GET, "/api/v1/synchronizations/{id}", API.RAILS, "syncs.show", syncs.show),
@@ -86,6 +106,54 @@ ROUTES: tuple[Route, ...] = (
         API.RAILS,
         "arcgis.query",
         arcgis.query,
+    ),
+    # The Maps API (a Node service like the SQL API): every path goes to one handler that
+    # hands it to the Windshaft room; these lines name the counters and fault groups.
+    Route(_MAP_ALL, _MAP, API.SQL, "maps.create", maps.handle),
+    Route(_MAP_ALL, f"{_MAP}/named", API.SQL, "maps.named", maps.handle),
+    Route(_MAP_ALL, f"{_MAP}/named/{{template_id}}", API.SQL, "maps.named", maps.handle),
+    Route(
+        _MAP_READ,
+        f"{_MAP}/named/{{template_id}}/{{layer}}/{{z}}/{{x}}/{{tile}}",
+        API.SQL,
+        "maps.tile",
+        maps.handle,
+    ),
+    Route(
+        _MAP_READ,
+        f"{_MAP}/static/center/{{token}}/{{z}}/{{lat}}/{{lng}}/{{width}}/{{image}}",
+        API.SQL,
+        "maps.static",
+        maps.handle,
+    ),
+    Route(
+        _MAP_READ,
+        f"{_MAP}/static/bbox/{{token}}/{{bbox}}/{{width}}/{{image}}",
+        API.SQL,
+        "maps.static",
+        maps.handle,
+    ),
+    Route(
+        _MAP_READ,
+        f"{_MAP}/static/named/{{template_id}}/{{width}}/{{image}}",
+        API.SQL,
+        "maps.static",
+        maps.handle,
+    ),
+    Route(
+        _MAP_READ,
+        f"{_MAP}/{{token}}/{{layer}}/attributes/{{fid}}",
+        API.SQL,
+        "maps.attributes",
+        maps.handle,
+    ),
+    Route(_MAP_READ, f"{_MAP}/{{token}}/{{z}}/{{x}}/{{tile}}", API.SQL, "maps.tile", maps.handle),
+    Route(
+        _MAP_READ,
+        f"{_MAP}/{{token}}/{{layer}}/{{z}}/{{x}}/{{tile}}",
+        API.SQL,
+        "maps.tile",
+        maps.handle,
     ),
 )
 

@@ -1,0 +1,140 @@
+"""COPY against LocalCarto's engine: rows of text into a table, a query's rows out as text.
+
+COPY FROM stages the rows as Arrow string columns and inserts them with one ``INSERT ...
+SELECT`` per batch that casts each column to its type (geometries read from hex EWKB or (E)WKT,
+SRID 0 read as 4326), all in one transaction: a bad row leaves the table as it was. COPY TO
+writes PostgreSQL's text output: booleans ``t``/``f``, geometries as hex EWKB in CSV and
+``SRID=4326;POINT(...)`` in text.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from carto_async.testing._copysql import CopyError, CopyStatement, encode_rows
+from carto_async.testing._db import Database, QueryError, quote_ident
+from carto_async.testing._sqlapi import _csv_value, field_descriptor
+from carto_async.testing.engine import geometry_from_any
+
+__all__ = ["copy_in", "copy_out"]
+
+#: Rows inserted per statement.
+BATCH_ROWS = 50_000
+#: Rows encoded per chunk of COPY TO output.
+OUT_ROWS = 5_000
+
+
+def _cast(index: int, decl: str) -> str:
+    column = f'"c{index}"'
+    kind = field_descriptor(decl).get("type")
+    if kind in ("geometry", "geography"):
+        return geometry_from_any(column, "VARCHAR")
+    return f"CAST({column} AS {decl})"
+
+
+def copy_in(db: Database, statement: CopyStatement, rows: Iterable[list[str | None]]) -> int:
+    """Load ``rows`` into the statement's table in one transaction; the number loaded."""
+    table = statement.table
+    assert table is not None
+    columns = db.table_columns(table)
+    if not columns:
+        raise QueryError(f'relation "{table}" does not exist')
+    decls = dict(columns)
+    targets = list(statement.columns) if statement.columns else [c for c, _ in columns]
+    for name in targets:
+        if name not in decls:
+            raise QueryError(f'column "{name}" of relation "{table}" does not exist')
+    width = len(targets)
+    into = f"{quote_ident(table)} ({', '.join(map(quote_ident, targets))})"
+    select = ", ".join(_cast(i, decls[n]) for i, n in enumerate(targets))
+    total = 0
+    iterator = iter(rows)
+    with db.transaction():
+        while batch := list(itertools.islice(iterator, BATCH_ROWS)):
+            for offset, row in enumerate(batch):
+                if len(row) != width:
+                    line = total + offset + 1
+                    if len(row) < width:
+                        raise CopyError(
+                            f'missing data for column "{targets[len(row)]}" (line {line})'
+                        )
+                    raise CopyError(f"extra data after last expected column (line {line})")
+            data = pa.table(
+                {f"c{i}": pa.array([r[i] for r in batch], type=pa.string()) for i in range(width)}
+            )
+            db.insert_arrow(into, data, select)
+            total += len(batch)
+    return total
+
+
+def _text_value(value: Any, pgtype: str, kind: str, fmt: str) -> str | None:
+    if value is None:
+        return None
+    if kind in ("geometry", "geography"):
+        return value.hex().upper() if isinstance(value, bytes) else str(value)
+    if pgtype == "bool":
+        return "t" if value in (1, True, "t", "true") else "f"
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return repr(value)[:-2]
+    return _csv_value(value, pgtype)
+
+
+def copy_out(
+    db: Database,
+    statement: CopyStatement,
+    *,
+    read_only: bool,
+    timeout: float | None,
+) -> Iterator[str]:
+    """The COPY TO output of the statement, in chunks of text (the query runs first, so an
+    error is raised before anything is written)."""
+    if statement.query is not None:
+        sql = statement.query
+    else:
+        assert statement.table is not None
+        names = ", ".join(map(quote_ident, statement.columns)) if statement.columns else "*"
+        sql = f"SELECT {names} FROM {quote_ident(statement.table)}"  # noqa: S608
+    result = db.run_statements(sql, read_only=read_only, timeout=timeout)
+    fields = [field_descriptor(d) for d in result.decl_types]
+    kinds = [(str(f.get("pgtype", "")), str(f.get("type", ""))) for f in fields]
+    fmt = statement.format
+    geometry_columns = [i for i, (_, k) in enumerate(kinds) if k in ("geometry", "geography")]
+    rows_in: list[tuple[Any, ...]] | list[list[Any]] = result.rows
+    if fmt == "text" and geometry_columns and result.rows:
+        rows_in = [list(r) for r in result.rows]
+        for i in geometry_columns:
+            texts = _ewkt(db, [r[i] for r in rows_in])
+            for r, t in zip(rows_in, texts, strict=True):
+                r[i] = t
+        kinds = [(p, "" if i in geometry_columns else k) for i, (p, k) in enumerate(kinds)]
+    header: Sequence[str] | None = result.columns
+    rows = iter(rows_in)
+    while True:
+        batch = list(itertools.islice(rows, OUT_ROWS))
+        if not batch and header is None:
+            return
+        text = [
+            [_text_value(v, p, k, fmt) for v, (p, k) in zip(row, kinds, strict=True)]
+            for row in batch
+        ]
+        yield encode_rows(text, statement, header)
+        header = None
+        if not batch:
+            return
+
+
+def _ewkt(db: Database, values: Sequence[Any]) -> list[str | None]:
+    """``ST_AsEWKT`` of hex EWKB values, through the engine (``None`` stays ``None``)."""
+    texts = [None if v is None else (v.hex() if isinstance(v, bytes) else str(v)) for v in values]
+    found = db.execute_native(
+        "SELECT list_transform(?::VARCHAR[], h -> CASE WHEN h IS NULL THEN NULL ELSE"
+        " 'SRID=4326;' || _cdb_astext(ST_GeomFromHEXEWKB(h)) END)",
+        (texts,),
+    )
+    out: list[str | None] = found.rows[0][0]
+    return out
