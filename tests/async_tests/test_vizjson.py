@@ -52,6 +52,9 @@ async def test_a_viz_json_is_read_by_id_with_the_key_in_the_query(carto: AsyncCa
     with respx.mock(assert_all_called=True) as mock:
         route = mock.get(VIZJSON_URL).respond(json=DOCUMENT)
         vis = await fetch_vizjson(carto, VIS)
+        same = await carto.visualizations.vizjson(VIS)
+    assert same == vis
+    assert route.call_count == 2
     assert route.calls.last.request.url.params["api_key"] == KEY
     assert vis.bbox == (-4.0, 40.0, 2.0, 42.0)
     assert [layer.sql for layer in vis.data_layers] == ["select * from stores"]
