@@ -37,6 +37,8 @@ from carto_async.models.maps import Layergroup, MapConfig, Template, TorqueCell,
 
 if TYPE_CHECKING:
     from carto_async._async.client import AsyncCarto
+    from carto_async._async.vizjson import AsyncVizJsonImage
+    from carto_async.models.vizjson import BaseLayer, VizJson
 
 __all__ = ["AsyncImage", "AsyncLayergroupTiles", "AsyncMaps", "AsyncNamedMaps"]
 
@@ -630,3 +632,24 @@ class AsyncMaps:
             auth_token=auth_token,
         )
         return self._client.credentials.url(path)
+
+    def vizjson_image(
+        self,
+        source: VizJson | str,
+        *,
+        basemap: BaseLayer | Mapping[str, Any] | str | None = None,
+        override_bbox: bool = False,
+        no_cdn: bool = False,
+    ) -> AsyncVizJsonImage:
+        """A static image of a map made in CARTO, from its viz.json (a :class:`VizJson`, a
+        visualization id or a viz.json URL), as CartoDB.js's ``cartodb.Image(vizjson,
+        options)``: framed by the map's bounds; ``basemap`` replaces its basemap (a tile URL
+        template, a colour, or a viz.json layer); ``override_bbox`` frames by ``.center()``
+        and ``.zoom()`` instead; ``no_cdn`` keeps ``url()`` off the CDN. See
+        :class:`AsyncVizJsonImage`."""
+        # Imported here: the viz.json module is a room of its own that builds on this one.
+        from carto_async._async.vizjson import AsyncVizJsonImage  # noqa: PLC0415
+
+        return AsyncVizJsonImage(
+            self._client, source, basemap=basemap, override_bbox=override_bbox, no_cdn=no_cdn
+        )

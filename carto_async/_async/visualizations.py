@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from carto_async._async.vizjson import fetch_vizjson
 from carto_async._core import visualizations as core
 from carto_async._core.http import RequestSpec
 from carto_async.errors import NotFoundError
 from carto_async.models.visualizations import Table, Visualization, VisualizationType
+from carto_async.models.vizjson import VizJson
 
 if TYPE_CHECKING:
     from carto_async._async.client import AsyncCarto
@@ -61,6 +63,12 @@ class AsyncVisualizations:
         """Delete a map (a dataset's table visualization deletes the table too, on CARTO)."""
         spec = core.delete_request(visualization_id)
         await self._send(spec, f"visualization with id {visualization_id}")
+
+    async def vizjson(self, id_or_url: str, *, version: int = 3) -> VizJson:
+        """The viz.json of a map (its id, or a viz.json URL: one off the account never gets
+        the key): its layers as data, and ``to_mapconfig()``; draw it with
+        ``carto.maps.vizjson_image(...)``. ``version`` 2 asks for the older document."""
+        return await fetch_vizjson(self._client, id_or_url, version=version)
 
     async def table(self, table_id: str) -> Table:
         """A dataset by table id, with its ``table_visualization``."""

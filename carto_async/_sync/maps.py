@@ -39,6 +39,8 @@ from carto_async.models.maps import Layergroup, MapConfig, Template, TorqueCell,
 
 if TYPE_CHECKING:
     from carto_async._sync.client import Carto
+    from carto_async._sync.vizjson import VizJsonImage
+    from carto_async.models.vizjson import BaseLayer, VizJson
 
 __all__ = ["Image", "LayergroupTiles", "Maps", "NamedMaps"]
 
@@ -626,3 +628,24 @@ class Maps:
             auth_token=auth_token,
         )
         return self._client.credentials.url(path)
+
+    def vizjson_image(
+        self,
+        source: VizJson | str,
+        *,
+        basemap: BaseLayer | Mapping[str, Any] | str | None = None,
+        override_bbox: bool = False,
+        no_cdn: bool = False,
+    ) -> VizJsonImage:
+        """A static image of a map made in CARTO, from its viz.json (a :class:`VizJson`, a
+        visualization id or a viz.json URL), as CartoDB.js's ``cartodb.Image(vizjson,
+        options)``: framed by the map's bounds; ``basemap`` replaces its basemap (a tile URL
+        template, a colour, or a viz.json layer); ``override_bbox`` frames by ``.center()``
+        and ``.zoom()`` instead; ``no_cdn`` keeps ``url()`` off the CDN. See
+        :class:`VizJsonImage`."""
+        # Imported here: the viz.json module is a room of its own that builds on this one.
+        from carto_async._sync.vizjson import VizJsonImage  # noqa: PLC0415
+
+        return VizJsonImage(
+            self._client, source, basemap=basemap, override_bbox=override_bbox, no_cdn=no_cdn
+        )

@@ -73,6 +73,13 @@ Where LocalCarto knowingly differs from CARTO:
   description and tags. ``/api/v1/viz`` and ``/api/v1/tables/:id`` need the master key and
   show the keys carto-python reads, plus each map's ``layers``. Deleting a dataset drops its
   table and the maps using it.
+* viz.json (``/api/v2|v3/viz/:id/viz.json``): always the anonymous-map form (each data layer
+  with its SQL), never the named-map form CARTO gives maps of private tables; ``bounds``,
+  ``center`` and ``zoom`` are computed from the tables' extent at each request (CARTO stores
+  them when the map is made and when it is moved); no ``overlays``, ``widgets``, ``analyses``
+  or legends. Base layers from remote tile servers cannot be fetched offline: images of a
+  viz.json draw the data over the map's background colour (a ``plain`` basemap's colour, or
+  transparent under a tiled one).
 * Exports: the ``.carto`` file is LocalCarto's own zip (``<map>.carto.json`` plus one GeoJSON
   per dataset), not CARTO's format; a non-UUID export id is a 404 (Rails answers 500), and
   ``url`` is always the relative download path (never S3).

@@ -26,6 +26,7 @@ from carto_async.testing._http import (
     sql,
     syncs,
     viz,
+    vizjson,
 )
 from carto_async.testing._http.bodies import drain
 from carto_async.testing._http.faultlayer import FaultLayer
@@ -80,6 +81,8 @@ ROUTES: tuple[Route, ...] = (
     Route(_PUT, "/api/v1/viz/{id}", API.RAILS, "viz.update", viz.update),
     Route(_DELETE, "/api/v1/viz/{id}", API.RAILS, "viz.delete", viz.destroy),
     Route(_GET, "/api/v1/tables/{id}", API.RAILS, "tables.show", viz.table),
+    Route(_GET, "/api/v2/viz/{id}/viz.json", API.RAILS, "viz.vizjson2", vizjson.show_v2),
+    Route(_GET, "/api/v3/viz/{id}/viz.json", API.RAILS, "viz.vizjson3", vizjson.show_v3),
     Route(_POST, "/api/v3/visualization_exports", API.RAILS, "exports.create", exports.create),
     Route(_GET, "/api/v3/visualization_exports/{id}", API.RAILS, "exports.show", exports.show),
     Route(
