@@ -40,29 +40,26 @@ async def sleep(seconds: float) -> None:
 
 
 class Limiter:
-    """At most ``limit`` holders at once (``None``: no limit).
-
-    A semaphore, not anyio's ``CapacityLimiter``: one task may hold two slots (a request sent
-    while a streamed response is open), as a thread may with the sync twin's. A free slot is
-    taken without a turn of the event loop; only a full limiter waits.
-    """
+    """At most ``limit`` holders at once (``None``: no limit)."""
 
     def __init__(self, limit: int | None) -> None:
-        self._sem = anyio.Semaphore(limit, max_value=limit) if limit else None
+        self._limiter = anyio.CapacityLimiter(limit) if limit else None
 
     async def __aenter__(self) -> None:
-        sem = self._sem
-        if sem is not None:
+        limiter = self._limiter
+        if limiter is not None:
+            # Fast path: a free slot is taken without a turn of the event loop (anyio's
+            # acquire() yields on every call); only a full limiter waits.
             try:
-                sem.acquire_nowait()
+                limiter.acquire_nowait()
             except anyio.WouldBlock:
-                await sem.acquire()
+                await limiter.acquire()
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._sem is not None:
-            self._sem.release()
+        if self._limiter is not None:
+            self._limiter.release()
 
 
 class Lock:
