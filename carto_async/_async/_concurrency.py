@@ -46,8 +46,14 @@ class Limiter:
         self._limiter = anyio.CapacityLimiter(limit) if limit else None
 
     async def __aenter__(self) -> None:
-        if self._limiter is not None:
-            await self._limiter.acquire()
+        limiter = self._limiter
+        if limiter is not None:
+            # Fast path: a free slot is taken without a turn of the event loop (anyio's
+            # acquire() yields on every call); only a full limiter waits.
+            try:
+                limiter.acquire_nowait()
+            except anyio.WouldBlock:
+                await limiter.acquire()
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None

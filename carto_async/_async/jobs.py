@@ -75,6 +75,8 @@ class AsyncJob(Generic[S]):
         self._snapshot = snapshot
         self._done_callbacks: list[Callable[[AsyncJob[S]], None]] = []
         self._created_at = cc.now()
+        # A resumed handle's creation says nothing of how long its job has been running.
+        self._timed = not resumed
         client._scheduler.add(self._key, cc.now(), poll_now=resumed and snapshot is None)
 
     # -- kind hooks ---------------------------------------------------------------------------
@@ -368,7 +370,7 @@ class _Watcher:
     ) -> None:
         by_key = {j._key: j for j in jobs}
         classes = {j.kind: type(j) for j in jobs}
-        watched = [Watched(j.id, j.kind, j._listable, j._created_at) for j in jobs]
+        watched = [Watched(j.id, j.kind, j._listable, j._created_at, j._timed) for j in jobs]
         listings, due = self._watch.plan(cc.now(), watched, eager=eager, force=force)
         missing: list[JobKey] = []
         for kind, members in listings.items():
@@ -398,6 +400,10 @@ class _Watcher:
             else:
                 self._errors.pop(job._key, None)
         self._watch.not_listed_but_pending(k for k in missing if not by_key[k].done)
+        seen_at = cc.now()
+        for member in watched:
+            if by_key[member.key].done:
+                self._watch.finished(member, seen_at)
 
     def _collect(self, waiter: Waiter, by_key: Mapping[JobKey, AsyncJob[Any]], seen: int) -> None:
         """Report to ``waiter`` what the rounds since round ``seen`` found; raise what ends it."""

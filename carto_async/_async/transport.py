@@ -17,7 +17,7 @@ import base64
 import logging
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import IO, Any
 from urllib.parse import quote, quote_plus
@@ -141,12 +141,23 @@ class _Sent:
     """One attempt that got a response: its whole body, or (streamed) its first chunk."""
 
     method: str
-    shown: str
     response: httpx.Response = attrs.field(repr=False)
     content: bytes = attrs.field(repr=False)
     rate_limit: RateLimitInfo | None
+    #: The URL as sent (it may hold the key) and what masks the key in it: the URL shown is
+    #: computed only when one is shown (errors, logs, reprs).
+    url: httpx.URL = attrs.field(repr=False)
+    redact: Callable[[str], str] = attrs.field(repr=False)
     chunks: AsyncIterator[bytes] | None = attrs.field(default=None, repr=False)
     released: bool = False
+    _shown: str | None = attrs.field(default=None, repr=False)
+
+    @property
+    def shown(self) -> str:
+        """The request's URL, safe to show (the key masked), computed once when first shown."""
+        if self._shown is None:
+            self._shown = self.redact(str(self.url))
+        return self._shown
 
 
 @attrs.define
@@ -390,7 +401,6 @@ class AsyncTransport:
         request = self._build(spec, body)
         if timeout is not None:
             request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
-        shown = self.shown_url(request.url)
         await self._limiter.__aenter__()
         sent: _Sent | None = None
         try:
@@ -400,11 +410,18 @@ class AsyncTransport:
             finally:
                 if isinstance(request.stream, httpx.AsyncByteStream):
                     await request.stream.aclose()
-            sent = _Sent(spec.method, shown, response, b"", parse_rate_limit(response.headers))
+            sent = _Sent(
+                spec.method,
+                response,
+                b"",
+                parse_rate_limit(response.headers),
+                request.url,
+                self.shown_url,
+            )
             if sent.rate_limit is not None:
                 self.last_rate_limit = sent.rate_limit
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("%s %s -> %s", spec.method, shown, response.status_code)
+                logger.debug("%s %s -> %s", spec.method, sent.shown, response.status_code)
             if not stream or response.status_code >= 400:
                 sent.content = await response.aread()
                 await self._release(sent)
@@ -421,7 +438,7 @@ class AsyncTransport:
                 await self._release(sent)
             else:
                 await self._limiter.__aexit__(None, None, None)
-            error = self._connection_error(exc, spec.method, shown)
+            error = self._connection_error(exc, spec.method, self.shown_url(request.url))
             if isinstance(exc, httpx.UnsupportedProtocol):
                 return _Broken(error, None)
             return _Broken(

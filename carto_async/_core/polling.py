@@ -19,10 +19,15 @@ __all__ = [
     "GROUP_FLOOR",
     "GROUP_FRACTION",
     "GROUP_MIN_JOBS",
+    "LEARNED_FLOOR",
+    "LEARNED_MIN_SAMPLES",
+    "LEARNED_WINDOW",
     "ListingWatch",
+    "ObservedDurations",
     "PollPolicy",
     "PollScheduler",
     "Watched",
+    "group_floor",
     "group_interval",
 ]
 
@@ -37,6 +42,15 @@ GROUP_FRACTION = 0.1
 #: The shortest listing interval, as a fraction of the policy's first-poll interval: one listing
 #: covers every job, so it may come sooner than a job's own first poll (0.25 s by default).
 GROUP_FLOOR = 0.25
+
+#: The shortest listing interval ever, in seconds, however short the jobs seen finishing.
+LEARNED_FLOOR = 0.05
+
+#: How many jobs of a kind must have been seen finishing before their durations count.
+LEARNED_MIN_SAMPLES = 3
+
+#: How many of the latest durations of a kind are kept (their median is the typical one).
+LEARNED_WINDOW = 16
 
 K = TypeVar("K", bound=Hashable)
 
@@ -69,19 +83,70 @@ class PollPolicy:
 
 
 def group_interval(
-    policy: PollPolicy, youngest_age: float, rng: random.Random | None = None
+    policy: PollPolicy,
+    youngest_age: float,
+    rng: random.Random | None = None,
+    *,
+    typical: float | None = None,
 ) -> float:
     """Seconds until the next listing poll of a group whose youngest job is this old.
 
-    It grows with the youngest job's age, between ``GROUP_FLOOR`` of the policy's first
-    interval and the longest interval the policy itself would use.
+    It grows with the youngest job's age, between a floor and the longest interval the policy
+    itself would use. The floor is ``GROUP_FLOOR`` of the policy's first interval, unless jobs
+    of this kind were seen finishing quickly (``typical``: their typical duration, from
+    :class:`ObservedDurations`): then it shrinks to ``GROUP_FRACTION`` of that duration, never
+    below :data:`LEARNED_FLOOR`. Jobs that take seconds or more (real imports) never lower it.
     """
     longest = policy.cap if policy.factor > 1 else min(policy.cap, policy.initial)
-    base = min(max(GROUP_FRACTION * youngest_age, GROUP_FLOOR * policy.initial), longest)
+    base = min(max(GROUP_FRACTION * youngest_age, group_floor(policy, typical)), longest)
     if not policy.jitter:
         return base
     r = rng if rng is not None else random
     return base * (1 + r.uniform(-policy.jitter, policy.jitter))
+
+
+def group_floor(policy: PollPolicy, typical: float | None = None) -> float:
+    """The shortest listing interval for jobs whose typical duration is ``typical`` seconds."""
+    floor = GROUP_FLOOR * policy.initial
+    if typical is None:
+        return floor
+    return min(floor, max(LEARNED_FLOOR, GROUP_FRACTION * typical))
+
+
+class ObservedDurations:
+    """How long the jobs of each kind took, as this client saw them (sans-I/O).
+
+    A duration runs from the job's creation (the create request's answer) to the moment it
+    was first seen final, so it includes the detection delay: it errs long, never short. The
+    typical duration of a kind is the median of its latest :data:`LEARNED_WINDOW` durations,
+    once :data:`LEARNED_MIN_SAMPLES` were seen; one quick failure does not make it.
+    """
+
+    def __init__(
+        self, *, window: int = LEARNED_WINDOW, min_samples: int = LEARNED_MIN_SAMPLES
+    ) -> None:
+        self._window = window
+        self._min_samples = min_samples
+        self._seen: dict[str, list[float]] = {}
+
+    def observe(self, kind: str, seconds: float) -> None:
+        """A job of ``kind`` was seen final ``seconds`` after it was created."""
+        if not seconds >= 0:  # a clock glitch (negative) or NaN is not a duration
+            return
+        seen = self._seen.setdefault(kind, [])
+        seen.append(seconds)
+        del seen[: -self._window]
+
+    def typical(self, kind: str) -> float | None:
+        """The median of the latest durations of ``kind``, or ``None`` if too few were seen."""
+        seen = self._seen.get(kind, [])
+        if len(seen) < self._min_samples:
+            return None
+        ordered = sorted(seen)
+        mid = len(ordered) // 2
+        if len(ordered) % 2:
+            return ordered[mid]
+        return (ordered[mid - 1] + ordered[mid]) / 2
 
 
 @attrs.define
@@ -186,6 +251,9 @@ class Watched:
     kind: str  # jobs of one kind ("import") share a listing
     listable: bool  # the kind's API lists its jobs in one request
     created_at: float
+    #: True when ``created_at`` is the job's creation (not a resumed handle's): only then does
+    #: the time it took to finish tell how long jobs of its kind run.
+    timed: bool = True
 
     @property
     def key(self) -> JobKey:
@@ -203,6 +271,11 @@ class ListingWatch:
     (:func:`group_interval`), so every job is noticed soon after it ends at a cost that does
     not grow with the number of jobs. A job missing from the listing yet still pending
     (another account's, say) goes back to being polled on its own.
+
+    The watch learns how long jobs run (:meth:`finished`): when the jobs of a kind are seen
+    finishing in well under the default floor's reach (under 2.5 s with the default policy),
+    the listing of the next ones may come as soon as a tenth of that duration after the
+    youngest was created; jobs of seconds or minutes keep the default spacing.
     """
 
     def __init__(
@@ -214,6 +287,7 @@ class ListingWatch:
         self._unlisted: set[JobKey] = set()
         self._individual: list[JobKey] = []
         self._active: list[str] = []
+        self.durations = ObservedDurations()
 
     def plan(
         self,
@@ -245,7 +319,10 @@ class ListingWatch:
         policy, rng = self._scheduler.policy, self._scheduler.rng
         due_listings: dict[str, list[Watched]] = {}
         for kind, members in groups.items():
-            first = min(j.created_at for j in members) + group_interval(policy, 0.0, rng)
+            typical = self.durations.typical(kind)
+            first = min(j.created_at for j in members) + group_interval(
+                policy, 0.0, rng, typical=typical
+            )
             if force or now >= self._group_next.setdefault(kind, first):
                 due_listings[kind] = members
         if not force:
@@ -262,7 +339,10 @@ class ListingWatch:
         """Take a listing's answer (``None``: it failed); return the keys to poll now."""
         youngest = max(j.created_at for j in members)
         self._group_next[kind] = now + group_interval(
-            self._scheduler.policy, now - youngest, self._scheduler.rng
+            self._scheduler.policy,
+            now - youngest,
+            self._scheduler.rng,
+            typical=self.durations.typical(kind),
         )
         if listed is None:
             # The listing failed: these jobs fall back to their own schedule this round,
@@ -270,6 +350,11 @@ class ListingWatch:
             return self._scheduler.due(now, [j.key for j in members])
         shown = {i.lower() for i in listed}
         return [j.key for j in members if j.id.lower() not in shown]
+
+    def finished(self, job: Watched, now: float) -> None:
+        """``job`` was first seen final at ``now``: learn how long its kind runs."""
+        if job.timed:
+            self.durations.observe(job.kind, now - job.created_at)
 
     def not_listed_but_pending(self, keys: Iterable[JobKey]) -> None:
         """These jobs were missing from their listing yet are pending: poll them on their own."""

@@ -19,7 +19,7 @@ import base64
 import logging
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 from urllib.parse import quote, quote_plus
@@ -143,12 +143,23 @@ class _Sent:
     """One attempt that got a response: its whole body, or (streamed) its first chunk."""
 
     method: str
-    shown: str
     response: httpx.Response = attrs.field(repr=False)
     content: bytes = attrs.field(repr=False)
     rate_limit: RateLimitInfo | None
+    #: The URL as sent (it may hold the key) and what masks the key in it: the URL shown is
+    #: computed only when one is shown (errors, logs, reprs).
+    url: httpx.URL = attrs.field(repr=False)
+    redact: Callable[[str], str] = attrs.field(repr=False)
     chunks: Iterator[bytes] | None = attrs.field(default=None, repr=False)
     released: bool = False
+    _shown: str | None = attrs.field(default=None, repr=False)
+
+    @property
+    def shown(self) -> str:
+        """The request's URL, safe to show (the key masked), computed once when first shown."""
+        if self._shown is None:
+            self._shown = self.redact(str(self.url))
+        return self._shown
 
 
 @attrs.define
@@ -392,7 +403,6 @@ class Transport:
         request = self._build(spec, body)
         if timeout is not None:
             request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
-        shown = self.shown_url(request.url)
         self._limiter.__enter__()
         sent: _Sent | None = None
         try:
@@ -402,11 +412,18 @@ class Transport:
             finally:
                 if isinstance(request.stream, httpx.SyncByteStream):
                     request.stream.close()
-            sent = _Sent(spec.method, shown, response, b"", parse_rate_limit(response.headers))
+            sent = _Sent(
+                spec.method,
+                response,
+                b"",
+                parse_rate_limit(response.headers),
+                request.url,
+                self.shown_url,
+            )
             if sent.rate_limit is not None:
                 self.last_rate_limit = sent.rate_limit
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("%s %s -> %s", spec.method, shown, response.status_code)
+                logger.debug("%s %s -> %s", spec.method, sent.shown, response.status_code)
             if not stream or response.status_code >= 400:
                 sent.content = response.read()
                 self._release(sent)
@@ -423,7 +440,7 @@ class Transport:
                 self._release(sent)
             else:
                 self._limiter.__exit__(None, None, None)
-            error = self._connection_error(exc, spec.method, shown)
+            error = self._connection_error(exc, spec.method, self.shown_url(request.url))
             if isinstance(exc, httpx.UnsupportedProtocol):
                 return _Broken(error, None)
             return _Broken(

@@ -487,3 +487,27 @@ async def test_a_failing_status_request_is_tried_again_at_the_policy_spacing(
     results = await carto.jobs.wait_all([job], return_exceptions=True)
     assert isinstance(results[0], NotFoundError)
     watcher.remove([job])
+
+
+async def test_the_watcher_learns_how_long_the_jobs_it_created_run(
+    carto: AsyncCarto, respx_mock: respx.MockRouter, clock: FakeClock
+) -> None:
+    ids = [f"00000000-0000-4000-8000-00000000003{i}" for i in range(8)]
+    respx_mock.get(IMPORTS_URL).mock(
+        return_value=httpx.Response(200, json={"imports": [], "success": True})
+    )
+    for i in ids:
+        respx_mock.get(f"{IMPORTS_URL}/{i}").mock(
+            return_value=httpx.Response(200, json=status_body("complete", i))
+        )
+    durations = carto.jobs._watcher._watch.durations
+    # Resumed handles: their jobs may have run for hours, their time here is no duration.
+    await carto.jobs.wait_all([carto.imports.job(i) for i in ids[:4]])
+    assert durations.typical("import") is None
+    start = clock.now()
+    created = [AsyncImportJob(carto, i) for i in ids[4:]]  # as a create request makes them
+    await carto.jobs.wait_all(created)
+    typical = durations.typical("import")
+    assert typical is not None
+    assert typical == pytest.approx(clock.now() - start)  # seen final at the first listing
+    assert typical == pytest.approx(0.01 / 4)  # the first listing: a quarter of the first poll
