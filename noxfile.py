@@ -49,5 +49,5 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The batch import demo on the embedded LocalCarto."""
-    session.install("-e", ".[local]")
+    session.install("-e", ".[local,render]")
     session.run("carto-async", "demo", *session.posargs)
