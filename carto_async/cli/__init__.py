@@ -30,7 +30,6 @@ from carto_async.cli._output import redacted_output
 from carto_async.cli._server import local_server_command
 from carto_async.cli._sql import sql_command
 from carto_async.cli._syncs import sync_group
-from carto_async.cli._vizjson import static_vizjson_command
 
 __all__ = ["cli", "main"]
 
@@ -74,7 +73,6 @@ cli.add_command(export_command)
 cli.add_command(sql_command)
 cli.add_command(copy_from_command)
 cli.add_command(copy_to_command)
-map_group.add_command(static_vizjson_command)
 cli.add_command(map_group)
 
 

@@ -19,6 +19,8 @@ import click
 
 from carto_async import Carto, CartoError
 from carto_async._core.credentials import Credentials
+from carto_async._sync.maps import Image
+from carto_async._sync.vizjson import VizJsonImage
 from carto_async.cli._import import credential_options, local_server, resolve_credentials
 from carto_async.cli._output import console
 from carto_async.cli._run import Problem
@@ -122,6 +124,17 @@ def map_group() -> None:
 )
 @click.option("--named", metavar="NAME", help="Draw this named map instead of --sql.")
 @click.option(
+    "--vizjson",
+    metavar="ID_OR_URL",
+    help="Draw a map made in CARTO from its viz.json (a visualization id or a viz.json URL), "
+    "framed by the map's bounds unless --bbox or --center/--zoom are given.",
+)
+@click.option(
+    "--basemap",
+    metavar="URL_TEMPLATE|COLOR",
+    help="With --vizjson: replace the map's basemap by tiles ({z}/{x}/{y}) or a colour.",
+)
+@click.option(
     "--param", "params", multiple=True, metavar="NAME=VALUE", help="A named map's parameter."
 )
 @click.option("--auth-token", metavar="TOKEN", help="A token-protected named map's token.")
@@ -144,6 +157,8 @@ def static_command(
     sql: str | None,
     cartocss: str,
     named: str | None,
+    vizjson: str | None,
+    basemap: str | None,
     params: tuple[str, ...],
     auth_token: str | None,
     bbox: str | None,
@@ -154,10 +169,13 @@ def static_command(
     output: str,
     as_json: bool,
 ) -> None:
-    """Write a static image of a query (--sql) or of a named map (--named)."""
+    """Write a static image of a query (--sql), a named map (--named) or a map made in CARTO
+    (--vizjson)."""
     problems: list[str] = []
-    if (sql is None) == (named is None):
-        problems.append("give either --sql (with --cartocss) or --named")
+    if sum(source is not None for source in (sql, named, vizjson)) != 1:
+        problems.append("give either --sql (with --cartocss), --named or --vizjson")
+    if basemap is not None and vizjson is None:
+        problems.append("--basemap is for --vizjson maps")
     if (center is None) != (zoom is None):
         problems.append("--center and --zoom go together")
     if bbox is not None and center is not None:
@@ -172,7 +190,13 @@ def static_command(
     fmt = fmt or ("jpg" if output.lower().endswith((".jpg", ".jpeg")) else "png")
     try:
         with _client(user, api_key, base_url, allow_insecure_http, local) as carto:
-            if named is not None:
+            image: Image | VizJsonImage
+            if vizjson is not None:
+                # --center/--zoom replace the map's bounds, as CartoDB.js's override_bbox.
+                image = carto.maps.vizjson_image(
+                    vizjson, basemap=basemap, override_bbox=center is not None
+                )
+            elif named is not None:
                 image = carto.maps.named_image(named, _params(params), auth_token=auth_token)
             else:
                 assert sql is not None
