@@ -6,6 +6,9 @@ import re
 import tomllib
 from pathlib import Path
 
+# pytester's in-process runs restore sys.modules afterwards: a pyarrow.dataset first imported
+# (by DuckDB) inside one of them is dropped, and pyarrow cannot import it a second time.
+import pyarrow.dataset  # noqa: F401
 import pytest
 
 import carto_async.pytest_plugin
