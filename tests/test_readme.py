@@ -30,7 +30,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 _BLOCK_RE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 QUICKSTART = [
-    "python3 -m venv .venv && .venv/bin/pip install -e '.[local]' && .venv/bin/carto-async demo",
+    "python3 -m venv .venv && .venv/bin/pip install -e '.[local,render]'"
+    " && .venv/bin/carto-async demo",
     "python3 -m pip install nox && python3 -m nox",
 ]
 NOT_RUN_HERE = {"local-server", "demo"}
