@@ -5,29 +5,26 @@ on on the server). With ``--wait`` the command waits for the job and exits 0 whe
 ``done``, 1 when it failed or was cancelled (saying which query failed and why), 3 when
 ``--timeout`` ran out first (the job goes on). Ctrl-C while waiting cancels the job.
 
-:func:`run_batch` is the whole behaviour; :func:`batch_options` adds ``--batch``, ``--wait``,
-``--timeout`` and ``--json`` to a click command, so the full ``carto-async sql`` command takes
-them over by calling ``run_batch`` when ``--batch`` is given. Until that command exists,
-:data:`sql_command` is a ``sql`` command with only the Batch part.
+:func:`run_batch` is the whole behaviour; :func:`batch_options` adds ``--batch``, ``--wait`` and
+``--timeout`` to a click command: ``carto-async sql`` (``cli/_sql.py``) calls ``run_batch``
+when ``--batch`` is given.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-from carto_async._core.credentials import Credentials
 from carto_async._sync.client import Carto
-from carto_async.cli._import import credential_options, local_server, resolve_credentials
 from carto_async.cli._run import Problem
 from carto_async.errors import BatchJobFailed, CartoError, JobTimeout, ValidationError
 from carto_async.models.batch import BatchJobStatus
 
-__all__ = ["EXIT_FAILED", "EXIT_TIMEOUT", "batch_options", "run_batch", "sql_command"]
+__all__ = ["EXIT_FAILED", "EXIT_TIMEOUT", "batch_options", "run_batch"]
 
 #: The job ended ``failed``, ``cancelled`` or ``unknown``.
 EXIT_FAILED = 1
@@ -132,59 +129,3 @@ def run_batch(
         raise click.ClickException(str(exc)) from None
     _say(_describe(status), as_json=as_json, text=f"Batch job {job.id} {status.status}")
     return 0
-
-
-@contextlib.contextmanager
-def _client(
-    user: str | None,
-    api_key: str | None,
-    base_url: str | None,
-    allow_insecure_http: bool,
-    local: bool,
-) -> Iterator[Carto]:
-    with contextlib.ExitStack() as stack:
-        credentials: Credentials
-        if local:
-            if base_url:
-                raise Problem("--local and --base-url cannot go together")
-            credentials = stack.enter_context(local_server(user, api_key))
-        else:
-            credentials = resolve_credentials(
-                user, api_key, base_url, allow_insecure_http=allow_insecure_http
-            )
-        yield stack.enter_context(Carto(credentials=credentials))
-
-
-@click.command("sql")
-@click.argument("query")
-@credential_options
-@batch_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def sql_command(
-    *,
-    query: str,
-    user: str | None,
-    api_key: str | None,
-    base_url: str | None,
-    allow_insecure_http: bool,
-    local: bool,
-    batch: bool,
-    wait: bool,
-    timeout: float | None,
-    as_json: bool,
-) -> None:
-    """Run QUERY with the SQL API (here: as a Batch job, with --batch).
-
-    Exit status: 0 when the job was created (or, with --wait, is done), 1 when it failed or
-    was cancelled, 2 for bad usage, 3 when --timeout ran out.
-    """
-    if not batch:
-        if wait or timeout is not None:
-            raise Problem("--wait and --timeout go with --batch")
-        raise Problem("this build of 'carto-async sql' runs Batch jobs only: add --batch")
-    if not wait and timeout is not None:
-        raise Problem("--timeout goes with --wait")
-    with _client(user, api_key, base_url, allow_insecure_http, local) as carto:
-        code = run_batch(carto, query, wait=wait, timeout=timeout, as_json=as_json)
-    if code:
-        raise SystemExit(code)
