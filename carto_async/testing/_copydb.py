@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -90,16 +90,18 @@ def copy_out(
     *,
     read_only: bool,
     timeout: float | None,
+    authorize: Callable[[list[tuple[str, str]]], str | None] | None = None,
 ) -> Iterator[str]:
     """The COPY TO output of the statement, in chunks of text (the query runs first, so an
-    error is raised before anything is written)."""
+    error is raised before anything is written). ``authorize`` checks a non-master key's
+    table accesses, as the SQL API does."""
     if statement.query is not None:
         sql = statement.query
     else:
         assert statement.table is not None
         names = ", ".join(map(quote_ident, statement.columns)) if statement.columns else "*"
         sql = f"SELECT {names} FROM {quote_ident(statement.table)}"  # noqa: S608
-    result = db.run_statements(sql, read_only=read_only, timeout=timeout)
+    result = db.run_statements(sql, read_only=read_only, timeout=timeout, authorize=authorize)
     fields = [field_descriptor(d) for d in result.decl_types]
     kinds = [(str(f.get("pgtype", "")), str(f.get("type", ""))) for f in fields]
     fmt = statement.format

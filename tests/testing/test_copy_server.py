@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from carto.auth import APIKeyAuthClient
 from carto.exceptions import CartoException
@@ -196,3 +197,19 @@ def test_carto_python_sql_client_formats(auth: APIKeyAuthClient) -> None:
     assert geojson["features"][0]["geometry"] == {"type": "Point", "coordinates": [1, 2]}
     csv = sql.send("select name from fm", format="csv")
     assert csv.splitlines() == [b"name", b"a"]  # carto-python hands non-JSON back as bytes
+
+
+def test_copy_to_reads_only_what_a_regular_key_may_read(server: LocalCarto) -> None:
+    with httpx.Client(base_url=server.base_url) as http:
+        master = {"api_key": server.api_key}
+        created = http.get("/api/v2/sql", params={**master, "q": "create table secret (n int)"})
+        assert created.status_code == 200
+        http.get("/api/v2/sql", params={**master, "q": "insert into secret values (7)"})
+        ask = {"api_key": server.regular_api_key, "q": "COPY secret TO STDOUT"}
+        refused = http.get("/api/v2/sql/copyto", params=ask)
+        assert refused.status_code == 403
+        assert "permission denied for table secret" in refused.json()["error"][0]
+        assert http.get("/api/v2/sql/copyto", params={**master, "q": ask["q"]}).text == "7\n"
+        server.visualizations.set_privacy("secret", "public")
+        allowed = http.get("/api/v2/sql/copyto", params=ask)
+        assert (allowed.status_code, allowed.text) == (200, "7\n")

@@ -26,6 +26,7 @@ from carto_async.testing._db import QueryError
 from carto_async.testing._http.auth import KeyKind, sql_key
 from carto_async.testing._http.bodies import BadBody, drain, express_params, read_sql_body
 from carto_async.testing._http.routing import RouteMatch
+from carto_async.testing._http.sql import key_limits, privacy_check
 from carto_async.testing._wire import CORS_HEADERS, express_json, sql_error, user_not_found
 
 __all__ = ["copy_from", "copy_to"]
@@ -134,9 +135,19 @@ async def copy_to(request: Request, ctx: Context, match: RouteMatch) -> Response
         return statement
     filename = _last(params.get("filename")) or "carto-sql-copyto.dmp"
 
+    stored = ctx.keys.key(key)
+
     def run() -> list[bytes]:
+        # A key other than the master reads only public tables and what it was granted.
+        authorize = None
+        if kind is not KeyKind.MASTER and stored is not None:
+            authorize, _ = key_limits(ctx, stored, privacy_check(ctx))
         chunks = copy_out(
-            ctx.db, statement, read_only=kind is not KeyKind.MASTER, timeout=ctx.sql_timeout
+            ctx.db,
+            statement,
+            read_only=kind is not KeyKind.MASTER,
+            timeout=ctx.sql_timeout,
+            authorize=authorize,
         )
         return [chunk.encode("utf-8") for chunk in chunks]
 

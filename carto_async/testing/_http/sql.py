@@ -9,6 +9,7 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from carto_async.testing._apikeys import StoredKey
 from carto_async.testing._context import Context
 from carto_async.testing._http.auth import sql_key
 from carto_async.testing._http.bodies import BadBody, drain, express_params, read_sql_body
@@ -16,7 +17,7 @@ from carto_async.testing._http.routing import RouteMatch
 from carto_async.testing._sqlapi import SQLResponse, run_sql
 from carto_async.testing._wire import CORS_HEADERS, sql_error, user_not_found
 
-__all__ = ["query"]
+__all__ = ["key_limits", "privacy_check", "query"]
 
 
 async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
@@ -35,7 +36,7 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
     if basic_user is not None and basic_user != match.user:
         return sql_error("permission denied", 403, CORS_HEADERS)
     stored = ctx.keys.key(key)
-    is_public = _privacy_check(ctx)
+    is_public = privacy_check(ctx)
     denial = ctx.keys.store.sql_denial(stored, (), is_public=is_public)
     if denial is not None:
         return sql_error(denial[1], denial[0], CORS_HEADERS)
@@ -51,19 +52,9 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
             run_sql, ctx.db, params, timeout=ctx.sql_timeout
         )
     else:
-        store = ctx.keys.store
 
         def run_limited() -> SQLResponse:
-            # Privacy is read before the query takes the database's lock (the visualization
-            # store takes its own lock, then the database's: never the other way round).
-            tables = ctx.db.list_tables()
-            public = {t for t in tables if is_public(t)}
-
-            def authorize(accesses: list[tuple[str, str]]) -> str | None:
-                denied = store.sql_denial(stored, accesses, is_public=public.__contains__)
-                return None if denied is None else denied[1]
-
-            visible = {t for t in tables if t in public or store.can(stored, t, "select")}
+            authorize, visible = key_limits(ctx, stored, is_public)
             return run_sql(
                 ctx.db,
                 params,
@@ -81,7 +72,26 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
     )
 
 
-def _privacy_check(ctx: Context) -> Callable[[str], bool]:
+def key_limits(
+    ctx: Context, stored: StoredKey, is_public: Callable[[str], bool]
+) -> tuple[Callable[[list[tuple[str, str]]], str | None], set[str]]:
+    """What a non-master key may touch: a check of a statement's table accesses (``None`` or
+    PostgreSQL's refusal) and the tables it may see. Run in the pool, before the query: privacy
+    is read before the query takes the database's lock (the visualization store takes its own
+    lock, then the database's: never the other way round)."""
+    store = ctx.keys.store
+    tables = ctx.db.list_tables()
+    public = {t for t in tables if is_public(t)}
+
+    def authorize(accesses: list[tuple[str, str]]) -> str | None:
+        denied = store.sql_denial(stored, accesses, is_public=public.__contains__)
+        return None if denied is None else denied[1]
+
+    visible = {t for t in tables if t in public or store.can(stored, t, "select")}
+    return authorize, visible
+
+
+def privacy_check(ctx: Context) -> Callable[[str], bool]:
     """Whether a table is readable by the public user: its privacy is ``public`` or ``link``."""
 
     def is_public(table: str) -> bool:
