@@ -13,6 +13,8 @@ These print figures; they assert nothing about time. ``python -m benchmarks`` ru
 * ``fanout``            #7 ``select 1`` at 1, 50 and 100 in flight: every client and transport
 * ``dataframes``        #8 DataFrames written and read through COPY against carto-python
 * ``tiles``             #9 PNG tiles per second of one layergroup against raw httpx
+* ``sql_download``      #10 a big query result saved through ``sql.download`` and ``copy_to``
+  against raw httpx streaming and carto-python: throughput, client CPU and memory
 
 Results of the last full run, with the machine and the command: ``benchmarks/RESULTS.md``.
 """
@@ -30,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "fanout": "benchmarks.fanout",
     "dataframes": "benchmarks.dataframes",
     "tiles": "benchmarks.tiles",
+    "sqldownload": "benchmarks.sql_download",
 }
 
 #: Tiny sizes for a smoke run (``--smoke``, and ``tests/test_benchmarks_smoke.py``): every
@@ -62,6 +65,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
         "--tiles", "12", "--tile-concurrency", "1", "4", "--zoom", "2", "--points", "50",
         "--tile-block", "6",
     ],
+    "sqldownload": ["--sqldl-mib", "2", "--sqldl-repeat", "1"],
 }  # fmt: skip
 
 __all__ = ["BENCHMARKS", "SMOKE_ARGS"]

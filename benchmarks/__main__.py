@@ -1,6 +1,6 @@
 """``python -m benchmarks``: run every benchmark (or ``--only`` some) and print their tables.
 
-    python -m benchmarks                          # all seven, default sizes (~30 min)
+    python -m benchmarks                          # all of them, default sizes
     python -m benchmarks --only batch overhead    # some of them
     python -m benchmarks --smoke                  # tiny sizes, a few seconds
     python -m benchmarks --files 120 --requests 5000 --upload-mib 256 --output out.txt

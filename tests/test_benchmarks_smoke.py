@@ -28,6 +28,16 @@ EXPECTED_ROWS = {
         "carto_async dataframes.read_chunks",
     ],
     "tiles": ["raw httpx.AsyncClient", "carto_async async", "carto-python + requests"],
+    "sqldownload": [
+        "carto_async async sql.download",
+        "carto_async sync sql.download",
+        "carto_async async sql.copy_to",
+        "carto_async sync sql.copy_to",
+        "raw httpx.AsyncClient.stream",
+        "raw httpx.Client.stream",
+        "carto-python SQLClient.send",
+        "carto-python CopySQLClient.copyto_file_path",
+    ],
 }
 
 
@@ -42,3 +52,34 @@ def test_benchmark_runs_at_smoke_size_and_prints_its_table(name: str) -> None:
     for row in EXPECTED_ROWS[name]:
         assert row in output
     assert "goal:" in output or "reported" in output
+
+
+def test_sql_download_scales_sizes_down_to_the_memory_the_server_needs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks import sql_download  # noqa: PLC0415 - imports carto-python
+
+    gib = 2**30
+    monkeypatch.setattr(sql_download, "_mem_available", lambda: 64 * gib)
+    assert sql_download._fit_memory([1024], list(sql_download.CLIENTS)) == ([1024], "")
+
+    # 2 GiB kept free, then SERVER_FACTOR (+2 for carto-python's whole body) per MiB.
+    monkeypatch.setattr(sql_download, "_mem_available", lambda: 4 * gib)
+    per_mib = sql_download.SERVER_FACTOR + 2
+    room = 2 * gib // (per_mib * 2**20)
+    sizes, note = sql_download._fit_memory([64, 1024], list(sql_download.CLIENTS))
+    assert sizes == [64, room]
+    assert f"scaled down from [64, 1024] MiB to [64, {room}] MiB" in note
+    assert "builds the whole body in memory" in note
+
+
+def test_sql_download_query_makes_the_asked_size_on_the_server() -> None:
+    from benchmarks.sql_download import WIDTH, copy_statement, rows_for, select  # noqa: PLC0415
+
+    rows = rows_for(2**30)
+    # About 1 KiB a row: the CSV is within a few percent of the size asked.
+    assert 0.97 * 2**30 < rows * (WIDTH + 9) < 1.03 * 2**30
+    assert f"generate_series(1, {rows})" in select(rows)
+    assert copy_statement(rows) == (
+        f"COPY ({select(rows)}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+    )
