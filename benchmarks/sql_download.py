@@ -50,9 +50,11 @@ WIDTH = 1000
 #: Server memory per body byte assumed when checking that a size fits (measured: see
 #: ``benchmarks/RESULTS.md``, section 10); the run reports the real figure.
 SERVER_FACTOR = 7
-#: The SDK's default timeouts, used by the raw httpx clients too (``sql.download``: httpx's
-#: read timeout of 60 s; ``copy_to``: 5 hours).
-SQL_TIMEOUT = 60.0
+#: Read timeouts, the same for the SDK and raw httpx (carto-python has none). LocalCarto
+#: sends nothing until it has built the whole body, tens of seconds at 1 GiB: past the SDK's
+#: default 60 s for ``sql.download`` on a loaded machine, so every SQL API client is given
+#: 600 s (``sql.download(..., timeout=600)``). ``copy_to``'s default is already 5 hours.
+SQL_TIMEOUT = 600.0
 COPY_TIMEOUT = 5 * 3600.0
 
 #: client -> (label, endpoint, the raw httpx client it is compared with).
@@ -181,7 +183,9 @@ def _measure(
 
                 async def download(rows: int) -> None:
                     if endpoint == "sql":
-                        await carto.sql.download(select(rows), target, format="csv")
+                        await carto.sql.download(
+                            select(rows), target, format="csv", timeout=SQL_TIMEOUT
+                        )
                     else:
                         await carto.sql.copy_to(copy_statement(rows), target)
 
@@ -195,7 +199,7 @@ def _measure(
 
             def download(rows: int) -> None:
                 if endpoint == "sql":
-                    carto.sql.download(select(rows), target, format="csv")
+                    carto.sql.download(select(rows), target, format="csv", timeout=SQL_TIMEOUT)
                 else:
                     carto.sql.copy_to(copy_statement(rows), target)
 
