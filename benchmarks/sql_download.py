@@ -11,12 +11,15 @@ with raw httpx streaming the same request (same URL, parameters and Basic auth, 
   ``GET /api/v2/sql/copyto``; carto-python ``CopySQLClient.copyto_file_path``.
 
 The query makes its rows on the server (``generate_series`` and a 1,000-character text per
-row, about 1 KiB a row), so nothing is uploaded first. LocalCarto runs in a child process.
-Each download runs in a fresh child process, as in benchmark #5 (same peak-RSS machinery): it
-builds its client, downloads a 1 MiB result as a warm-up, resets its peak RSS, downloads the
-big result into a file under ``benchmarks/_work/`` and reports wall time, CPU time (user +
-system, every thread) and peak RSS above its baseline. The file's size is checked, then it is
-removed. The server's peak RSS above its baseline is measured the same way for each download
+row, about 1 KiB a row), so nothing is uploaded first. Each download gets a fresh LocalCarto
+child process, and runs in a fresh child process of its own, as in benchmark #5 (same peak-RSS
+machinery): it builds its client, downloads a 1 MiB result as a warm-up, resets its peak RSS,
+downloads the big result into a file under ``benchmarks/_work/`` and reports wall time, the
+time to the first body bytes (the SDK's ``progress`` callback, raw httpx's first chunk; not
+available for carto-python), CPU time (user + system, every thread) and peak RSS above its
+baseline. Throughput is given end to end and after the first byte (the transfer alone, which
+is what the client can change). The file's size is checked, then it is removed. The server's
+peak RSS above its baseline is measured the same way for each download
 (``/proc/<pid>/clear_refs`` of the LocalCarto child), because LocalCarto builds the whole
 body before it sends it (its SQL API formats the result into one string; its COPY TO encodes
 every chunk first): the server needs a few times the body's size in memory. Sizes that would
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -119,13 +123,21 @@ def copy_statement(rows: int) -> str:
 
 
 class _Probe:
-    """Wall time, CPU time (user + system, every thread) and peak RSS of one download."""
+    """Wall time, time to the first byte, CPU time (user + system, every thread) and peak RSS
+    of one download."""
 
     def __init__(self) -> None:
         self.peak = PeakRSS()
         self._start = self._cpu_start = 0.0
         self.seconds = self.cpu_seconds = 0.0
+        self.first_byte = math.nan
         self.above = 0
+        self._running = False
+
+    def received(self, size: int, total: int | None = None) -> None:
+        """Called as bytes arrive (a ``progress`` callback): notes when the first came."""
+        if self._running and size > 0 and math.isnan(self.first_byte):
+            self.first_byte = time.perf_counter() - self._start
 
     @staticmethod
     def _cpu() -> float:
@@ -136,9 +148,11 @@ class _Probe:
         self.peak.start()
         self._cpu_start = self._cpu()
         self._start = time.perf_counter()
+        self._running = True
 
     def end(self) -> None:
         self.seconds = time.perf_counter() - self._start
+        self._running = False
         self.cpu_seconds = self._cpu() - self._cpu_start
         self.above = self.peak.stop()
 
@@ -184,10 +198,16 @@ def _measure(
                 async def download(rows: int) -> None:
                     if endpoint == "sql":
                         await carto.sql.download(
-                            select(rows), target, format="csv", timeout=SQL_TIMEOUT
+                            select(rows),
+                            target,
+                            format="csv",
+                            timeout=SQL_TIMEOUT,
+                            progress=probe.received,
                         )
                     else:
-                        await carto.sql.copy_to(copy_statement(rows), target)
+                        await carto.sql.copy_to(
+                            copy_statement(rows), target, progress=probe.received
+                        )
 
                 await _timed_async(download, warmup, big, probe)
 
@@ -199,9 +219,15 @@ def _measure(
 
             def download(rows: int) -> None:
                 if endpoint == "sql":
-                    carto.sql.download(select(rows), target, format="csv", timeout=SQL_TIMEOUT)
+                    carto.sql.download(
+                        select(rows),
+                        target,
+                        format="csv",
+                        timeout=SQL_TIMEOUT,
+                        progress=probe.received,
+                    )
                 else:
-                    carto.sql.copy_to(copy_statement(rows), target)
+                    carto.sql.copy_to(copy_statement(rows), target, progress=probe.received)
 
             _timed(download, warmup, big, probe)
     elif client.endswith("httpx-async"):
@@ -217,6 +243,7 @@ def _measure(
                         response.raise_for_status()
                         with target.open("wb") as out:
                             async for chunk in response.aiter_bytes():
+                                probe.received(len(chunk))
                                 out.write(chunk)
 
                 await _timed_async(download, warmup, big, probe)
@@ -233,6 +260,7 @@ def _measure(
                     response.raise_for_status()
                     with target.open("wb") as out:
                         for chunk in response.iter_bytes():
+                            probe.received(len(chunk))
                             out.write(chunk)
 
             _timed(download, warmup, big, probe)
@@ -274,6 +302,7 @@ def _measure_child(spec: dict[str, Any]) -> dict[str, Any]:
         "bytes": written,
         "seconds": probe.seconds,
         "cpu": probe.cpu_seconds,
+        "first_byte": probe.first_byte,
         "above": int(probe.above),
         "baseline": probe.peak.baseline,
         "method": probe.peak.method,
@@ -391,39 +420,54 @@ def run(args: argparse.Namespace) -> str:
     return _report(args, results, [n for n in (disk_note, mem_note) if n])
 
 
+def _times(value: float) -> str:
+    """``1.23x``, or ``n/a`` for NaN."""
+    return "n/a" if math.isnan(value) else f"{value:.2f}x"
+
+
+def _stats(rs: Sequence[dict[str, Any]]) -> dict[str, float]:
+    first = median([r["first_byte"] for r in rs])
+    size = median([r["bytes"] for r in rs])
+    seconds = median([r["seconds"] for r in rs])
+    return {
+        "bytes": size,
+        "seconds": seconds,
+        "first": first,
+        "speed": size / MIB / seconds,
+        # After the first byte: the transfer alone, without the server building the body.
+        "transfer": ratio(size / MIB, seconds - first),
+        "cpu": median([r["cpu"] for r in rs]),
+        "above": median([r["above"] for r in rs]),
+        "worst": max(r["above"] for r in rs),
+        "server": median([r["server"] for r in rs]),
+    }
+
+
 def _report(
     args: argparse.Namespace, results: dict[tuple[str, int], list[dict[str, Any]]], notes: list[str]
 ) -> str:
     table = Table(
-        ["endpoint", "client", "body", "runs", "seconds", "MiB/s", "x raw httpx", "client CPU s",
-         "CPU x raw", "client peak above baseline", "server peak above baseline"],
+        ["endpoint", "client", "body", "runs", "seconds", "first byte s", "MiB/s",
+         "MiB/s after 1st byte", "x raw", "client CPU s", "CPU x raw",
+         "client peak above baseline", "server peak above baseline"],
         title=(
             "#10 SQL download: a CSV result made on the server (about 1 KiB a row) saved to a "
-            f"file, {args.sqldl_repeat} run(s), medians; each client in a fresh process, "
-            "LocalCarto in a child process"
+            f"file, {args.sqldl_repeat} run(s), medians; each client in a fresh process, a "
+            "fresh LocalCarto child process for each download"
         ),
     )  # fmt: skip
-    stats: dict[tuple[str, int], dict[str, float]] = {}
-    for (client, size), rs in results.items():
-        stats[client, size] = {
-            "bytes": median([r["bytes"] for r in rs]),
-            "seconds": median([r["seconds"] for r in rs]),
-            "cpu": median([r["cpu"] for r in rs]),
-            "above": median([r["above"] for r in rs]),
-            "worst": max(r["above"] for r in rs),
-            "server": median([r["server"] for r in rs]),
-        }
+    stats = {key: _stats(rs) for key, rs in results.items()}
     methods = sorted({r["method"] for rs in results.values() for r in rs})
-    lines: list[str] = []
+
+    def versus(client: str, size: int) -> dict[str, float] | None:
+        raw = CLIENTS[client][2]
+        return None if raw == client else stats.get((raw, size))
+
     for (client, size), s in stats.items():
-        label, endpoint, raw = CLIENTS[client]
-        speed = s["bytes"] / MIB / s["seconds"]
-        base = stats.get((raw, size))
-        if base is None or raw == client:
-            x_raw = cpu_x = "-"
-        else:
-            x_raw = f"{ratio(speed, base['bytes'] / MIB / base['seconds']):.2f}x"
-            cpu_x = f"{ratio(s['cpu'], base['cpu']):.2f}x"
+        label, endpoint, _ = CLIENTS[client]
+        base = versus(client, size)
+        x_raw = "-" if base is None else _times(ratio(s["transfer"], base["transfer"]))
+        cpu_x = "-" if base is None else _times(ratio(s["cpu"], base["cpu"]))
         table.add(
             [
                 ENDPOINTS[endpoint].split(" GET")[0],
@@ -431,7 +475,9 @@ def _report(
                 f"{s['bytes'] / MIB:.0f} MiB",
                 len(results[client, size]),
                 f"{s['seconds']:.2f}",
-                f"{speed:.0f}",
+                "n/a" if math.isnan(s["first"]) else f"{s['first']:.2f}",
+                f"{s['speed']:.0f}",
+                "n/a" if math.isnan(s["transfer"]) else f"{s['transfer']:.0f}",
                 x_raw,
                 f"{s['cpu']:.2f}",
                 cpu_x,
@@ -439,9 +485,13 @@ def _report(
                 f"{s['server'] / MIB:.0f} MiB",
             ]
         )
-    lines += [table.render(), ""]
-    lines += notes
+    lines = [table.render(), "", *notes]
     lines.append(f"client peak measured with {', '.join(methods)}; the server's with VmHWM")
+    lines.append(
+        "first byte: from the request to the first body bytes (the SDK's progress callback, "
+        "raw httpx's first chunk; n/a for carto-python); x raw: MiB/s after the first byte "
+        "against the raw httpx client of the same kind (async or sync)"
+    )
     lines += [f"{name}: {text}" for name, text in ENDPOINTS.items()]
     lines.append("")
     for client in ("sql-async", "sql-sync", "copy-async", "copy-sync"):
@@ -463,14 +513,13 @@ def _report(
             "the whole body before sending it)"
         )
     for (client, size), s in stats.items():
-        label, _, raw = CLIENTS[client]
-        base = stats.get((raw, size))
-        if base is not None and raw != client:
-            speed = ratio(s["bytes"], s["seconds"])
+        base = versus(client, size)
+        if base is not None:
             lines.append(
-                f"{label} at {size} MiB (reported): "
-                f"{ratio(speed, ratio(base['bytes'], base['seconds'])):.2f}x raw httpx's MiB/s, "
-                f"{ratio(s['cpu'], base['cpu']):.2f}x its client CPU"
+                f"{CLIENTS[client][0]} at {size} MiB (reported): "
+                f"{_times(ratio(s['speed'], base['speed']))} raw httpx's MiB/s end to end, "
+                f"{_times(ratio(s['transfer'], base['transfer']))} after the first byte, "
+                f"{_times(ratio(s['cpu'], base['cpu']))} its client CPU"
             )
     text = "\n".join(lines)
     print(text, flush=True)
