@@ -200,12 +200,10 @@ class ImportRun:
         try:
             with self._sigterm_as_ctrl_c():
                 anyio.run(self._main)
-        except KeyboardInterrupt:
-            self._stopped()
-        except asyncio.CancelledError:
-            if not self.terminated:
+        except BaseException as exc:
+            if not self._is_stop(exc):
                 raise
-            self._stopped()  # SIGTERM cancelled the batch itself (Ctrl-C is not handled here)
+            self._stopped()
         finally:
             self.manifest.close()  # the journal folded into the file, whatever happened
             if self._lock is not None:
@@ -216,6 +214,19 @@ class ImportRun:
         if self.terminated:
             return EXIT_TERMINATED
         return exit_status(self.items, interrupted=self.interrupted)
+
+    def _is_stop(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the stop a signal asked for: Ctrl-C (or a second signal), or
+        SIGTERM cancelling the batch itself (Ctrl-C is not handled that way). A signal
+        handler's ``KeyboardInterrupt`` raised inside a task of a task group comes out
+        wrapped in an exception group; one holding only stops is a stop too."""
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        if isinstance(exc, asyncio.CancelledError):
+            return self.terminated
+        if isinstance(exc, BaseExceptionGroup):
+            return all(self._is_stop(inner) for inner in exc.exceptions)
+        return False
 
     def _stopped(self) -> None:
         self.interrupted = True

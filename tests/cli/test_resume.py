@@ -207,7 +207,8 @@ def test_a_second_signal_stops_at_once_and_the_written_ahead_records_hold_the_so
         for pipe in (process.stdout, process.stderr):
             if pipe is not None:
                 pipe.close()
-        assert process.returncode == (130 if sig is signal.SIGINT else 143)
+        said = "".join(iter_queue(lines))
+        assert process.returncode == (130 if sig is signal.SIGINT else 143), said
         assert set(_states(manifest).values()) <= {"started", "unknown"}
 
         again = ["import", "data", "--manifest", str(manifest), "--json", *FAST]
@@ -387,3 +388,45 @@ def test_without_a_manifest_imports_left_running_are_saved_to_a_new_one(
     )
     assert second.exit_code == 0
     assert slow_server.counters.requests[CREATES] == 1
+
+
+def iter_queue(lines: queue.Queue[str]) -> list[str]:
+    """What is left in ``lines``, without waiting."""
+    out = []
+    while not lines.empty():
+        out.append(lines.get_nowait())
+    return out
+
+
+@pytest.mark.parametrize("terminated", [False, True], ids=["ctrl-c", "sigterm"])
+def test_a_signal_s_keyboardinterrupt_wrapped_by_a_task_group_is_still_a_stop(
+    monkeypatch: pytest.MonkeyPatch, terminated: bool
+) -> None:
+    # A second signal raises KeyboardInterrupt wherever the main thread is; inside a task of
+    # a task group it comes out as an exception group, which must stop the run the same way
+    # (not escape to click as "Aborted!" with status 1).
+    from carto_async import Credentials
+    from carto_async.cli._run import Display, ImportRun, Settings
+
+    run = ImportRun(
+        Credentials("demo", KEY, "http://127.0.0.1:9/user/demo"),
+        [],
+        settings=Settings(),
+        display=Display(quiet=True),
+        save_leftovers=False,
+    )
+    run.terminated = terminated
+
+    async def stopped_inside_a_task() -> None:
+        raise BaseExceptionGroup("tasks", [KeyboardInterrupt()])
+
+    monkeypatch.setattr(run, "_main", stopped_inside_a_task)
+    assert run.run() == (143 if terminated else 130)
+    assert run.interrupted
+
+    async def failed_inside_a_task() -> None:
+        raise BaseExceptionGroup("tasks", [KeyboardInterrupt(), ValueError("boom")])
+
+    monkeypatch.setattr(run, "_main", failed_inside_a_task)
+    with pytest.raises(BaseExceptionGroup):
+        run.run()
