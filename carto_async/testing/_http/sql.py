@@ -1,4 +1,9 @@
-"""SQL API handlers: the query endpoint ``GET|POST /api/<version>/sql`` (reference §9.1)."""
+"""SQL API handlers: the query endpoint ``GET|POST /api/<version>/sql`` (reference §9.1).
+
+A GDAL-written format (kml, shp, spatialite, gpkg) arrives as a private temporary file: it is
+streamed from disk in chunks (never read whole into memory) and removed once sent, also when
+the client goes away mid-way.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,15 @@ import functools
 from collections.abc import Callable
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from carto_async.testing._apikeys import StoredKey
 from carto_async.testing._context import Context
 from carto_async.testing._http.auth import sql_key
 from carto_async.testing._http.bodies import BadBody, drain, express_params, read_sql_body
 from carto_async.testing._http.routing import RouteMatch
+from carto_async.testing._ogrformats import OgrFile
 from carto_async.testing._sqlapi import SQLResponse, run_sql
 from carto_async.testing._wire import CORS_HEADERS, sql_error, user_not_found
 
@@ -67,9 +74,29 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
         run = run_limited
     result = await asyncio.get_running_loop().run_in_executor(ctx.sql_pool, run)
     headers = {**result.headers, **CORS_HEADERS}
+    if result.file is not None:
+        return _TemporaryFileResponse(
+            result.file, status_code=result.status, media_type=result.content_type, headers=headers
+        )
     return Response(
         result.body, status_code=result.status, media_type=result.content_type, headers=headers
     )
+
+
+class _TemporaryFileResponse(FileResponse):
+    """A file response that removes its file (and private directory) once sent or abandoned."""
+
+    def __init__(
+        self, file: OgrFile, *, status_code: int, media_type: str, headers: dict[str, str]
+    ) -> None:
+        super().__init__(file.path, status_code=status_code, media_type=media_type, headers=headers)
+        self._file = file
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._file.cleanup()
 
 
 def key_limits(
