@@ -535,9 +535,14 @@ def _file_sql(request: _Request) -> str:
     """The query for a GDAL format: ``ogr.js`` selects from it as a subquery, so anything
     but one SELECT (a write, several statements) fails as it does there."""
     sql = re.sub(r";\s*$", "", _window(request))
-    if len(split_statements(sql)) == 1 and _is_select(sql):
+    if len(split_statements(sql)) > 1:
+        raise QueryError('syntax error at or near ";"')
+    if _is_select(sql):
         return sql
-    return f"SELECT * FROM ({sql}) AS cartodbsqlapi"  # noqa: S608
+    wrapped = f"SELECT * FROM ({sql}) AS cartodbsqlapi"  # noqa: S608
+    if len(split_statements(wrapped)) > 1:
+        raise QueryError('syntax error at or near ";"')
+    return wrapped
 
 
 def _format_file(result: QueryResult, request: _Request) -> _ogrformats.OgrFile:

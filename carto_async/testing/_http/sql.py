@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from collections.abc import Callable
 
+import anyio.to_thread
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from carto_async.testing._apikeys import StoredKey
@@ -83,19 +85,43 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
     )
 
 
-class _TemporaryFileResponse(FileResponse):
-    """A file response that removes its file (and private directory) once sent or abandoned."""
+class _TemporaryFileResponse(Response):
+    """Streams a private temporary file in chunks, removing it as soon as it is open.
+
+    The open handle keeps the bytes readable (POSIX); nothing is left behind whether the
+    body is sent whole, abandoned by the client, or never sent at all once opened.
+    """
+
+    chunk_size = 64 * 1024
 
     def __init__(
         self, file: OgrFile, *, status_code: int, media_type: str, headers: dict[str, str]
     ) -> None:
-        super().__init__(file.path, status_code=status_code, media_type=media_type, headers=headers)
+        super().__init__(None, status_code=status_code, media_type=media_type, headers=headers)
         self._file = file
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            handle = await anyio.to_thread.run_sync(open, self._file.path, "rb")
         finally:
+            self._file.cleanup()
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            self.headers["content-length"] = str(size)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            more = True
+            while more:
+                chunk = await anyio.to_thread.run_sync(handle.read, self.chunk_size)
+                more = len(chunk) == self.chunk_size
+                await send({"type": "http.response.body", "body": chunk, "more_body": more})
+        finally:
+            handle.close()
             self._file.cleanup()
 
 
