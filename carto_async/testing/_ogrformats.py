@@ -38,6 +38,7 @@ import os
 import shutil
 import struct
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -243,6 +244,8 @@ def write_ogr(
     rows: Sequence[Sequence[Any]],
     layer_name: str,
     text: Callable[[Any, str], str],
+    *,
+    timeout: float | None = None,
 ) -> OgrFile:
     """Write ``rows`` as ``fmt`` (a key of :data:`OGR_FORMATS`) into a private temporary file.
 
@@ -250,8 +253,12 @@ def write_ogr(
     ``text`` gives PostgreSQL's text output of a value of a type GDAL has no field for
     (arrays, json, intervals...). Raises :class:`QueryError` with GDAL's or PostgreSQL's
     words (a duplicate column name is ``column reference "x" is ambiguous``, as the outer
-    ``SELECT`` of ``ogr.js`` makes it).
+    ``SELECT`` of ``ogr.js`` makes it). ``timeout`` (seconds) bounds the writing as the
+    server's ``export_command_timeout`` bounds ``ogr2ogr``: past it, the write is interrupted
+    with ``statement timeout``.
     """
+    if timeout is not None and timeout <= 0:
+        raise QueryError("statement timeout")
     spec = OGR_FORMATS[fmt]
     ordered = sorted(columns, key=lambda c: c.name != "the_geom")
     geometry = next((c for c in ordered if c.pgtype in GEOMETRY_TYPES), None)
@@ -297,10 +304,19 @@ def write_ogr(
     try:
         with _writer() as conn:
             conn.register("rows", table)
-            conn.execute(
-                f"COPY (SELECT {', '.join(select) or 'NULL AS _'} FROM rows)"  # noqa: S608
-                f" TO {_literal(target)} (FORMAT GDAL, {', '.join(options)})"
-            )
+            alarm = None if timeout is None else threading.Timer(timeout, conn.interrupt)
+            if alarm is not None:
+                alarm.start()
+            try:
+                conn.execute(
+                    f"COPY (SELECT {', '.join(select) or 'NULL AS _'} FROM rows)"  # noqa: S608
+                    f" TO {_literal(target)} (FORMAT GDAL, {', '.join(options)})"
+                )
+            except duckdb.InterruptException:
+                raise QueryError("statement timeout") from None
+            finally:
+                if alarm is not None:
+                    alarm.cancel()
         if fmt == "shp":
             _zip_shapefile(directory, written.path, layer_name, has_geometry=geometry is not None)
     except duckdb.Error as exc:

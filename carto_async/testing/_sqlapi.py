@@ -545,13 +545,17 @@ def _file_sql(request: _Request) -> str:
     return wrapped
 
 
-def _format_file(result: QueryResult, request: _Request) -> _ogrformats.OgrFile:
+def _format_file(
+    result: QueryResult, request: _Request, timeout: float | None
+) -> _ogrformats.OgrFile:
     cols = _columns(result, request.skipfields)
     columns = [
         _ogrformats.OgrColumn(name, index, pgtype)
         for name, index, pgtype in zip(cols.names, cols.indexes, cols.pgtypes, strict=True)
     ]
-    return _ogrformats.write_ogr(request.format, columns, result.rows, request.filename, _csv_value)
+    return _ogrformats.write_ogr(
+        request.format, columns, result.rows, request.filename, _csv_value, timeout=timeout
+    )
 
 
 # --------------------------------------------------------------------------- responses
@@ -627,7 +631,8 @@ def run_sql(
         )
         elapsed = time.perf_counter() - started
         if file_format:
-            written = _format_file(result, request)
+            left = None if timeout is None else timeout - elapsed
+            written = _format_file(result, request, left)
             return SQLResponse(200, content_type, b"", headers, file=written)
         if request.format == "arraybuffer":
             return SQLResponse(200, content_type, _format_arraybuffer(result, request), headers)

@@ -24,8 +24,9 @@ import pytest
 from carto.auth import APIKeyAuthClient
 from carto.sql import SQLClient
 
-from carto_async.testing import LocalCarto, _rowformats
-from carto_async.testing._db import Database
+from carto_async.testing import LocalCarto, _rowformats, _sqlapi
+from carto_async.testing._db import Database, QueryError
+from carto_async.testing._ogrformats import OgrColumn, write_ogr
 from carto_async.testing._rowformats import BUFFER, INT16, STRING, UINT16
 from carto_async.testing._sqlapi import SQLResponse, run_sql
 from carto_async.testing.engine import open_engine
@@ -515,3 +516,31 @@ def test_carto_python_sql_client_gets_the_file_formats(server: LocalCarto, tmp_p
     (tmp_path / "fm.gpkg").write_bytes(gpkg)
     assert [r["name"] for r in read_gdal(tmp_path / "fm.gpkg")] == ["a"]
     assert binary.startswith(header(BUFFER, len(binary) - 8) + strings("name"))
+
+
+def test_writing_past_the_statement_timeout_is_the_timeout_error(
+    db: Database, private_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(QueryError, match="statement timeout"):
+        write_ogr("kml", [OgrColumn("n", 0, "int4")], [(1,)], "t", str, timeout=0.0)
+    assert list(private_tmp.iterdir()) == []
+
+    class SlowClock:
+        """The query took 100 s of a 10 s budget: nothing is left for GDAL."""
+
+        def __init__(self) -> None:
+            self.now = 0.0
+
+        def perf_counter(self) -> float:
+            self.now += 50.0
+            return self.now
+
+    monkeypatch.setattr(_sqlapi, "time", SlowClock())
+    response = run_sql(db, {"q": "select * from places", "format": "shp"}, timeout=1000.0)
+    assert response.status == 200  # the engine's own watchdog is real time: well within
+    assert response.file is not None
+    response.file.cleanup()
+    late = run_sql(db, {"q": "select * from places", "format": "shp"}, timeout=10.0)
+    assert late.status == 429
+    assert json.loads(late.body)["error"][0].startswith("You are over platform's limits")
+    assert list(private_tmp.iterdir()) == []
