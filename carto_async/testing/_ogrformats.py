@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import itertools
 import os
 import shutil
 import struct
@@ -106,6 +107,7 @@ _SHAPES["MULTILINESTRING"] = _SHAPES["LINESTRING"]
 _SHAPES["MULTIPOLYGON"] = _SHAPES["POLYGON"]
 _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 _FILE_STEM = "cartodb-query"  # every file this module writes is named so: never user text
+_VIEWS = itertools.count(1)
 
 
 @attrs.frozen
@@ -204,13 +206,36 @@ def _aware(value: Any) -> dt.datetime | None:
     return None
 
 
+# One private writer per server thread: loading the spatial extension costs about half a
+# second, far more than writing a small file. Only this module's COPY ever runs on them.
+_WRITERS = threading.local()
+
+
 @contextlib.contextmanager
-def _writer() -> Iterator[duckdb.DuckDBPyConnection]:
-    conn = open_engine(None, lock=False)
+def _writer(timeout: float | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """This thread's writer; interrupted after ``timeout`` seconds (then not reused)."""
+    conn: duckdb.DuckDBPyConnection | None = getattr(_WRITERS, "conn", None)
+    if conn is None:
+        conn = open_engine(None, lock=False)
+        _WRITERS.conn = conn
+    rang = threading.Event()
+
+    def ring() -> None:
+        rang.set()
+        conn.interrupt()
+
+    alarm = None if timeout is None else threading.Timer(timeout, ring)
+    if alarm is not None:
+        alarm.start()
     try:
         yield conn
     finally:
-        conn.close()
+        if alarm is not None:
+            alarm.cancel()
+            alarm.join()
+        if rang.is_set():
+            _WRITERS.conn = None
+            conn.close()
 
 
 def _geometry_plan(
@@ -302,21 +327,18 @@ def write_ogr(
     written = OgrFile(os.path.join(directory, f"{_FILE_STEM}.{spec.extension}"), directory)
     target = os.path.join(directory, f"{_FILE_STEM}.shp") if fmt == "shp" else written.path
     try:
-        with _writer() as conn:
-            conn.register("rows", table)
-            alarm = None if timeout is None else threading.Timer(timeout, conn.interrupt)
-            if alarm is not None:
-                alarm.start()
+        with _writer(timeout) as conn:
+            view = f"rows_{next(_VIEWS)}"
+            conn.register(view, table)
             try:
                 conn.execute(
-                    f"COPY (SELECT {', '.join(select) or 'NULL AS _'} FROM rows)"  # noqa: S608
+                    f"COPY (SELECT {', '.join(select) or 'NULL AS _'} FROM {view})"  # noqa: S608
                     f" TO {_literal(target)} (FORMAT GDAL, {', '.join(options)})"
                 )
             except duckdb.InterruptException:
                 raise QueryError("statement timeout") from None
             finally:
-                if alarm is not None:
-                    alarm.cancel()
+                conn.unregister(view)
         if fmt == "shp":
             _zip_shapefile(directory, written.path, layer_name, has_geometry=geometry is not None)
     except duckdb.Error as exc:
