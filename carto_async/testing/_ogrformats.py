@@ -16,17 +16,23 @@ kept from ``ogr.js``:
   the ``.dbf``); a shapefile refuses geometries of another kind than its first one with
   GDAL's words (``Attempt to write non-point (LINESTRING) geometry to point shapefile.``).
 
+Memory: the rows are in memory once, as for every format (the engine hands them over whole),
+plus their Arrow copy while GDAL writes; the file itself is streamed back from disk.
+
 Safety: the user's SQL never runs here. The rows arrive already computed by the guarded engine
 (:meth:`Database.run_statements`) and travel as Arrow into a private, short-lived DuckDB that
 no request can reach; only this module's own ``COPY`` statement writes, into a fresh private
 temporary directory under fixed file names. The ``filename`` parameter only names the layer
-and the zip entries, never a path. :meth:`OgrFile.cleanup` removes the directory.
+and the zip entries, never a path. :meth:`OgrFile.cleanup` removes the directory. The private
+DuckDB (one per server thread, as loading spatial costs half a second) runs nothing else.
 
 Where LocalCarto knowingly differs: the bundled GDAL has no SpatiaLite library, so
 ``spatialite`` is an OGR SQLite database with WKB geometries (which is also what the real
 ``ogr2ogr`` call writes: ``SPATIALITE=yes`` reaches it as a stray argument, not as ``-dsco``);
 a GeoPackage keeps GDAL's ``fid`` key beside ``cartodb_id`` (DuckDB's writer cannot map the
-FID to a column as ``-lco FID=cartodb_id`` does).
+FID to a column as ``-lco FID=cartodb_id`` does); a GeoPackage or SQLite file of a query
+without geometry still has an (empty) geometry column, DuckDB's writer having no
+geometry-less layers.
 """
 
 from __future__ import annotations
@@ -318,8 +324,15 @@ def write_ogr(
     if layer_type:
         options.append(f"GEOMETRY_TYPE {_literal(layer_type)}")
     layer_options = list(spec.layer_options)
-    if geometry is not None and fmt in ("gpkg", "spatialite"):
-        layer_options.append(f"GEOMETRY_NAME={geometry.name}")
+    if fmt in ("gpkg", "spatialite"):
+        if geometry is not None:
+            layer_options.append(f"GEOMETRY_NAME={geometry.name}")
+        # GDAL's own key column must not take a column of the query's name (GDAL would read
+        # that column as the key and refuse the rows).
+        taken = {c.name.lower() for c in kept}
+        base = "fid" if fmt == "gpkg" else "ogc_fid"
+        names = itertools.chain([base], (f"{base}_{n}" for n in itertools.count(1)))
+        layer_options.append("FID=" + next(name for name in names if name not in taken))
     if layer_options:
         options.append(f"LAYER_CREATION_OPTIONS ({', '.join(map(_literal, layer_options))})")
 

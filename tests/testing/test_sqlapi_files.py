@@ -7,6 +7,7 @@ is checked byte for byte against the vectors of the server's ``bin-encoder`` tes
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import json
 import os
@@ -544,3 +545,42 @@ def test_writing_past_the_statement_timeout_is_the_timeout_error(
     assert late.status == 429
     assert json.loads(late.body)["error"][0].startswith("You are over platform's limits")
     assert list(private_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "spatialite"])
+def test_a_column_named_like_gdals_key_is_kept_as_a_column(
+    db: Database, tmp_path: Path, fmt: str
+) -> None:
+    q = "select 5 as fid, 6 as ogc_fid, 7 as fid_1, 'POINT(1 1)'::geometry as g"
+    target = tmp_path / "t.db"
+    target.write_bytes(written(run_sql(db, {"q": q, "format": fmt, "filename": "t"})))
+    conn = sqlite3.connect(target)
+    try:
+        assert conn.execute("SELECT fid, ogc_fid, fid_1 FROM t").fetchall() == [(5, 6, 7)]
+    finally:
+        conn.close()
+
+
+def test_concurrent_exports_do_not_mix(server: LocalCarto, private_tmp: Path) -> None:
+    q = (
+        "SELECT 'val' AS v, x, y, ST_SetSRID(ST_MakePoint(x, y), 4326) AS the_geom"
+        " FROM generate_series(-20, 20) AS a(x), generate_series(-10, 10) AS b(y)"
+    )
+
+    def export(name: str) -> bytes:
+        with httpx.Client(base_url=server.base_url, timeout=60.0) as http:
+            params = {"api_key": server.api_key, "q": q, "format": "kml", "filename": name}
+            response = http.get("/api/v2/sql", params=params)
+            assert response.status_code == 200, response.text
+            assert f"filename={name}.kml" in response.headers["content-disposition"]
+            return response.content
+
+    names = [f"multi{i}" for i in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        bodies = list(pool.map(export, names))
+    for name, data in zip(names, bodies, strict=True):
+        assert data.startswith(b"<?xml")
+        root = ET.fromstring(data)
+        assert root.findtext(f"{KML_NS}Document/{KML_NS}Folder/{KML_NS}name") == name
+        assert len(root.findall(f".//{KML_NS}Placemark")) == 41 * 21
+    assert list(private_tmp.glob("localcarto-sqlapi-*")) == []
