@@ -20,15 +20,16 @@ Memory: the rows are in memory once, as for every format (the engine hands them 
 plus their Arrow copy while GDAL writes; the file itself is streamed back from disk.
 
 Safety: the user's SQL never runs here. The rows arrive already computed by the guarded engine
-(:meth:`Database.run_statements`) and travel as Arrow into a private, short-lived DuckDB that
-no request can reach; only this module's own ``COPY`` statement writes, into a fresh private
+(:meth:`Database.run_statements`) and travel as Arrow into a private DuckDB that no request can
+reach; only this module's own ``COPY`` statement writes, into a fresh private
 temporary directory under fixed file names. The ``filename`` parameter only names the layer
 and the zip entries, never a path. :meth:`OgrFile.cleanup` removes the directory. The private
 DuckDB (one per server thread, as loading spatial costs half a second) runs nothing else.
 
 Where LocalCarto knowingly differs: the bundled GDAL has no SpatiaLite library, so
-``spatialite`` is an OGR SQLite database with WKB geometries (which is also what the real
-``ogr2ogr`` call writes: ``SPATIALITE=yes`` reaches it as a stray argument, not as ``-dsco``);
+``spatialite`` is an OGR SQLite database with WKB geometries (as we read ``ogr/spatialite.js``,
+also what the real ``ogr2ogr`` call writes: ``SPATIALITE=yes`` reaches it as a stray argument,
+not as ``-dsco``);
 a GeoPackage keeps GDAL's ``fid`` key beside ``cartodb_id`` (DuckDB's writer cannot map the
 FID to a column as ``-lco FID=cartodb_id`` does); a GeoPackage or SQLite file of a query
 without geometry still has an (empty) geometry column, DuckDB's writer having no
