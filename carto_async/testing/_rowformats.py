@@ -357,9 +357,11 @@ def _string(value: Any) -> bytes:
 
 
 def _no_length(value: Any) -> str:
+    """What Node 10 throws encoding a value without a ``length`` as an array."""
     if value is None:
         return "Cannot read property 'length' of null"
-    return 'The value "NaN" is invalid for option "size"'
+    # Buffer.alloc(NaN) is an empty buffer, and writing the header into it fails.
+    return "Attempt to write outside buffer bounds"
 
 
 def _typed_array(kind: int, value: Any) -> bytes:

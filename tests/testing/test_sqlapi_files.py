@@ -584,3 +584,32 @@ def test_concurrent_exports_do_not_mix(server: LocalCarto, private_tmp: Path) ->
         assert root.findtext(f"{KML_NS}Document/{KML_NS}Folder/{KML_NS}name") == name
         assert len(root.findall(f".//{KML_NS}Placemark")) == 41 * 21
     assert list(private_tmp.glob("localcarto-sqlapi-*")) == []
+
+
+@pytest.mark.parametrize(
+    ("q", "message"),
+    [
+        # A string column with a null after a string: writeString(null).
+        ("select 'a' as s union all select null", "Cannot read property 'length' of null"),
+        # A date column (node-postgres gives Date objects): a buffer of NaN bytes.
+        ("select date '2020-01-02' as d", "Attempt to write outside buffer bounds"),
+        # INT32 is written with writeUInt32LE.
+        ("select -1 as v__int32", 'The value of "value" is out of range. It must be >= 0'),
+    ],
+)
+def test_arraybuffer_fails_where_the_encoder_throws(db: Database, q: str, message: str) -> None:
+    response = run_sql(db, {"q": q, "format": "arraybuffer"})
+    assert response.status == 400
+    assert json.loads(response.body)["error"][0].startswith(message)
+
+
+def test_arraybuffer_of_array_columns_and_booleans(db: Database) -> None:
+    q = "select [1, 2, 3] as v__uint8, true as ok"
+    response = run_sql(db, {"q": q, "format": "arraybuffer"})
+    assert response.status == 200, response.body
+    arrays = _rowformats._children([header(2, 3) + bytes([1, 2, 3])])
+    flags = header(8, 4) + struct.pack("<f", 1.0)
+    payload = bytearray(8)
+    for part in (strings("v__uint8", "ok"), header(BUFFER, len(arrays)) + arrays, flags):
+        payload += b"\0" * (-len(payload) % 4) + part
+    assert response.body == header(BUFFER, len(payload) - 8) + bytes(payload[8:])
