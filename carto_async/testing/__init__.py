@@ -59,9 +59,14 @@ Where LocalCarto knowingly differs from CARTO:
 * COPY (``/api/v2/sql/copyfrom``, ``/copyto``) takes the csv and text formats (not binary);
   geometries come out as hex EWKB in csv and as EWKT (``SRID=4326;POINT(...)``) in text, where
   PostGIS writes hex EWKB in both. There is no slow-input or size limit.
-* SQL API formats: json, geojson, csv, and svg and topojson written from the rows (TopoJSON
-  arcs are not shared between geometries); kml, shp, spatialite, gpkg and arraybuffer answer
-  400.
+* SQL API formats: every format is served. svg, topojson and arraybuffer are written from the
+  rows (TopoJSON arcs are not shared between geometries); kml, shp, spatialite and gpkg by
+  GDAL (DuckDB spatial's), from rows the guarded engine computed, into a private temporary
+  file streamed back. The bundled GDAL has no SpatiaLite library: ``spatialite`` is an OGR
+  SQLite database with WKB geometries (what the real ``ogr2ogr`` call writes too, its
+  ``SPATIALITE=yes`` not being passed as an option). A GeoPackage keeps GDAL's ``fid`` key
+  beside ``cartodb_id`` (CARTO makes ``cartodb_id`` the FID). Only the first geometry column
+  (``the_geom`` first) is written; a file format's query must be one statement.
 * Sync tables: the feature is on unless ``sync_tables=False``. A run's content check is the
   download's checksum only (``etag`` stays null, ``modified_at`` is when the content last
   changed). The scheduler runs when the clock is advanced and on every sync read, not on a

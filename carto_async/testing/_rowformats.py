@@ -1,4 +1,4 @@
-"""SQL API formats written from the rows: SVG and TopoJSON (reference §9.1).
+"""SQL API formats written from the rows: SVG, TopoJSON and arraybuffer (reference §9.1).
 
 SVG follows ``lib/models/formats/pg/svg.js``: every geometry is translated to the extent's
 top-left corner and scaled to fit 1024x768, written with ``ST_AsSVG`` rules (points as
@@ -7,17 +7,20 @@ down), points first, then lines, then polygons, in a ``viewBox`` grown by 6 pixe
 TopoJSON follows ``pg/topojson.js`` (topojson 1.x, quantization 1e4): one object per row,
 keyed by its position, with the row's other columns as properties. Where LocalCarto knowingly
 differs: arcs are not shared between geometries (each line or ring is its own arc).
-Geometries arrive as GeoJSON objects (the engine's ``ST_AsGeoJSON``).
+Geometries arrive as GeoJSON objects (the engine's ``ST_AsGeoJSON``). The arraybuffer
+layout is ``lib/models/bin-encoder.js`` byte for byte (:func:`arraybuffer_document`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import struct
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["svg_document", "topojson_document"]
+__all__ = ["ArrayBufferError", "arraybuffer_document", "svg_document", "topojson_document"]
 
 _WIDTH, _HEIGHT = 1024.0, 768.0
 _RADIUS, _STROKE = 5, 1
@@ -252,3 +255,182 @@ def finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+# --------------------------------------------------------------------------- arraybuffer
+
+# lib/models/bin-encoder.js: type codes, element sizes and the Buffer write each type uses
+# (INT32 is written with writeUInt32LE there: negative int32 values are out of range).
+INT8, UINT8, UINT8_CLAMP, INT16, UINT16, INT32, UINT32, FLOAT32, STRING, BUFFER = (
+    1, 2, 3, 4, 5, 6, 7, 8, 10, 11,
+)  # fmt: skip
+_TYPE_NAMES = {
+    "int8": INT8,
+    "uint8": UINT8,
+    "uintclamp": UINT8_CLAMP,
+    "int16": INT16,
+    "uint16": UINT16,
+    "int32": INT32,
+    "uint32": UINT32,
+    "float32": FLOAT32,
+    "string": STRING,
+    "buffer": BUFFER,
+}
+# type -> (struct format, lowest, highest); None bounds: a float
+_WRITES: dict[int, tuple[str, float | None, float | None]] = {
+    INT8: ("<b", -128, 127),
+    UINT8: ("<B", 0, 255),
+    UINT8_CLAMP: ("<B", 0, 255),
+    INT16: ("<h", -32768, 32767),
+    UINT16: ("<H", 0, 65535),
+    INT32: ("<I", 0, 4294967295),
+    UINT32: ("<I", 0, 4294967295),
+    FLOAT32: ("<f", None, None),
+}
+_NAME_TYPE = re.compile(r".*__(uintclamp|uint|int|float)(8|16|32)", re.I)
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+class ArrayBufferError(Exception):
+    """What the arraybuffer encoder throws (the SQL API answers it as a 400)."""
+
+
+def _js_number(value: Any) -> float:
+    """JavaScript's unary ``+`` on a value (``null`` is 0, what cannot be read is NaN)."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value).strip() or 0)
+    except ValueError:
+        return math.nan
+
+
+def _header(kind: int, size: int) -> bytes:
+    return struct.pack(">II", kind, size)
+
+
+def _numbers(kind: int, values: Sequence[Any]) -> bytes:
+    fmt, low, high = _WRITES[kind]
+    out = bytearray()
+    for value in values:
+        number = _js_number(value)
+        if kind == UINT8_CLAMP:
+            number = min(255.0, number)
+        if low is None:
+            if math.isfinite(number) and abs(number) > _FLOAT32_MAX:
+                number = math.copysign(math.inf, number)
+            out += struct.pack(fmt, number)
+            continue
+        if math.isnan(number):
+            number = 0.0
+        elif not low <= number <= (high or 0):
+            raise ArrayBufferError(
+                f'The value of "value" is out of range. It must be >= {low} and <= {high}.'
+                f" Received {_js_text(number)}"
+            )
+        out += struct.pack(fmt, int(number))
+    return _header(kind, len(out)) + bytes(out)
+
+
+def _js_text(number: float) -> str:
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _children(parts: Sequence[bytes]) -> bytes:
+    """A STRING or BUFFER payload: each part aligned to 4 bytes from the buffer's start."""
+    out = bytearray(8)
+    for part in parts:
+        out += b"\0" * (-len(out) % 4)
+        out += part
+    return bytes(out[8:])
+
+
+def _string(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise ArrayBufferError(_no_length(value))
+    units = value.encode("utf-16-le")
+    return _header(UINT16, len(units)) + units
+
+
+def _no_length(value: Any) -> str:
+    """What Node 10 throws encoding a value without a ``length`` as an array."""
+    if value is None:
+        return "Cannot read property 'length' of null"
+    # Buffer.alloc(NaN) is an empty buffer, and writing the header into it fails.
+    return "Attempt to write outside buffer bounds"
+
+
+def _typed_array(kind: int, value: Any) -> bytes:
+    if isinstance(value, list | tuple):
+        return _numbers(kind, list(value))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _numbers(kind, list(bytes(value)))
+    raise ArrayBufferError(_no_length(value))
+
+
+def _js_typeof(value: Any, pgtype: str) -> str:
+    """``typeof`` of the value node-postgres gives for a column of type ``pgtype``."""
+    if value is None:
+        return "object"
+    if pgtype == "bool":
+        return "boolean"
+    if re.search(r"int|float|numeric", pgtype) and not pgtype.startswith("_"):
+        return "number"
+    if pgtype in ("date", "timestamp", "timestamptz", "json", "jsonb", "bytea", "interval"):
+        return "object"
+    if pgtype.startswith("_") or isinstance(value, list | dict | bytes):
+        return "object"
+    return "string"
+
+
+def arraybuffer_document(
+    names: Sequence[str], pgtypes: Sequence[str], rows: Sequence[Sequence[Any]], rowcount: int
+) -> bytes:
+    """The ``arraybuffer`` body of rows (``lib/models/formats/pg/arraybuffer.js``).
+
+    One BUFFER holding a STRING buffer of the column names and one buffer per column: a
+    string column as UTF-16 strings, a number column as FLOAT32 unless its name ends in a
+    type (``n__uint8``, ``v__int16``), an array column as one typed buffer per row. The types
+    are guessed from the first row, as the server does. No rows: an empty body. A ``the_geom``
+    column is refused (``geometry types are not supported``). ``names``/``pgtypes`` describe
+    the columns of ``rows`` (skipfields already left out, repeated names already merged).
+    """
+    if not rowcount:
+        return b""
+    if not rows:
+        raise ArrayBufferError("Cannot convert undefined or null to object")
+    if "the_geom" in names:
+        raise ArrayBufferError("geometry types are not supported")
+    kinds = []
+    for index, (name, pgtype) in enumerate(zip(names, pgtypes, strict=True)):
+        typeof = _js_typeof(rows[0][index], pgtype)
+        match = _NAME_TYPE.match(name)
+        named = _TYPE_NAMES.get((match.group(1) + match.group(2)).lower()) if match else None
+        if typeof == "string":
+            kinds.append(STRING)
+        elif typeof == "object":
+            kinds.append(BUFFER + (named or FLOAT32))
+        else:
+            kinds.append(named or FLOAT32)
+    parts = [_strings(names)]
+    for index, kind in enumerate(kinds):
+        values = [row[index] for row in rows]
+        if kind == STRING:
+            payload = _children([_string(v) for v in values])
+            parts.append(_header(STRING, len(payload)) + payload)
+        elif kind > BUFFER:
+            payload = _children([_typed_array(kind - BUFFER, v) for v in values])
+            parts.append(_header(BUFFER, len(payload)) + payload)
+        else:
+            parts.append(_numbers(kind, values))
+    payload = _children(parts)
+    return _header(BUFFER, len(payload)) + payload
+
+
+def _strings(values: Sequence[str]) -> bytes:
+    payload = _children([_string(v) for v in values])
+    return _header(STRING, len(payload)) + payload

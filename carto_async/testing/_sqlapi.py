@@ -1,10 +1,11 @@
 """The SQL API query endpoint (``GET|POST /api/<version>/sql``) over LocalCarto's database.
 
 Mirrors CartoDB-SQL-API's query controller: parameter parsing (``params.js``), the
-json/geojson/csv formatters (``lib/models/formats``), ``Content-Disposition`` and
-``Cache-Control`` headers, error bodies and statuses, JSONP. Authentication and rate
-limiting are the server's job. Formats the real server has but LocalCarto does not
-(topojson, svg, arraybuffer, kml, shp, spatialite, gpkg) answer 400 saying so.
+formatters (``lib/models/formats``), ``Content-Disposition`` and ``Cache-Control`` headers,
+error bodies and statuses, JSONP. Authentication and rate limiting are the server's job.
+Every format of the real server is served: json, geojson and csv here; svg, topojson and
+arraybuffer from the rows (:mod:`._rowformats`); kml, shp, spatialite and gpkg written by GDAL
+into a private temporary file (:mod:`._ogrformats`) that the response streams, then removes.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from typing import Any
 
 import attrs
 
-from carto_async.testing import _rowformats
+from carto_async.testing import _ogrformats, _rowformats
 from carto_async.testing._csvload import parse_timestamp
 from carto_async.testing._db import Database, QueryError, QueryResult
-from carto_async.testing.engine._sqltext import tokenize
+from carto_async.testing.engine._sqltext import split_statements, tokenize
 from carto_async.testing.engine._values import GEOMETRY_KINDS
 
 __all__ = ["SQLResponse", "field_descriptor", "run_sql"]
@@ -48,7 +49,11 @@ _CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8; header=present",
     "svg": "image/svg+xml; charset=utf-8",
     "topojson": "application/json; charset=utf-8",
+    "arraybuffer": "application/octet-stream",
+    **{name: spec.content_type for name, spec in _ogrformats.OGR_FORMATS.items()},
 }
+# The file extension in Content-Disposition when it is not the format's name.
+_EXTENSIONS = {name: spec.extension for name, spec in _ogrformats.OGR_FORMATS.items()}
 _JSON_TYPE = "application/json; charset=utf-8"
 _TIMEOUT_MESSAGE = (
     "You are over platform's limits: SQL query timeout error. Refactor your query before "
@@ -62,12 +67,17 @@ _ONE_YEAR = 31536000
 
 @attrs.frozen
 class SQLResponse:
-    """What the server sends back: status, content type, body and extra headers."""
+    """What the server sends back: status, content type, body and extra headers.
+
+    A GDAL-written format has an empty ``body`` and its bytes in ``file``, a private
+    temporary file to stream and then remove (``file.cleanup()``), whoever sends it.
+    """
 
     status: int
     content_type: str
     body: bytes
     headers: dict[str, str]
+    file: _ogrformats.OgrFile | None = None
 
 
 class _ParamError(Exception):
@@ -122,11 +132,6 @@ def _parse(params: Mapping[str, str | list[str]]) -> _Request:
         fmt = raw_format.lower()
     if fmt not in VALID_FORMATS:
         raise _ParamError(f"Invalid format: {fmt}")
-    if fmt not in _CONTENT_TYPES:
-        raise _ParamError(
-            f"format={fmt} is valid on CARTO but LocalCarto does not support it;"
-            " use json, geojson, topojson, svg or csv"
-        )
     raw_skip = params.get("skipfields") or []
     skip_parts = [raw_skip] if isinstance(raw_skip, str) else raw_skip
     skipfields = [field for part in skip_parts for field in part.split(",")]
@@ -515,6 +520,44 @@ def _format_csv(result: QueryResult, request: _Request) -> str:
     return "".join(line + "\r\n" for line in lines)
 
 
+def _format_arraybuffer(result: QueryResult, request: _Request) -> bytes:
+    cols = _columns(result, request.skipfields)
+    positions: dict[str, int] = {}  # a repeated name: first place, last value (a JS object)
+    for position, name in enumerate(cols.names):
+        positions[name] = position
+    indexes = [cols.indexes[p] for p in positions.values()]
+    rows = [[row[i] for i in indexes] for row in result.rows]
+    pgtypes = [cols.pgtypes[p] for p in positions.values()]
+    return _rowformats.arraybuffer_document(list(positions), pgtypes, rows, result.rowcount)
+
+
+def _file_sql(request: _Request) -> str:
+    """The query for a GDAL format: ``ogr.js`` selects from it as a subquery, so anything
+    but one SELECT (a write, several statements) fails as it does there."""
+    sql = re.sub(r";\s*$", "", _window(request))
+    if len(split_statements(sql)) > 1:
+        raise QueryError('syntax error at or near ";"')
+    if _is_select(sql):
+        return sql
+    wrapped = f"SELECT * FROM ({sql}) AS cartodbsqlapi"  # noqa: S608
+    if len(split_statements(wrapped)) > 1:
+        raise QueryError('syntax error at or near ";"')
+    return wrapped
+
+
+def _format_file(
+    result: QueryResult, request: _Request, timeout: float | None
+) -> _ogrformats.OgrFile:
+    cols = _columns(result, request.skipfields)
+    columns = [
+        _ogrformats.OgrColumn(name, index, pgtype)
+        for name, index, pgtype in zip(cols.names, cols.indexes, cols.pgtypes, strict=True)
+    ]
+    return _ogrformats.write_ogr(
+        request.format, columns, result.rows, request.filename, _csv_value, timeout=timeout
+    )
+
+
 # --------------------------------------------------------------------------- responses
 
 
@@ -569,21 +612,30 @@ def run_sql(
         return _error_response(str(exc), 400, callback, {})
     inline = not params.get("format") and not params.get("filename")
     stamp = email.utils.formatdate(usegmt=True)
+    extension = _EXTENSIONS.get(request.format, request.format)
     headers = {
         "Content-Disposition": f"{'inline' if inline else 'attachment'}; "
-        f'filename={request.filename}.{request.format}; modification-date="{stamp}";',
+        f'filename={request.filename}.{extension}; modification-date="{stamp}";',
         "Cache-Control": _cache_control(params, request.sql),
     }
+    content_type = _CONTENT_TYPES[request.format]
+    file_format = request.format in _ogrformats.OGR_FORMATS
     started = time.perf_counter()
     try:
         result = db.run_statements(
-            _window(request),
+            _file_sql(request) if file_format else _window(request),
             read_only=read_only,
             timeout=timeout,
             authorize=authorize,
             visible=visible,
         )
         elapsed = time.perf_counter() - started
+        if file_format:
+            left = None if timeout is None else timeout - elapsed
+            written = _format_file(result, request, left)
+            return SQLResponse(200, content_type, b"", headers, file=written)
+        if request.format == "arraybuffer":
+            return SQLResponse(200, content_type, _format_arraybuffer(result, request), headers)
         if request.format == "geojson":
             body = _format_geojson(db, result, request)
         elif request.format == "csv":
@@ -597,9 +649,11 @@ def run_sql(
     except QueryError as exc:
         message, status = _status_for(exc.message)
         return _error_response(message, status, callback, headers)
+    except _rowformats.ArrayBufferError as exc:
+        return _error_response(str(exc), 400, callback, headers)
     if callback is not None and request.format not in ("csv", "svg"):
         body = f"{callback}({body})"
-    return SQLResponse(200, _CONTENT_TYPES[request.format], body.encode("utf-8"), headers)
+    return SQLResponse(200, content_type, body.encode("utf-8"), headers)
 
 
 def _cache_control(params: Mapping[str, str | list[str]], sql: str) -> str:

@@ -4,13 +4,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import sqlite3
+import struct
+import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from carto_async import BadRequestError, Carto
+from carto_async.testing.engine import open_engine
 
 ROWS = 300
 
@@ -108,7 +115,85 @@ def test_svg_and_topojson_are_written_from_the_rows(local: Carto) -> None:
     assert sorted(map(tuple, absolute[:-1])) == [(0, 0), (9999, 0), (9999, 9999)]
 
 
-def test_a_format_localcarto_does_not_write_is_a_clear_400(local: Carto, tmp_path: Path) -> None:
-    with pytest.raises(BadRequestError, match="LocalCarto does not support"):
-        local.sql.download("select 1", tmp_path / "out.gpkg")
+def test_download_kml_shp_spatialite_and_gpkg_written_by_gdal(local: Carto, tmp_path: Path) -> None:
+    make_stores(local)
+    q = "select * from stores where n < 10"
+    # The destination's extension names the format (.kml, .zip, .sqlite, .gpkg).
+    done = local.sql.download(q, tmp_path / "stores.kml", filename="stores")
+    assert done.headers["content-type"] == "application/kml; charset=utf-8"
+    assert "attachment; filename=stores.kml" in done.headers["content-disposition"]
+    root = ET.fromstring((tmp_path / "stores.kml").read_bytes())
+    ns = "{http://www.opengis.net/kml/2.2}"
+    marks = root.findall(f".//{ns}Placemark")
+    assert len(marks) == 10
+    assert {m.findtext(f".//{ns}coordinates") for m in marks} == {f"{i},{i}" for i in range(10)}
+
+    done = local.sql.download(q, tmp_path / "stores.zip", filename="stores")
+    assert done.headers["content-type"] == "application/zip; charset=utf-8"
+    with zipfile.ZipFile(tmp_path / "stores.zip") as archive:
+        assert sorted(archive.namelist()) == [
+            f"stores.{ext}" for ext in ("cpg", "dbf", "prj", "shp", "shx")
+        ]
+        archive.extractall(tmp_path / "shp")
+    rows = read_gdal(tmp_path / "shp" / "stores.shp")
+    assert sorted(r["n"] for r in rows) == list(range(10))
+    assert {r["wkt"] for r in rows} == {f"POINT ({i} {i})" for i in range(10)}
+
+    done = local.sql.download(q, tmp_path / "stores.sqlite", filename="stores", skipfields="name")
+    assert done.headers["content-type"] == "application/x-sqlite3; charset=utf-8"
+    with contextlib.closing(sqlite3.connect(tmp_path / "stores.sqlite")) as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(stores)")]
+        assert "name" not in columns
+        assert "n" in columns
+        assert conn.execute("SELECT count(*), sum(n) FROM stores").fetchone() == (10, 45)
+
+    out = io.BytesIO()  # a binary file object: the format is given
+    done = local.sql.download(q, out, format="gpkg", filename="stores")
+    assert "filename=stores.gpkg" in done.headers["content-disposition"]
+    (tmp_path / "stores.gpkg").write_bytes(out.getvalue())
+    with contextlib.closing(sqlite3.connect(tmp_path / "stores.gpkg")) as conn:
+        assert conn.execute("SELECT table_name FROM gpkg_contents").fetchall() == [("stores",)]
+        assert conn.execute("SELECT count(*) FROM stores").fetchone() == (10,)
+    assert sorted(r["n"] for r in read_gdal(tmp_path / "stores.gpkg")) == list(range(10))
+
+
+def test_download_arraybuffer_and_its_geometry_refusal(local: Carto, tmp_path: Path) -> None:
+    make_stores(local)
+    target = tmp_path / "n.bin"
+    done = local.sql.download(
+        "select n from stores where n < 3 order by n", target, format="arraybuffer"
+    )
+    assert done.headers["content-type"] == "application/octet-stream"
+    data = target.read_bytes()
+    kind, size = struct.unpack(">II", data[:8])
+    assert (kind, size) == (11, len(data) - 8)  # BUFFER of [names, column n]
+    assert data.endswith(struct.pack(">II", 8, 12) + struct.pack("<fff", 0, 1, 2))
+    with pytest.raises(BadRequestError, match="geometry types are not supported"):
+        local.sql.download("select * from stores", tmp_path / "x.bin", format="arraybuffer")
+    assert not (tmp_path / "x.bin").exists()
+
+
+def test_a_refused_gdal_download_raises_and_leaves_no_file(local: Carto, tmp_path: Path) -> None:
+    q = "SELECT 'POINT(0 0)'::geometry as g UNION ALL SELECT 'LINESTRING(0 0, 1 0)'::geometry"
+    with pytest.raises(BadRequestError, match="non-point"):
+        local.sql.download(q, tmp_path / "out.zip")
+    with pytest.raises(BadRequestError, match="does not exist"):
+        local.sql.download("select * from nowhere", tmp_path / "out.gpkg")
     assert list(tmp_path.iterdir()) == []
+
+
+def read_gdal(path: Path) -> list[dict[str, Any]]:
+    """Rows of a GDAL-readable file (DuckDB spatial's ``ST_Read``), geometry as WKT."""
+    conn = open_engine(None, lock=False)
+    try:
+        described = conn.execute("DESCRIBE SELECT * FROM ST_Read(?)", (str(path),)).fetchall()
+        geom = next(name for name, kind, *_ in described if kind.startswith("GEOMETRY"))
+        quoted = '"' + geom.replace('"', '""') + '"'
+        cursor = conn.execute(
+            f"SELECT * EXCLUDE ({quoted}), ST_AsText({quoted}) AS wkt FROM ST_Read(?)",
+            (str(path),),
+        )
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        conn.close()

@@ -81,14 +81,18 @@ def test_unknown_format_matches_the_real_error(db: Database) -> None:
     assert response.body == b'{"error":["Invalid format: unknown"]}'
 
 
-# topojson and svg are written from the rows (tests/async_tests/test_sql_data_integration.py).
+# Every format of the real server is served: topojson and svg are written from the rows
+# (tests/async_tests/test_sql_data_integration.py), the GDAL formats and arraybuffer are in
+# tests/testing/test_sqlapi_files.py.
 @pytest.mark.parametrize("fmt", ["arraybuffer", "kml", "shp", "spatialite", "gpkg"])
-def test_valid_but_unsupported_formats_say_so(db: Database, fmt: str) -> None:
-    response = run_sql(db, {"q": "select 1", "format": fmt.upper()})
-    assert response.status == 400
-    (message,) = body(response)["error"]
-    assert f"format={fmt}" in message
-    assert "LocalCarto does not support it" in message
+def test_every_valid_format_is_served(db: Database, fmt: str) -> None:
+    response = run_sql(db, {"q": "select 1 as n", "format": fmt.upper()})
+    assert response.status == 200, response.body
+    assert response.content_type != JSON_TYPE
+    assert b"LocalCarto does not support" not in response.body
+    if response.file is not None:
+        assert response.file.size > 0
+        response.file.cleanup()
 
 
 @pytest.mark.parametrize(

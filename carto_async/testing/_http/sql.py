@@ -1,19 +1,28 @@
-"""SQL API handlers: the query endpoint ``GET|POST /api/<version>/sql`` (reference §9.1)."""
+"""SQL API handlers: the query endpoint ``GET|POST /api/<version>/sql`` (reference §9.1).
+
+A GDAL-written format (kml, shp, spatialite, gpkg) arrives as a private temporary file: it is
+streamed from disk in chunks (never read whole into memory) and removed once sent, also when
+the client goes away mid-way.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from collections.abc import Callable
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from carto_async.testing._apikeys import StoredKey
 from carto_async.testing._context import Context
 from carto_async.testing._http.auth import sql_key
 from carto_async.testing._http.bodies import BadBody, drain, express_params, read_sql_body
 from carto_async.testing._http.routing import RouteMatch
+from carto_async.testing._ogrformats import OgrFile
 from carto_async.testing._sqlapi import SQLResponse, run_sql
 from carto_async.testing._wire import CORS_HEADERS, sql_error, user_not_found
 
@@ -67,9 +76,53 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
         run = run_limited
     result = await asyncio.get_running_loop().run_in_executor(ctx.sql_pool, run)
     headers = {**result.headers, **CORS_HEADERS}
+    if result.file is not None:
+        return _TemporaryFileResponse(
+            result.file, status_code=result.status, media_type=result.content_type, headers=headers
+        )
     return Response(
         result.body, status_code=result.status, media_type=result.content_type, headers=headers
     )
+
+
+class _TemporaryFileResponse(Response):
+    """Streams a private temporary file in chunks, removing it as soon as it is open.
+
+    The open handle keeps the bytes readable (POSIX); nothing is left behind whether the
+    body is sent whole, abandoned by the client, or never sent at all once opened.
+    """
+
+    chunk_size = 64 * 1024
+
+    def __init__(
+        self, file: OgrFile, *, status_code: int, media_type: str, headers: dict[str, str]
+    ) -> None:
+        super().__init__(None, status_code=status_code, media_type=media_type, headers=headers)
+        self._file = file
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            handle = await anyio.to_thread.run_sync(open, self._file.path, "rb")
+        finally:
+            self._file.cleanup()
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            self.headers["content-length"] = str(size)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            more = True
+            while more:
+                chunk = await anyio.to_thread.run_sync(handle.read, self.chunk_size)
+                more = len(chunk) == self.chunk_size
+                await send({"type": "http.response.body", "body": chunk, "more_body": more})
+        finally:
+            handle.close()
+            self._file.cleanup()
 
 
 def key_limits(
