@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from carto_async import Credentials
 from carto_async.cli._manifest import Manifest, ManifestLock
+from carto_async.cli._run import Display, ImportRun, Settings
 from carto_async.testing import LocalCarto
 from tests.cli.conftest import KEY, HeldClock, held_server, invoke, wait_until
 
@@ -405,9 +407,6 @@ def test_a_signal_s_keyboardinterrupt_wrapped_by_a_task_group_is_still_a_stop(
     # A second signal raises KeyboardInterrupt wherever the main thread is; inside a task of
     # a task group it comes out as an exception group, which must stop the run the same way
     # (not escape to click as "Aborted!" with status 1).
-    from carto_async import Credentials
-    from carto_async.cli._run import Display, ImportRun, Settings
-
     run = ImportRun(
         Credentials("demo", KEY, "http://127.0.0.1:9/user/demo"),
         [],
