@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from carto_async.testing._sqlapi import ResultLimits
+
 if TYPE_CHECKING:
     from carto_async.testing._arcgis import ArcGisSettings
     from carto_async.testing._clock import Clock
@@ -51,3 +53,5 @@ class Context:
     sync_tables: bool
     #: The Maps API's room, made on first use (``carto_async.testing._http.maps``).
     maps: Windshaft | None = None
+    #: How much of one SQL API or COPY TO result the server may hold (spool, caps).
+    sql_results: ResultLimits = attrs.Factory(ResultLimits)

@@ -4,7 +4,8 @@ COPY FROM stages the rows as Arrow string columns and inserts them with one ``IN
 SELECT`` per batch that casts each column to its type (geometries read from hex EWKB or (E)WKT,
 SRID 0 read as 4326), all in one transaction: a bad row leaves the table as it was. COPY TO
 writes PostgreSQL's text output: booleans ``t``/``f``, geometries as hex EWKB in CSV and
-``SRID=4326;POINT(...)`` in text.
+``SRID=4326;POINT(...)`` in text. COPY TO's rows wait in a spool on disk
+(:func:`spool_copy_out`) and are encoded a chunk at a time as the client reads.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from typing import Any
 import pyarrow as pa
 
 from carto_async.testing._copysql import CopyError, CopyStatement, encode_rows
-from carto_async.testing._db import Database, QueryError, quote_ident
+from carto_async.testing._db import Database, QueryError, QueryResult, quote_ident
 from carto_async.testing._sqlapi import _csv_value, field_descriptor
-from carto_async.testing.engine import geometry_from_any
+from carto_async.testing.engine import RowSpool, geometry_from_any
 
-__all__ = ["copy_in", "copy_out"]
+__all__ = ["copy_in", "copy_out", "spool_copy_out"]
 
 #: Rows inserted per statement.
 BATCH_ROWS = 50_000
@@ -94,40 +95,77 @@ def copy_out(
 ) -> Iterator[str]:
     """The COPY TO output of the statement, in chunks of text (the query runs first, so an
     error is raised before anything is written). ``authorize`` checks a non-master key's
-    table accesses, as the SQL API does."""
+    table accesses, as the SQL API does. The rows are held in memory: the server sends
+    :func:`spool_copy_out`'s chunks instead."""
+    result = db.run_statements(
+        _copy_query(statement), read_only=read_only, timeout=timeout, authorize=authorize
+    )
+    yield from _encoded(db, statement, result, [result.rows])
+
+
+def spool_copy_out(
+    db: Database,
+    statement: CopyStatement,
+    spool: RowSpool,
+    *,
+    read_only: bool,
+    timeout: float | None,
+    authorize: Callable[[list[tuple[str, str]]], str | None] | None = None,
+) -> Iterator[str]:
+    """:func:`copy_out` with bounded memory: the query runs now (its errors are raised here),
+    its rows go to ``spool`` (which the caller closes), and the returned iterator encodes them
+    one spooled chunk at a time, with no engine lock held between chunks."""
+    result = db.run_statements(
+        _copy_query(statement),
+        read_only=read_only,
+        timeout=timeout,
+        authorize=authorize,
+        spool=spool,
+    )
+    return _encoded(db, statement, result, spool.chunks())
+
+
+def _copy_query(statement: CopyStatement) -> str:
     if statement.query is not None:
-        sql = statement.query
-    else:
-        assert statement.table is not None
-        names = ", ".join(map(quote_ident, statement.columns)) if statement.columns else "*"
-        sql = f"SELECT {names} FROM {quote_ident(statement.table)}"  # noqa: S608
-    result = db.run_statements(sql, read_only=read_only, timeout=timeout, authorize=authorize)
+        return statement.query
+    assert statement.table is not None
+    names = ", ".join(map(quote_ident, statement.columns)) if statement.columns else "*"
+    return f"SELECT {names} FROM {quote_ident(statement.table)}"  # noqa: S608
+
+
+def _encoded(
+    db: Database,
+    statement: CopyStatement,
+    result: QueryResult,
+    batches: Iterable[Sequence[Sequence[Any]]],
+) -> Iterator[str]:
+    """COPY TO text of ``batches`` of the result's rows, :data:`OUT_ROWS` rows a chunk; the
+    header (when asked for) comes first, also for no rows."""
     fields = [field_descriptor(d) for d in result.decl_types]
     kinds = [(str(f.get("pgtype", "")), str(f.get("type", ""))) for f in fields]
     fmt = statement.format
     geometry_columns = [i for i, (_, k) in enumerate(kinds) if k in ("geometry", "geography")]
-    rows_in: list[tuple[Any, ...]] | list[list[Any]] = result.rows
-    if fmt == "text" and geometry_columns and result.rows:
-        rows_in = [list(r) for r in result.rows]
-        for i in geometry_columns:
-            texts = _ewkt(db, [r[i] for r in rows_in])
-            for r, t in zip(rows_in, texts, strict=True):
-                r[i] = t
+    if fmt == "text" and geometry_columns:
         kinds = [(p, "" if i in geometry_columns else k) for i, (p, k) in enumerate(kinds)]
     header: Sequence[str] | None = result.columns
-    rows = iter(rows_in)
-    while True:
-        batch = list(itertools.islice(rows, OUT_ROWS))
-        if not batch and header is None:
-            return
-        text = [
-            [_text_value(v, p, k, fmt) for v, (p, k) in zip(row, kinds, strict=True)]
-            for row in batch
-        ]
-        yield encode_rows(text, statement, header)
-        header = None
-        if not batch:
-            return
+    for rows_in in batches:
+        rows: Sequence[Sequence[Any]] = rows_in
+        if fmt == "text" and geometry_columns and rows:
+            edited = [list(r) for r in rows]
+            for i in geometry_columns:
+                texts = _ewkt(db, [r[i] for r in edited])
+                for r, t in zip(edited, texts, strict=True):
+                    r[i] = t
+            rows = edited
+        for start in range(0, len(rows), OUT_ROWS):
+            text = [
+                [_text_value(v, p, k, fmt) for v, (p, k) in zip(row, kinds, strict=True)]
+                for row in rows[start : start + OUT_ROWS]
+            ]
+            yield encode_rows(text, statement, header)
+            header = None
+    if header is not None:
+        yield encode_rows([], statement, header)
 
 
 def _ewkt(db: Database, values: Sequence[Any]) -> list[str | None]:

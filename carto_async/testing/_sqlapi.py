@@ -6,6 +6,12 @@ error bodies and statuses, JSONP. Authentication and rate limiting are the serve
 Every format of the real server is served: json, geojson and csv here; svg, topojson and
 arraybuffer from the rows (:mod:`._rowformats`); kml, shp, spatialite and gpkg written by GDAL
 into a private temporary file (:mod:`._ogrformats`) that the response streams, then removes.
+
+Server memory stays bounded whatever the result's size (:func:`stream_sql`): the query runs
+under the engine's lock with its rows written to a :class:`~.engine.RowSpool` on disk, then
+json, geojson and csv are formatted one chunk at a time as the client reads (:class:`SQLStream`),
+with no lock held. The formats that need the whole result (svg, topojson, arraybuffer and the
+GDAL ones) read it back into memory only under a size cap (:class:`ResultLimits`).
 """
 
 from __future__ import annotations
@@ -18,7 +24,15 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any
 
 import attrs
@@ -26,10 +40,18 @@ import attrs
 from carto_async.testing import _ogrformats, _rowformats
 from carto_async.testing._csvload import parse_timestamp
 from carto_async.testing._db import Database, QueryError, QueryResult
+from carto_async.testing.engine import DEFAULT_SPOOL_BYTES, RowSpool
 from carto_async.testing.engine._sqltext import split_statements, tokenize
 from carto_async.testing.engine._values import GEOMETRY_KINDS
 
-__all__ = ["SQLResponse", "field_descriptor", "run_sql"]
+__all__ = [
+    "ResultLimits",
+    "SQLResponse",
+    "SQLStream",
+    "field_descriptor",
+    "run_sql",
+    "stream_sql",
+]
 
 VALID_FORMATS = (
     "json",
@@ -78,6 +100,95 @@ class SQLResponse:
     body: bytes
     headers: dict[str, str]
     file: _ogrformats.OgrFile | None = None
+
+
+@attrs.frozen
+class ResultLimits:
+    """How much of one SQL API (or COPY TO) result LocalCarto may hold.
+
+    The streamed formats (json, geojson, csv; COPY TO) keep one chunk of about a MiB in
+    memory; the rest waits on disk in a private directory made under ``spool_dir`` (the
+    system's temporary folder when None), at most ``max_spool_bytes`` (default 2 GiB) per
+    response: past it the request fails with a 400 before any byte is sent. The formats built
+    whole in memory (svg, topojson, arraybuffer, kml, shp, spatialite, gpkg) refuse a result of
+    more than ``max_whole_rows`` rows (default 500,000) or ``max_whole_bytes`` bytes on disk
+    (default 64 MiB) with a 400 that names the streamed formats.
+    """
+
+    spool_dir: str | None = None
+    max_spool_bytes: int = DEFAULT_SPOOL_BYTES
+    max_whole_rows: int = 500_000
+    max_whole_bytes: int = 64 * 1024 * 1024
+
+    def spool(self) -> RowSpool:
+        """A new spool within these limits (the caller closes it)."""
+        return RowSpool(self.spool_dir, max_bytes=self.max_spool_bytes)
+
+
+class SQLStream:
+    """A 200 answer whose body is formatted chunk by chunk from a spooled result.
+
+    Whoever sends it calls :meth:`next_chunk` until it returns None (one call at a time, from
+    any thread), then :meth:`close`, also when the client went away: that removes the spool.
+    An error while formatting a later chunk (the status is already sent) ends the body with
+    the error, as CARTO appends it: ``,"error":[...]`` closing a JSON document.
+    """
+
+    def __init__(
+        self,
+        content_type: str,
+        headers: dict[str, str],
+        chunks: Iterator[str],
+        spool: RowSpool,
+        *,
+        error_tail: Callable[[str], str] = lambda message: "",
+    ) -> None:
+        self.status = 200
+        self.content_type = content_type
+        self.headers = headers
+        self._chunks = chunks
+        self._spool = spool
+        self._error_tail = error_tail
+        self._done = False
+
+    def __repr__(self) -> str:
+        return f"<SQLStream {self.content_type!r} {self._spool!r}>"
+
+    @property
+    def closed(self) -> bool:
+        """Whether the spool is gone."""
+        return self._spool.closed
+
+    def next_chunk(self) -> bytes | None:
+        """The next piece of the body, None at its end."""
+        if self._done:
+            return None
+        try:
+            return next(self._chunks).encode("utf-8")
+        except StopIteration:
+            self._done = True
+            return None
+        except QueryError as exc:
+            self._done = True
+            return self._error_tail(exc.message).encode("utf-8")
+
+    def read_all(self) -> bytes:
+        """The whole body (for callers that want it in memory), then :meth:`close`."""
+        try:
+            parts = []
+            while (chunk := self.next_chunk()) is not None:
+                parts.append(chunk)
+            return b"".join(parts)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop and remove the spool (idempotent)."""
+        self._done = True
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        self._spool.close()
 
 
 class _ParamError(Exception):
@@ -452,30 +563,55 @@ def _row_objects(
     return objects
 
 
-def _format_json(result: QueryResult, request: _Request, elapsed: float) -> str:
+# The streamed formats: each yields its opening with the first chunk of rows (an error there
+# still gets its real status), then one piece per chunk, then its closing.
+
+
+def _json_chunks(
+    result: QueryResult,
+    batches: Iterable[Sequence[Sequence[Any]]],
+    request: _Request,
+    elapsed: float,
+) -> Generator[str, None, None]:
     cols = _columns(result, request.skipfields)
-    rows = ",".join(_row_objects(result.rows, cols))
+    opening, separator = '{"rows":[', ""
+    for rows in batches:
+        yield opening + separator + ",".join(_row_objects(rows, cols))
+        opening, separator = "", ","
     fields = json.dumps(cols.fields, separators=(",", ":"), ensure_ascii=False)
-    return (
-        f'{{"rows":[{rows}],"time":{_js_number(round(elapsed, 3))},'
+    yield (
+        f'{opening}],"time":{_js_number(round(elapsed, 3))},'
         f'"fields":{fields},"total_rows":{result.rowcount}}}'
     )
 
 
-def _format_geojson(db: Database, result: QueryResult, request: _Request) -> str:
+def _geojson_chunks(
+    db: Database, result: QueryResult, batches: Iterable[Sequence[Sequence[Any]]], request: _Request
+) -> Generator[str, None, None]:
     if "the_geom" not in result.columns:
         raise QueryError('column "the_geom" does not exist')
     geom_index = len(result.columns) - 1 - result.columns[::-1].index("the_geom")
     cols = _columns(result, request.skipfields)
     leave_out = frozenset(("the_geom", "the_geom_webmercator"))
-    properties = _row_objects(result.rows, cols, leave_out)
-    geometries = db.geojson([row[geom_index] for row in result.rows], request.dp)
-    features = []
-    for geometry, props in zip(geometries, properties, strict=True):
-        features.append(
+    opening, separator = '{"type": "FeatureCollection", "features": [', ""
+    for rows in batches:
+        properties = _row_objects(rows, cols, leave_out)
+        geometries = db.geojson([row[geom_index] for row in rows], request.dp)
+        features = ",".join(
             f'{{"type":"Feature","geometry":{geometry or "null"},"properties":{props}}}'
+            for geometry, props in zip(geometries, properties, strict=True)
         )
-    return '{"type": "FeatureCollection", "features": [' + ",".join(features) + "]}"
+        yield opening + separator + features
+        opening, separator = "", ","
+    yield opening + "]}"
+
+
+def _format_json(result: QueryResult, request: _Request, elapsed: float) -> str:
+    return "".join(_json_chunks(result, [result.rows], request, elapsed))
+
+
+def _format_geojson(db: Database, result: QueryResult, request: _Request) -> str:
+    return "".join(_geojson_chunks(db, result, [result.rows], request))
 
 
 def _geometry_values(result: QueryResult) -> list[Any]:
@@ -501,23 +637,33 @@ def _format_topojson(db: Database, result: QueryResult, request: _Request) -> st
     return _rowformats.topojson_document(geometries, properties)
 
 
-def _format_csv(result: QueryResult, request: _Request) -> str:
+def _csv_chunks(
+    result: QueryResult, batches: Iterable[Sequence[Sequence[Any]]], request: _Request
+) -> Generator[str, None, None]:
     cols = _columns(result, request.skipfields)
     order = sorted(range(len(cols.names)), key=lambda i: cols.names[i] != "the_geom")
-    lines = [",".join(_csv_field(cols.names[i]) for i in order)] if cols.names else []
+    header = ",".join(_csv_field(cols.names[i]) for i in order) + "\r\n" if cols.names else ""
     columns = [(cols.indexes[i], cols.pgtypes[i]) for i in order]
-    for row in result.rows:
-        cells = []
-        for index, pgtype in columns:
-            value = row[index]
-            if type(value) is str and pgtype in _PLAIN_TEXT:
-                cells.append(_csv_field(value))
-            elif type(value) is int and pgtype in _PLAIN_NUMBERS:
-                cells.append(str(value))
-            else:
-                cells.append(_csv_field(_csv_value(value, pgtype)))
-        lines.append(",".join(cells))
-    return "".join(line + "\r\n" for line in lines)
+    for rows in batches:
+        lines = []
+        for row in rows:
+            cells = []
+            for index, pgtype in columns:
+                value = row[index]
+                if type(value) is str and pgtype in _PLAIN_TEXT:
+                    cells.append(_csv_field(value))
+                elif type(value) is int and pgtype in _PLAIN_NUMBERS:
+                    cells.append(str(value))
+                else:
+                    cells.append(_csv_field(_csv_value(value, pgtype)))
+            lines.append(",".join(cells) + "\r\n")
+        yield header + "".join(lines)
+        header = ""
+    yield header
+
+
+def _format_csv(result: QueryResult, request: _Request) -> str:
+    return "".join(_csv_chunks(result, [result.rows], request))
 
 
 def _format_arraybuffer(result: QueryResult, request: _Request) -> bytes:
@@ -594,8 +740,9 @@ def run_sql(
     timeout: float | None = None,
     authorize: Callable[[list[tuple[str, str]]], str | None] | None = None,
     visible: Collection[str] | None = None,
+    limits: ResultLimits | None = None,
 ) -> SQLResponse:
-    """Answer one SQL API request, as ``/api/v2/sql`` does.
+    """Answer one SQL API request, as ``/api/v2/sql`` does, with the whole body in memory.
 
     ``params`` are the request's query-string and body parameters merged (body wins);
     ``api_key``/``map_key`` are ignored. ``read_only`` makes writes fail with
@@ -603,8 +750,39 @@ def run_sql(
     ``timeout`` (seconds) turns a slow query into the 429 statement-timeout error;
     ``authorize`` and ``visible`` are a key's grants (see ``Database.run_statements``).
     Every outcome, error or not, is an :class:`SQLResponse`; nothing is raised for
-    bad SQL or bad parameters.
+    bad SQL or bad parameters. The server sends :func:`stream_sql`'s answer instead.
     """
+    answer = stream_sql(
+        db,
+        params,
+        read_only=read_only,
+        timeout=timeout,
+        authorize=authorize,
+        visible=visible,
+        limits=limits,
+    )
+    if isinstance(answer, SQLResponse):
+        return answer
+    body = answer.read_all()
+    return SQLResponse(answer.status, answer.content_type, body, answer.headers)
+
+
+def stream_sql(
+    db: Database,
+    params: Mapping[str, str | list[str]],
+    *,
+    read_only: bool = False,
+    timeout: float | None = None,
+    authorize: Callable[[list[tuple[str, str]]], str | None] | None = None,
+    visible: Collection[str] | None = None,
+    limits: ResultLimits | None = None,
+) -> SQLResponse | SQLStream:
+    """:func:`run_sql` with bounded memory: json, geojson and csv come back as an
+    :class:`SQLStream` to send chunk by chunk (and close), the other formats and every error
+    as an :class:`SQLResponse`. The query has run (and failed, if it does) when this returns;
+    the engine's lock is not held while the stream is read. ``limits``: :class:`ResultLimits`.
+    """
+    limits = limits if limits is not None else ResultLimits()
     callback = _last(params.get("callback")) or None
     try:
         request = _parse(params)
@@ -620,40 +798,112 @@ def run_sql(
     }
     content_type = _CONTENT_TYPES[request.format]
     file_format = request.format in _ogrformats.OGR_FORMATS
-    started = time.perf_counter()
+    spool = limits.spool()
+    owned: RowSpool | None = spool  # closed here unless a stream takes it
     try:
+        started = time.perf_counter()
         result = db.run_statements(
             _file_sql(request) if file_format else _window(request),
             read_only=read_only,
             timeout=timeout,
             authorize=authorize,
             visible=visible,
+            spool=spool,
         )
         elapsed = time.perf_counter() - started
+        if request.format in _STREAMED:
+            stream = _open_stream(db, result, spool, request, elapsed=elapsed, callback=callback)
+            answer = SQLStream(
+                content_type, headers, stream, spool, error_tail=_error_tail(request, callback)
+            )
+            owned = None
+            return answer
+        whole = _whole_result(result, spool, request, limits)
         if file_format:
             left = None if timeout is None else timeout - elapsed
-            written = _format_file(result, request, left)
+            written = _format_file(whole, request, left)
             return SQLResponse(200, content_type, b"", headers, file=written)
         if request.format == "arraybuffer":
-            return SQLResponse(200, content_type, _format_arraybuffer(result, request), headers)
-        if request.format == "geojson":
-            body = _format_geojson(db, result, request)
-        elif request.format == "csv":
-            body = _format_csv(result, request)
-        elif request.format == "svg":
-            body = _format_svg(db, result, request)
-        elif request.format == "topojson":
-            body = _format_topojson(db, result, request)
+            return SQLResponse(200, content_type, _format_arraybuffer(whole, request), headers)
+        if request.format == "svg":
+            body = _format_svg(db, whole, request)
         else:
-            body = _format_json(result, request, elapsed)
+            body = _format_topojson(db, whole, request)
     except QueryError as exc:
         message, status = _status_for(exc.message)
         return _error_response(message, status, callback, headers)
     except _rowformats.ArrayBufferError as exc:
         return _error_response(str(exc), 400, callback, headers)
-    if callback is not None and request.format not in ("csv", "svg"):
+    finally:
+        if owned is not None:
+            owned.close()
+    if callback is not None and request.format != "svg":
         body = f"{callback}({body})"
     return SQLResponse(200, content_type, body.encode("utf-8"), headers)
+
+
+_STREAMED = frozenset(("json", "geojson", "csv"))
+
+
+def _open_stream(
+    db: Database,
+    result: QueryResult,
+    spool: RowSpool,
+    request: _Request,
+    *,
+    elapsed: float,
+    callback: str | None,
+) -> Iterator[str]:
+    """The body's pieces, the first one already formatted (its errors are the request's)."""
+    if request.format == "csv":
+        pieces = _csv_chunks(result, spool.chunks(), request)
+    elif request.format == "geojson":
+        pieces = _geojson_chunks(db, result, spool.chunks(), request)
+    else:
+        pieces = _json_chunks(result, spool.chunks(), request, elapsed)
+    try:
+        first = next(pieces)
+    except BaseException:
+        pieces.close()
+        raise
+    if callback is not None and request.format != "csv":
+        return _joined(f"{callback}({first}", pieces, ")")
+    return _joined(first, pieces, "")
+
+
+def _joined(first: str, rest: Iterator[str], last: str) -> Generator[str, None, None]:
+    # A generator: closing it closes ``rest`` (and its read of the spool) too.
+    yield first
+    yield from rest
+    if last:
+        yield last
+
+
+def _error_tail(request: _Request, callback: str | None) -> Callable[[str], str]:
+    """How a body that fails mid-way ends: CARTO's ``"error"`` member closing the document."""
+
+    def tail(message: str) -> str:
+        if request.format == "csv":
+            return ""
+        error = json.dumps([message], ensure_ascii=False, separators=(",", ":"))
+        return f'],"error":{error}}}' + (")" if callback is not None else "")
+
+    return tail
+
+
+def _whole_result(
+    result: QueryResult, spool: RowSpool, request: _Request, limits: ResultLimits
+) -> QueryResult:
+    """The spooled rows in memory, for a format that needs them all, within the caps."""
+    if spool.rows > limits.max_whole_rows or spool.size > limits.max_whole_bytes:
+        raise QueryError(
+            f"The result is too large for format={request.format}: {spool.rows} rows"
+            f" ({spool.size} bytes); this server builds that format in memory up to"
+            f" {limits.max_whole_rows} rows and {limits.max_whole_bytes} bytes. Use"
+            " format=csv, json or geojson, which stream, or ask for fewer rows."
+        )
+    rows = [row for chunk in spool.chunks() for row in chunk]
+    return attrs.evolve(result, rows=rows)
 
 
 def _cache_control(params: Mapping[str, str | list[str]], sql: str) -> str:

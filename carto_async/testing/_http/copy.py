@@ -2,13 +2,17 @@
 
 COPY FROM takes ``q`` from the query string only and the raw body as the data (gzip when
 ``Content-Encoding: gzip``); the body is spooled (to disk past a few MiB, decompressed as it
-arrives) and loaded in the SQL pool in one transaction. COPY TO runs the query first, so an
-error before any output is a 400; the output then streams as ``application/octet-stream``.
+arrives) and loaded in the SQL pool in one transaction. COPY TO runs the query first, its rows
+written to a spool on disk, so an error before any output is a 400; the output then streams as
+``application/octet-stream``, encoded a chunk at a time as the client reads
+(:class:`~carto_async.testing._http.sql.SpooledResponse`); an error after the first byte is
+appended to the body as a JSON error object, as CARTO does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import time
 import urllib.parse
@@ -17,16 +21,17 @@ from collections.abc import Iterator
 from typing import IO
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from carto_async.testing._context import Context
-from carto_async.testing._copydb import copy_in, copy_out
+from carto_async.testing._copydb import copy_in, spool_copy_out
 from carto_async.testing._copysql import CopyError, CopyStatement, RowDecoder, parse_copy
 from carto_async.testing._db import QueryError
 from carto_async.testing._http.auth import KeyKind, sql_key
 from carto_async.testing._http.bodies import BadBody, drain, express_params, read_sql_body
 from carto_async.testing._http.routing import RouteMatch
-from carto_async.testing._http.sql import key_limits, privacy_check
+from carto_async.testing._http.sql import SpooledResponse, key_limits, privacy_check
+from carto_async.testing._sqlapi import SQLStream
 from carto_async.testing._wire import CORS_HEADERS, express_json, sql_error, user_not_found
 
 __all__ = ["copy_from", "copy_to"]
@@ -137,22 +142,28 @@ async def copy_to(request: Request, ctx: Context, match: RouteMatch) -> Response
 
     stored = ctx.keys.key(key)
 
-    def run() -> list[bytes]:
+    def run() -> SQLStream:
         # A key other than the master reads only public tables and what it was granted.
         authorize = None
         if kind is not KeyKind.MASTER and stored is not None:
             authorize, _ = key_limits(ctx, stored, privacy_check(ctx))
-        chunks = copy_out(
-            ctx.db,
-            statement,
-            read_only=kind is not KeyKind.MASTER,
-            timeout=ctx.sql_timeout,
-            authorize=authorize,
-        )
-        return [chunk.encode("utf-8") for chunk in chunks]
+        spool = ctx.sql_results.spool()
+        try:
+            chunks = spool_copy_out(
+                ctx.db,
+                statement,
+                spool,
+                read_only=kind is not KeyKind.MASTER,
+                timeout=ctx.sql_timeout,
+                authorize=authorize,
+            )
+        except BaseException:
+            spool.close()
+            raise
+        return SQLStream("application/octet-stream", {}, chunks, spool, error_tail=_error_tail)
 
     try:
-        chunks = await asyncio.get_running_loop().run_in_executor(ctx.sql_pool, run)
+        stream = await asyncio.get_running_loop().run_in_executor(ctx.sql_pool, run)
     except (CopyError, QueryError) as exc:
         message = str(exc)
         if "statement timeout" in message:
@@ -171,6 +182,9 @@ async def copy_to(request: Request, ctx: Context, match: RouteMatch) -> Response
         **CORS_HEADERS,
         "Content-Disposition": f"attachment; filename={urllib.parse.quote(filename, safe='')}",
     }
-    return StreamingResponse(
-        iter(chunks), status_code=200, media_type="application/octet-stream", headers=headers
-    )
+    return SpooledResponse(stream, headers=headers)
+
+
+def _error_tail(message: str) -> str:
+    """What an error after the first byte appends to the COPY TO body."""
+    return json.dumps({"error": [message]}, ensure_ascii=False, separators=(",", ":"))

@@ -1,6 +1,10 @@
 """SQL API handlers: the query endpoint ``GET|POST /api/<version>/sql`` (reference §9.1).
 
-A GDAL-written format (kml, shp, spatialite, gpkg) arrives as a private temporary file: it is
+json, geojson and csv arrive as an :class:`~carto_async.testing._sqlapi.SQLStream` over rows
+spooled to disk: each chunk is formatted in a worker thread as the client reads (no engine lock
+held, so a slow reader delays nobody else) and the spool is removed when the body is sent, the
+client goes away or sending fails (:class:`SpooledResponse`, also used by COPY TO). A
+GDAL-written format (kml, shp, spatialite, gpkg) arrives as a private temporary file: it is
 streamed from disk in chunks (never read whole into memory) and removed once sent, also when
 the client goes away mid-way.
 """
@@ -11,7 +15,9 @@ import asyncio
 import functools
 import os
 from collections.abc import Callable
+from typing import Protocol
 
+import anyio
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,10 +29,10 @@ from carto_async.testing._http.auth import sql_key
 from carto_async.testing._http.bodies import BadBody, drain, express_params, read_sql_body
 from carto_async.testing._http.routing import RouteMatch
 from carto_async.testing._ogrformats import OgrFile
-from carto_async.testing._sqlapi import SQLResponse, run_sql
+from carto_async.testing._sqlapi import SQLResponse, SQLStream, stream_sql
 from carto_async.testing._wire import CORS_HEADERS, sql_error, user_not_found
 
-__all__ = ["key_limits", "privacy_check", "query"]
+__all__ = ["SpooledResponse", "key_limits", "privacy_check", "query"]
 
 
 async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
@@ -57,25 +63,28 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
     # granted and write only what they were granted (PostgreSQL's "permission denied for
     # table"); no DDL. Queries are CPU-bound database work, run in the pool.
     if stored.is_master:
-        run: Callable[[], SQLResponse] = functools.partial(
-            run_sql, ctx.db, params, timeout=ctx.sql_timeout
+        run: Callable[[], SQLResponse | SQLStream] = functools.partial(
+            stream_sql, ctx.db, params, timeout=ctx.sql_timeout, limits=ctx.sql_results
         )
     else:
 
-        def run_limited() -> SQLResponse:
+        def run_limited() -> SQLResponse | SQLStream:
             authorize, visible = key_limits(ctx, stored, is_public)
-            return run_sql(
+            return stream_sql(
                 ctx.db,
                 params,
                 read_only=True,
                 timeout=ctx.sql_timeout,
                 authorize=authorize,
                 visible=visible,
+                limits=ctx.sql_results,
             )
 
         run = run_limited
     result = await asyncio.get_running_loop().run_in_executor(ctx.sql_pool, run)
     headers = {**result.headers, **CORS_HEADERS}
+    if isinstance(result, SQLStream):
+        return SpooledResponse(result, headers=headers)
     if result.file is not None:
         return _TemporaryFileResponse(
             result.file, status_code=result.status, media_type=result.content_type, headers=headers
@@ -83,6 +92,62 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
     return Response(
         result.body, status_code=result.status, media_type=result.content_type, headers=headers
     )
+
+
+class BodyStream(Protocol):
+    """A body made chunk by chunk (:class:`~carto_async.testing._sqlapi.SQLStream`)."""
+
+    status: int
+    content_type: str
+
+    def next_chunk(self) -> bytes | None:
+        """The next piece (may be empty), None at the end; blocking work, run in a thread."""
+
+    def close(self) -> None:
+        """Release what the stream holds (its spool)."""
+
+
+class SpooledResponse(Response):
+    """Sends a :class:`BodyStream` chunk by chunk, then closes it, whatever happens.
+
+    Each chunk is made in a worker thread and sent before the next is made, so memory holds
+    one chunk. Waiting for a slow client holds no thread and no lock. When the client goes
+    away (``http.disconnect``) sending stops; the stream is closed (its spool removed) after
+    the last chunk, after a disconnect and after a failure alike.
+    """
+
+    def __init__(self, stream: BodyStream, *, headers: dict[str, str]) -> None:
+        super().__init__(
+            None, status_code=stream.status, media_type=stream.content_type, headers=headers
+        )
+        del self.headers["content-length"]  # the size is not known: chunked
+        self._stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def watch_disconnect() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    group.cancel_scope.cancel()
+
+                group.start_soon(watch_disconnect)
+                await self._send_body(send)
+                group.cancel_scope.cancel()
+        finally:
+            # A thread making a chunk is waited for on cancellation: nothing reads the
+            # stream while it closes.
+            self._stream.close()
+
+    async def _send_body(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        while (chunk := await anyio.to_thread.run_sync(self._stream.next_chunk)) is not None:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class _TemporaryFileResponse(Response):

@@ -40,6 +40,7 @@ with contextlib.suppress(ImportError):
 from carto_async.testing.engine._compat import MACROS, PG_TO_DUCK_TYPES, rewrite
 from carto_async.testing.engine._errors import QueryError, pg_message
 from carto_async.testing.engine._guard import check_statement, write_access, write_target
+from carto_async.testing.engine._spool import RowSpool
 from carto_async.testing.engine._sqltext import (
     Statement,
     Token,
@@ -399,6 +400,7 @@ class Database:
         timeout: float | None = None,
         authorize: Callable[[list[tuple[str, str]]], str | None] | None = None,
         visible: Collection[str] | None = None,
+        spool: RowSpool | None = None,
     ) -> QueryResult:
         """Run every statement of ``sql`` (a SQL API ``q``) in one transaction.
 
@@ -412,6 +414,11 @@ class Database:
         ``None`` or the refusal's message; with it, ``read_only`` still refuses DDL but lets
         row writes (insert, update, delete) through to ``authorize``. ``visible`` limits
         what ``CDB_UserTables()`` lists (``None``: every table).
+
+        With a ``spool``, the result's rows are written to it chunk by chunk as they are
+        fetched (never all in memory) and the returned result has its columns, declared types
+        and row count but no ``rows``: the caller reads them from the spool once the lock is
+        released, and closes it.
         """
         statements = split_statements(sql)
         for statement in statements:
@@ -432,9 +439,10 @@ class Database:
             try:
                 if len(statements) == 1 and statements[0].keyword not in _IGNORED:
                     if statements[0].keyword in ("rollback", "abort"):
-                        return QueryResult([], [], [], 0)
-                    return self._run(statements[0], ())  # one statement is atomic by itself
-                return self._run_all(statements)
+                        return _spooled(QueryResult([], [], [], 0), spool)
+                    # one statement is atomic by itself
+                    return _spooled(self._run(statements[0], (), spool), spool)
+                return _spooled(self._run_all(statements, spool), spool)
             finally:
                 if timeout is not None:
                     self._watchdog.disarm()
@@ -477,7 +485,7 @@ class Database:
                     needed.append((tables[name], "select"))
             return needed
 
-    def _run_all(self, statements: list[Statement]) -> QueryResult:
+    def _run_all(self, statements: list[Statement], spool: RowSpool | None) -> QueryResult:
         result = QueryResult([], [], [], 0)
         pending = list(statements)
         while True:
@@ -488,39 +496,73 @@ class Database:
                         if statement.keyword in ("rollback", "abort"):
                             raise _Rollback
                         if statement.keyword not in _IGNORED:
-                            result = self._run(statement, ())
+                            result = self._run(statement, (), spool)
                 return result
             except _Rollback:
                 result = QueryResult([], [], [], 0)
 
-    def _run(self, statement: Statement, params: tuple[Any, ...]) -> QueryResult:
+    def _run(
+        self, statement: Statement, params: tuple[Any, ...], spool: RowSpool | None = None
+    ) -> QueryResult:
         if statement.keyword in _IGNORED:
             return QueryResult([], [], [], 0)
         special = self._special(statement)
         if special is not None:
             return special
         tokens = _fold_case(rewrite(statement.tokens))
-        return self._query(statement, "".join(t for _, t in tokens), params)
+        return self._query(statement, "".join(t for _, t in tokens), params, spool)
 
-    def _query(self, statement: Statement, sql: str, params: tuple[Any, ...]) -> QueryResult:
+    def _query(
+        self,
+        statement: Statement,
+        sql: str,
+        params: tuple[Any, ...],
+        spool: RowSpool | None = None,
+    ) -> QueryResult:
         conn = self._connection()
+        sig = significant(statement.tokens)
+        returning = any(k == "ident" and t.lower() == "returning" for k, t in sig)
         try:
             cursor = conn.execute(sql, params) if params else conn.execute(sql)
             description = cursor.description
+            if spool is not None and description and (statement.keyword in _ROW_WORDS or returning):
+                return self._spool_rows(statement, description, cursor, spool)
             rows = cursor.fetchall() if description else []
         except duckdb.Error as exc:
             raise self._error(exc, statement) from None
-        sig = significant(statement.tokens)
-        returning = any(k == "ident" and t.lower() == "returning" for k, t in sig)
         if statement.keyword not in _ROW_WORDS and not returning:
             if statement.keyword in ("insert", "update", "delete", "with") and rows:
                 return QueryResult([], [], [], int(rows[0][0]))
             return QueryResult([], [], [], 0)
         return self._shape(statement, description or [], rows)
 
+    def _spool_rows(
+        self,
+        statement: Statement,
+        description: Sequence[Any],
+        cursor: duckdb.DuckDBPyConnection,
+        spool: RowSpool,
+    ) -> QueryResult:
+        """Fetch the rows chunk by chunk into ``spool``: what ``_shape`` returns, rows apart."""
+        columns, decls, converters = self._describe(statement, description)
+        spool.begin()
+        while rows := cursor.fetchmany(spool.batch_rows):
+            spool.write(_convert(rows, converters))
+        result = QueryResult(columns, decls, [], spool.rows)
+        spool.source = result
+        return result
+
     def _shape(
         self, statement: Statement, description: Sequence[Any], rows: list[tuple[Any, ...]]
     ) -> QueryResult:
+        columns, decls, converters = self._describe(statement, description)
+        return QueryResult(columns, decls, _convert(rows, converters), len(rows))
+
+    def _describe(
+        self, statement: Statement, description: Sequence[Any]
+    ) -> tuple[list[str], list[str | None], list[tuple[str, int | None]]]:
+        """PostgreSQL names and declared types of the result's columns, and the
+        ``(DuckDB type, SRID)`` each value is converted with."""
         items = select_items(statement.tokens)
         if items is not None and len(items) != len(description):
             items = None
@@ -557,15 +599,7 @@ class Database:
                 known = re.fullmatch(r"GEO\w*_TEXT\w*\(\d+,(\d+)\)", decl)
                 srid = int(known.group(1)) if known else srid
             converters.append((duck_type, srid))
-        if any(srid is not None or t == "BOX_2D" for t, srid in converters):
-            rows = [
-                tuple(
-                    python_value(value, t, srid)
-                    for value, (t, srid) in zip(row, converters, strict=True)
-                )
-                for row in rows
-            ]
-        return QueryResult(columns, decls, rows, len(rows))
+        return columns, decls, converters
 
     def _mentioned_tables(self, statement: Statement) -> list[str]:
         names = {t.strip('"').lower() for k, t in statement.tokens if k in ("ident", "qident")}
@@ -1094,6 +1128,32 @@ class _Watchdog:
                     continue
                 self._deadline = None
                 self._conn.interrupt()
+
+
+def _convert(
+    rows: list[tuple[Any, ...]], converters: Sequence[tuple[str, int | None]]
+) -> list[tuple[Any, ...]]:
+    """Rows with geometries as hex EWKB and boxes as text (:func:`python_value`)."""
+    if not any(srid is not None or t == "BOX_2D" for t, srid in converters):
+        return rows
+    return [
+        tuple(
+            python_value(value, t, srid) for value, (t, srid) in zip(row, converters, strict=True)
+        )
+        for row in rows
+    ]
+
+
+def _spooled(result: QueryResult, spool: RowSpool | None) -> QueryResult:
+    """The final result with its rows in ``spool`` (when there is one): rows a statement
+    returned without the spool (a special statement, an empty result) are written there."""
+    if spool is None or spool.source is result:
+        return result
+    spool.begin()
+    spool.write(result.rows)
+    spooled = attrs.evolve(result, rows=[])
+    spool.source = spooled
+    return spooled
 
 
 class _Rollback(Exception):

@@ -1,0 +1,126 @@
+"""A query's rows kept on disk between the engine and the HTTP response: :class:`RowSpool`.
+
+The SQL API and COPY TO run a query under the engine's lock, write its rows here chunk by
+chunk (never the whole result in memory), release the lock, then format and send the chunks
+one at a time, however slowly the client reads. The rows are stored exactly as the engine
+returns them (``fetchmany`` values, pickled): Arrow record batches would be smaller, but their
+Python values differ from DuckDB's own for HUGEINT, INTERVAL, UUID, MAP and nanosecond
+timestamps, and an infinite DATE does not convert at all, and the SQL API's bodies must stay
+those of the materialized path byte for byte.
+
+The file lives in a private directory (``mkdtemp``: mode 0700) that :meth:`RowSpool.close`
+removes; only this process writes and reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+from carto_async.testing.engine._errors import QueryError
+
+__all__ = ["DEFAULT_SPOOL_BYTES", "RowSpool", "SpoolFull"]
+
+#: Bytes of rows a spool may hold on disk unless told otherwise (2 GiB).
+DEFAULT_SPOOL_BYTES = 2 * 1024**3
+#: Bytes of rows aimed at per chunk: what the formatter holds in memory at once.
+CHUNK_BYTES = 1024 * 1024
+_FIRST_ROWS = 64
+_MAX_ROWS = 20_000
+
+
+class SpoolFull(QueryError):
+    """The result is larger than the spool may hold on disk."""
+
+
+class RowSpool:
+    """Rows written in pickled chunks to a private temporary file, read back in order.
+
+    ``max_bytes`` caps the disk used (:class:`SpoolFull`, a :class:`QueryError`, past it);
+    ``directory`` is where the private directory is made (the system's temporary folder when
+    None). :meth:`begin` discards what was written (a later statement's rows replace an
+    earlier one's); :meth:`close` removes the file and is idempotent.
+    """
+
+    def __init__(
+        self, directory: str | None = None, *, max_bytes: int = DEFAULT_SPOOL_BYTES
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.directory = tempfile.mkdtemp(prefix="localcarto-spool-", dir=directory)
+        self.path = os.path.join(self.directory, "rows")
+        self._file: IO[bytes] | None = open(self.path, "xb+")  # noqa: SIM115 (closed by close)
+        self.rows = 0
+        self.size = 0
+        self._next_rows = _FIRST_ROWS
+        #: The engine's result whose rows are here (see ``Database.run_statements``).
+        self.source: object = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._file is None else f"{self.rows} rows, {self.size} bytes"
+        return f"<RowSpool {state}>"
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` ran (the file is gone)."""
+        return self._file is None
+
+    @property
+    def batch_rows(self) -> int:
+        """Rows to fetch for the next chunk: about :data:`CHUNK_BYTES` at the rows' size so far."""
+        return self._next_rows
+
+    def _handle(self) -> IO[bytes]:
+        if self._file is None:
+            raise QueryError("the result spool is closed")
+        return self._file
+
+    def begin(self) -> None:
+        """Start a new result: what was written before is dropped."""
+        handle = self._handle()
+        handle.seek(0)
+        handle.truncate()
+        self.rows = 0
+        self.size = 0
+        self.source = None
+
+    def write(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Append one chunk of rows."""
+        if not rows:
+            return
+        data = pickle.dumps(list(rows), protocol=pickle.HIGHEST_PROTOCOL)
+        if self.size + len(data) > self.max_bytes:
+            raise SpoolFull(
+                f"the result is larger than the {self.max_bytes} bytes this server may hold"
+                " for one response; ask for fewer rows (LIMIT, page and rows_per_page)"
+            )
+        try:
+            self._handle().write(data)
+        except OSError as exc:  # a full disk, say: the request fails, the server goes on
+            raise SpoolFull(f"could not keep the result on disk: {exc.strerror}") from None
+        self.size += len(data)
+        self.rows += len(rows)
+        per_row = max(1, len(data) // len(rows))
+        self._next_rows = max(1, min(_MAX_ROWS, CHUNK_BYTES // per_row))
+
+    def chunks(self) -> Iterator[list[tuple[Any, ...]]]:
+        """The chunks written since :meth:`begin`, in order (one in memory at a time)."""
+        handle = self._handle()
+        handle.flush()
+        position = 0
+        while position < self.size:
+            handle.seek(position)
+            # The file is this process's own, in a 0700 directory: nothing else wrote it.
+            chunk: list[tuple[Any, ...]] = pickle.load(handle)  # noqa: S301
+            position = handle.tell()
+            yield chunk
+
+    def close(self) -> None:
+        """Remove the file and its directory."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        shutil.rmtree(self.directory, ignore_errors=True)
