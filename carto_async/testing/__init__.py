@@ -67,6 +67,12 @@ Where LocalCarto knowingly differs from CARTO:
   ``SPATIALITE=yes`` not being passed as an option). A GeoPackage keeps GDAL's ``fid`` key
   beside ``cartodb_id`` (CARTO makes ``cartodb_id`` the FID). Only the first geometry column
   (``the_geom`` first) is written; a file format's query must be one statement.
+* SQL API and COPY TO results stream with bounded server memory: the query runs whole first
+  (its rows spooled to a private temporary file, at most ``ResultLimits.max_spool_bytes``),
+  so an error in the query is always a status before the first byte, where CARTO may send a
+  200 and append the error. The formats built in memory (svg, topojson, arraybuffer and the
+  GDAL ones) refuse results over ``ResultLimits.max_whole_rows``/``max_whole_bytes`` with a
+  400; CARTO has no such cap.
 * Sync tables: the feature is on unless ``sync_tables=False``. A run's content check is the
   download's checksum only (``etag`` stays null, ``modified_at`` is when the content last
   changed). The scheduler runs when the clock is advanced and on every sync read, not on a
@@ -127,6 +133,7 @@ from carto_async.testing._jobclock import JobRecord as JobRecord
 from carto_async.testing._server import LocalCarto as LocalCarto
 from carto_async.testing._server import SeedError as SeedError
 from carto_async.testing._server import serve as serve
+from carto_async.testing._sqlapi import ResultLimits as ResultLimits
 
 __all__ = [
     "ArcGisSettings",
@@ -142,6 +149,7 @@ __all__ = [
     "JobRecord",
     "LocalCarto",
     "RateLimit",
+    "ResultLimits",
     "SeedError",
     "serve",
 ]

@@ -32,6 +32,7 @@ from carto_async.testing._http.auth import Keys, new_key
 from carto_async.testing._importing import Importer
 from carto_async.testing._jobclock import JobClock, JobInfo, JobRecord
 from carto_async.testing._sources import Sources
+from carto_async.testing._sqlapi import ResultLimits
 from carto_async.testing._staging import ImportFailure, LoadOptions
 from carto_async.testing._syncs import Syncs
 from carto_async.testing._visualizations import Visualizations
@@ -122,6 +123,9 @@ class LocalCarto:
     * ``host_based``: take the user of ``/api/...`` paths from the ``Host`` header
       (``demo.localhost``), as CARTO does; ``False`` serves them for ``username``.
     * ``private_tables``: whether the account may create private datasets.
+    * ``sql_results``: a :class:`ResultLimits`: where SQL API and COPY TO results wait on disk
+      while they stream (the system's temporary folder), at most how many bytes (2 GiB), and
+      how big a result the formats built in memory (svg, topojson, arraybuffer, GDAL) accept.
     * ``sql_statement_timeout``: seconds before a query fails with the SQL API's 429 timeout
       error (CARTO plans: 5 to 25 s); ``None`` for no limit.
     * ``sync_tables``: whether the account has the sync tables feature (without it the sync
@@ -151,6 +155,7 @@ class LocalCarto:
         host_based: bool = True,
         private_tables: bool = True,
         sql_statement_timeout: float | None = None,
+        sql_results: ResultLimits | None = None,
         sync_tables: bool = True,
         sync_processing_time: float | Callable[[JobInfo], float] = 0.05,
         export_processing_time: float | Callable[[JobInfo], float] = 0.05,
@@ -189,6 +194,7 @@ class LocalCarto:
         self._host_based = host_based
         self._private_tables = private_tables
         self._sql_timeout = sql_statement_timeout
+        self._sql_results = sql_results if sql_results is not None else ResultLimits()
         self._sync_tables = sync_tables
         self._sync_time = sync_processing_time
         self._export_time = export_processing_time
@@ -450,6 +456,7 @@ class LocalCarto:
             exports=exports,
             arcgis=self.arcgis,
             sync_tables=self._sync_tables,
+            sql_results=self._sql_results,
         )
         self._seed()
         app = create_app(self._ctx)
