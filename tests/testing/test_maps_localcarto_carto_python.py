@@ -55,12 +55,18 @@ def auth(server: LocalCarto, tmp_path: Path) -> Iterator[Any]:
         client.session.close()
 
 
-def test_carto_python_anonymous_map_and_its_tiles(auth: Any) -> None:
+def test_carto_python_anonymous_map_and_its_tiles(auth: Any, server: LocalCarto) -> None:
     anonymous = carto_maps.AnonymousMap(auth)
     anonymous.instantiate(
         layergroup("#layer { marker-fill: #f00; marker-width: 20; marker-line-width: 0; }")
     )
     assert anonymous.layergroupid
+    # A tile is drawn as whoever asks for it: carto-python's tile URLs carry no key, so the
+    # public user's, and the imported table is private until it is made public.
+    refused = httpx.get(anonymous.get_tile_url(0, 0, 1))
+    assert refused.status_code == 403
+    assert refused.json()["errors"] == ["Postgis Plugin: permission denied for table cp_places"]
+    server.visualizations.set_privacy("cp_places", "public")
     png = httpx.get(anonymous.get_tile_url(0, 0, 1))
     assert png.status_code == 200, png.text
     assert pixel(png.content, 128, 128) == RED
