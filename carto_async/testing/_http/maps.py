@@ -4,8 +4,9 @@
 The HTTP side does what the room leaves to it: the user (``/user/<name>`` or the host; a user
 other than the server's is the SQL API's 404 in the Maps error body), the
 caller's key kind (Basic auth, then ``api_key`` / ``map_key`` in the query string, then in a
-JSON body; no key or the default public key is ``public``, a key the user does not have is
-``invalid``, a key without the ``maps`` API grant is ``denied``; a Basic user other than the
+JSON body; no key is ``public``, the default public key sent as a key is ``default``, a key
+the user does not have is ``invalid``, a key without the ``maps`` API grant is ``denied``; a
+Basic user other than the
 URL's is 403), the engine as the caller's key reads it (:class:`KeyReader`: the tables it was
 granted ``select`` on and the public ones, as the SQL API decides, read-only), the base URL of
 the metadata's tile URLs, CORS, and a worker thread for the room's CPU-bound handlers
@@ -189,6 +190,8 @@ async def handle(request: Request, ctx: Context, match: RouteMatch) -> Response:
     kind: KeyKindName = _KINDS[found] if found is not None else "invalid"
     if stored is not None and ctx.keys.store.maps_denial(stored) is not None:
         kind = "denied"
+    elif stored is not None and stored.is_default_public and key:
+        kind = "default"
     # The master key reads as the owner; every other key (the public user's included) reads
     # what its grants and the tables' privacy allow.
     reader = KeyReader(ctx, stored) if stored is not None and not stored.is_master else None

@@ -57,10 +57,12 @@ __all__ = [
 
 #: ``imageSizeLimit``: the largest static image side, in pixels.
 IMAGE_SIZE_LIMIT = 8192
-#: What the caller's key is: the master key, a regular key, the public user (no key or the
-#: default public key), a key of the user's that does not grant the Maps API (``denied``), or
-#: a key the user does not have (``invalid``).
-KeyKindName = Literal["master", "regular", "public", "denied", "invalid"]
+#: What the caller's key is: the master key, a regular key, the public user (no key), the
+#: default public key sent as a key (``default``: CARTO takes it for a key, so named-map admin
+#: is ``Forbidden`` and a signed layergroup is read as the public user, token or not), a key
+#: of the user's that does not grant the Maps API (``denied``), or a key the user does not
+#: have (``invalid``).
+KeyKindName = Literal["master", "regular", "public", "default", "denied", "invalid"]
 
 JSON_TYPE = "application/json; charset=utf-8"
 CONTENT_TYPES = {

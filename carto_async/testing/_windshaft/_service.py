@@ -255,7 +255,7 @@ class Windshaft:
         if stored.user != user:
             token = parse_layergroup_id(layergroup_id)[0]
             raise MapsError(f"Invalid or nonexistent map configuration token '{token}'")
-        if key in ("master", "regular") or signer is None:
+        if key in ("master", "regular", "default") or signer is None:
             return stored, reader or self.query
         if stored.template is None or not template_authorizes(
             stored.template, params.get("auth_token")
