@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from carto_async.testing._apikeys import StoredKey
 from carto_async.testing._context import Context
-from carto_async.testing._http.auth import KeyKind, basic_credentials
+from carto_async.testing._http.auth import basic_credentials
 from carto_async.testing._http.bodies import BadBody, _read_limited, drain, load_json
 from carto_async.testing._http.routing import RouteMatch
 from carto_async.testing._http.sql import privacy_check
@@ -43,13 +43,8 @@ from carto_async.testing._windshaft import (
 from carto_async.testing._windshaft._inputs import json_response
 from carto_async.testing._wire import CORS_HEADERS
 
-__all__ = ["KeyReader", "engine_query", "handle", "room"]
+__all__ = ["KeyReader", "caller", "engine_query", "handle", "room"]
 
-_KINDS: dict[KeyKind, KeyKindName] = {
-    KeyKind.MASTER: "master",
-    KeyKind.REGULAR: "regular",
-    KeyKind.PUBLIC: "public",
-}
 _PREFLIGHT = {
     **CORS_HEADERS,
     "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
@@ -135,6 +130,22 @@ class KeyReader:
         return engine_query(self.ctx, sql, authorize=authorize, visible=visible)
 
 
+def caller(ctx: Context, user: str, token: str | None) -> MapsCaller:
+    """Who a Maps request runs as, as Windshaft's authorize middleware reads its key: an
+    unknown key is ``invalid``, a key without the ``maps`` grant ``denied``; the master key
+    reads as the owner; a regular key, the default public key sent as a key (``default``)
+    and no key (``public``) read what their grants and the tables' privacy allow."""
+    stored = ctx.keys.key(token)
+    if stored is None:
+        return MapsCaller(user, "invalid")
+    if ctx.keys.store.maps_denial(stored) is not None:
+        return MapsCaller(user, "denied")
+    if stored.is_master:
+        return MapsCaller(user, "master")
+    kind: KeyKindName = "regular" if stored.is_regular else "default" if token else "public"
+    return MapsCaller(user, kind, KeyReader(ctx, stored))
+
+
 _ROOM_LOCK = threading.Lock()
 
 
@@ -185,16 +196,6 @@ async def handle(request: Request, ctx: Context, match: RouteMatch) -> Response:
             document = None
         if isinstance(document, Mapping):
             key = _key_in(document)
-    stored = ctx.keys.key(key)
-    found = ctx.keys.kind(key)
-    kind: KeyKindName = _KINDS[found] if found is not None else "invalid"
-    if stored is not None and ctx.keys.store.maps_denial(stored) is not None:
-        kind = "denied"
-    elif stored is not None and stored.is_default_public and key:
-        kind = "default"
-    # The master key reads as the owner; every other key (the public user's included) reads
-    # what its grants and the tables' privacy allow.
-    reader = KeyReader(ctx, stored) if stored is not None and not stored.is_master else None
     origin = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
     base_url = origin + (f"/user/{prefixed}" if prefixed is not None else "") + "/api/v1/map"
     run = functools.partial(
@@ -202,7 +203,7 @@ async def handle(request: Request, ctx: Context, match: RouteMatch) -> Response:
         room(ctx),
         request.method,
         rest,
-        caller=MapsCaller(user, kind, reader),
+        caller=caller(ctx, user, key),
         query=query,
         body=raw,
         content_type=request.headers.get("content-type"),
