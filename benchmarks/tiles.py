@@ -205,6 +205,7 @@ def _sync_run(
 
         anonymous = carto.maps.AnonymousMap(auth)
         anonymous.layergroupid = group.layergroupid  # the same map, URLs built by carto-python
+    key = {"api_key": srv.api_key}
 
     def cp_one(z: int, x: int, y: int) -> None:
         session = getattr(local, "session", None)
@@ -214,7 +215,8 @@ def _sync_run(
             session = local.session = requests.Session()
             with lock:
                 sessions.append(session)
-        r = session.get(anonymous.get_tile_url(x, y, z), timeout=60)
+        # the table is private: CARTO draws a tile as the key that asks for it
+        r = session.get(anonymous.get_tile_url(x, y, z), params=key, timeout=60)
         r.raise_for_status()
         _check(r.content)
 

@@ -108,14 +108,14 @@ Where LocalCarto knowingly differs from CARTO:
   extensions or change settings are refused for every key, and the engine is locked.
 * The Maps API (anonymous and named maps, tiles, static images, rendered with Mapnik from
   the layers' SQL on the engine; see :mod:`carto_async.testing._windshaft`): the cache
-  buster is always 0 (``last_updated`` is the epoch); an explicit ``default_public`` key
-  counts as no key; a named map's data extent is that of its layers' queries, not of the
-  tables they read; ``geom_column`` must be EPSG:3857 (``srid`` is not reprojected); static
-  images and PNG tiles draw mapnik layers and a plain layer's colour only (no http or torque
-  layers); metadata tile URLs never carry the key; without Mapnik (the ``[render]`` extra)
-  images and grids answer 501 naming it. Layer SQL runs read-only with every table visible,
-  whatever the key (CARTO runs it as the key's database role). ``GET /map?config=`` is
-  served, but not JSONP (``callback``) nor ``lzma``.
+  buster is always 0 (``last_updated`` is the epoch); a named map's data extent is that of
+  its layers' queries, not of the tables they read; ``geom_column`` must be EPSG:3857
+  (``srid`` is not reprojected); static images and PNG tiles draw mapnik layers and a plain
+  layer's colour only (no http or torque layers); metadata tile URLs never carry the key;
+  without Mapnik (the ``[render]`` extra) images and grids answer 501 naming it. Layer SQL
+  runs read-only, as CARTO's database role of the key would read it (the tables the key may
+  select, as the SQL API decides), never writing, whatever the key was granted.
+  ``GET /map?config=`` is served, but not JSONP (``callback``) nor ``lzma``.
 """
 
 from carto_async.testing._arcgis import ArcGisSettings as ArcGisSettings

@@ -467,6 +467,27 @@ class ApiKeyStore:
             return 403, "Forbidden", "api-key-does-not-grant-access"
         return None
 
+    def read_denial(
+        self,
+        key: StoredKey | None,
+        accesses: Iterable[tuple[str, str]],
+        *,
+        is_public: Callable[[str], bool],
+    ) -> str | None:
+        """Why ``key`` may not run a read-only query (a Maps API layer's SQL) that needs
+        ``accesses``, in PostgreSQL's words, or ``None``.
+
+        Each table read needs :meth:`can` ``select``; anything else the query would do (a
+        write smuggled after a ``;``) is refused, whatever the key was granted: layers only
+        read. The first refused table is named: ``permission denied for table <name>``.
+        """
+        for table, permission in accesses:
+            if permission != "select" or not self.can(
+                key, table, "select", public=is_public(table)
+            ):
+                return f"permission denied for table {table}"
+        return None
+
     def readable_tables(self, key: StoredKey | None) -> set[tuple[str, str]]:
         """The tables ``key`` was granted ``select`` on (public tables aside)."""
         if key is None or not key.is_regular:

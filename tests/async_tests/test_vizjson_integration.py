@@ -76,6 +76,9 @@ async def test_a_viz_json_of_another_account_never_gets_the_key(
             timeout=10,
         )
         assert shared.status_code == 200
+        # The image's anonymous map is made without a key, as the public user, who reads
+        # public tables only: the map's table is shared too.
+        other.visualizations.set_privacy("cities", "public")
         other_base = other.base_url
         url = f"{other_base}/api/v3/viz/{vis_id}/viz.json"
         seen: list[httpx.Request] = []

@@ -421,6 +421,25 @@ def test_the_maps_api_refuses_in_windshafts_words() -> None:
     assert store.maps_denial(store.master) is None
 
 
+def test_a_maps_layer_reads_what_the_key_may_select_and_never_writes() -> None:
+    store = make_store()
+    editor = store.create("editor", grants(table("stores", "select", "delete"), apis=["maps"]))
+    public = {"shared"}.__contains__
+    cases = [
+        (editor, [("stores", "select"), ("shared", "select")], None),
+        (editor, [("orders", "select")], "permission denied for table orders"),
+        # a layer only reads: a write is refused whatever the key was granted
+        (editor, [("stores", "delete")], "permission denied for table stores"),
+        (store.master, [("stores", "delete")], "permission denied for table stores"),
+        (store.default_public, [("shared", "select")], None),
+        (store.default_public, [("stores", "select")], "permission denied for table stores"),
+        (store.master, [("orders", "select")], None),
+        (None, [("shared", "select")], "permission denied for table shared"),
+    ]
+    for key, accesses, expected in cases:
+        assert store.read_denial(key, accesses, is_public=public) == expected
+
+
 def test_a_preset_key_keeps_its_token_and_tokens_stay_unique() -> None:
     store = make_store()
     preset = store.create("preset", grants(), token="preset-token")

@@ -16,7 +16,10 @@ import pytest
 from carto_async.testing import LocalCarto
 
 carto_auth = pytest.importorskip("carto.auth")
+carto_api_keys = pytest.importorskip("carto.api_keys")
+carto_exceptions = pytest.importorskip("carto.exceptions")
 carto_maps = pytest.importorskip("carto.maps")
+pyrestcli_exceptions = pytest.importorskip("pyrestcli.exceptions")
 mapnik = pytest.importorskip("mapnik")
 # The layers' SQL (ST_AsBinary, &&, ST_MakeEnvelope) needs LocalCarto's DuckDB engine.
 pytest.importorskip("carto_async.testing.engine", reason="needs LocalCarto's spatial engine")
@@ -55,12 +58,18 @@ def auth(server: LocalCarto, tmp_path: Path) -> Iterator[Any]:
         client.session.close()
 
 
-def test_carto_python_anonymous_map_and_its_tiles(auth: Any) -> None:
+def test_carto_python_anonymous_map_and_its_tiles(auth: Any, server: LocalCarto) -> None:
     anonymous = carto_maps.AnonymousMap(auth)
     anonymous.instantiate(
         layergroup("#layer { marker-fill: #f00; marker-width: 20; marker-line-width: 0; }")
     )
     assert anonymous.layergroupid
+    # A tile is drawn as whoever asks for it: carto-python's tile URLs carry no key, so the
+    # public user's, and the imported table is private until it is made public.
+    refused = httpx.get(anonymous.get_tile_url(0, 0, 1))
+    assert refused.status_code == 403
+    assert refused.json()["errors"] == ["Postgis Plugin: permission denied for table cp_places"]
+    server.visualizations.set_privacy("cp_places", "public")
     png = httpx.get(anonymous.get_tile_url(0, 0, 1))
     assert png.status_code == 200, png.text
     assert pixel(png.content, 128, 128) == RED
@@ -101,3 +110,43 @@ def test_carto_python_named_map_flow(auth: Any, server: LocalCarto) -> None:
     missing = httpx.get(named.get_tile_url(0, 0, 1, layer_id=0))
     assert missing.status_code == 404
     assert json.loads(missing.text)["errors"] == ["Template 'cp_places' of user 'demo' not found"]
+
+
+def test_carto_python_maps_with_a_regular_key_read_only_its_grants(
+    auth: Any, server: LocalCarto
+) -> None:
+    with server.client() as carto:
+        carto.sql.query("CREATE TABLE cp_secret AS SELECT * FROM cp_places")
+    grant = {"schema": "public", "name": "cp_places", "permissions": ["select"]}
+    key = carto_api_keys.APIKeyManager(auth).create(name="cp-maps", apis=["maps"], tables=[grant])
+    regular = carto_auth.APIKeyAuthClient(server.base_url + "/", key.token)
+    try:
+        anonymous = carto_maps.AnonymousMap(regular)
+        anonymous.instantiate(
+            layergroup("#layer { marker-fill: #f00; marker-width: 20; marker-line-width: 0; }")
+        )
+        # its tiles are drawn as the key that asks: carto-python's URLs need it added
+        url = anonymous.get_tile_url(0, 0, 1)
+        assert httpx.get(url).status_code == 403
+        png = httpx.get(url, params={"api_key": key.token})
+        assert png.status_code == 200, png.text
+        assert pixel(png.content, 128, 128) == RED
+        secret = layergroup("#layer { marker-fill: #f00; }")
+        secret["layers"][0]["options"]["sql"] = "select * from cp_secret"
+        # a 403 is carto-python's "Access denied" (the body is tested on the wire elsewhere)
+        with pytest.raises(carto_exceptions.CartoException, match="Access denied"):
+            carto_maps.AnonymousMap(regular).instantiate(secret)
+        manager = carto_maps.NamedMapManager(regular)
+        with pytest.raises(pyrestcli_exceptions.ForbiddenErrorException, match="Access denied"):
+            manager.create(
+                template={
+                    "version": "0.0.1",
+                    "name": "cp",
+                    "auth": {"method": "open"},
+                    "placeholders": {},
+                    "layergroup": secret,
+                    "view": {},
+                }
+            )
+    finally:
+        regular.session.close()

@@ -4,9 +4,13 @@
 The HTTP side does what the room leaves to it: the user (``/user/<name>`` or the host; a user
 other than the server's is the SQL API's 404 in the Maps error body), the
 caller's key kind (Basic auth, then ``api_key`` / ``map_key`` in the query string, then in a
-JSON body; no key or the default public key is ``public``, a key the user does not have is
-``invalid``; a Basic user other than the URL's is 403), the base URL of the metadata's tile
-URLs, CORS, and a worker thread for the room's CPU-bound handlers (rendering, queries).
+JSON body; no key is ``public``, the default public key sent as a key is ``default``, a key
+the user does not have is ``invalid``, a key without the ``maps`` API grant is ``denied``; a
+Basic user other than the
+URL's is 403), the engine as the caller's key reads it (:class:`KeyReader`: the tables it was
+granted ``select`` on and the public ones, as the SQL API decides, read-only), the base URL of
+the metadata's tile URLs, CORS, and a worker thread for the room's CPU-bound handlers
+(rendering, queries).
 """
 
 from __future__ import annotations
@@ -14,16 +18,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+import attrs
 from starlette.requests import Request
 from starlette.responses import Response
 
+from carto_async.testing._apikeys import StoredKey
 from carto_async.testing._context import Context
-from carto_async.testing._http.auth import KeyKind, basic_credentials
+from carto_async.testing._http.auth import basic_credentials
 from carto_async.testing._http.bodies import BadBody, _read_limited, drain, load_json
 from carto_async.testing._http.routing import RouteMatch
+from carto_async.testing._http.sql import privacy_check
 from carto_async.testing._windshaft import (
     KeyKindName,
     MapsCaller,
@@ -36,13 +43,8 @@ from carto_async.testing._windshaft import (
 from carto_async.testing._windshaft._inputs import json_response
 from carto_async.testing._wire import CORS_HEADERS
 
-__all__ = ["engine_query", "handle", "room"]
+__all__ = ["KeyReader", "caller", "engine_query", "handle", "room"]
 
-_KINDS: dict[KeyKind, KeyKindName] = {
-    KeyKind.MASTER: "master",
-    KeyKind.REGULAR: "regular",
-    KeyKind.PUBLIC: "public",
-}
 _PREFLIGHT = {
     **CORS_HEADERS,
     "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
@@ -69,13 +71,79 @@ def _key_in(source: Mapping[str, Any]) -> str | None:
     return None
 
 
-def engine_query(ctx: Context, sql: str) -> list[Row]:
+Authorize = Callable[[list[tuple[str, str]]], str | None]
+
+
+def engine_query(
+    ctx: Context,
+    sql: str,
+    *,
+    authorize: Authorize | None = None,
+    visible: Collection[str] | None = None,
+) -> list[Row]:
     """The room's ``query(sql)``: one ``(geometry, {column: value})`` per row, run read-only
     on LocalCarto's engine (the geometry is the first column, which the room names
-    ``__geom``). An engine error is raised for the room to report as the layer's."""
-    result = ctx.db.run_statements(sql, read_only=True, timeout=ctx.sql_timeout)
+    ``__geom``). ``authorize`` and ``visible`` are a key's limits (see :class:`KeyReader`);
+    without them the query reads as the account's owner. An engine error (a refused table
+    included) is raised for the room to report as the layer's."""
+    result = ctx.db.run_statements(
+        sql, read_only=True, timeout=ctx.sql_timeout, authorize=authorize, visible=visible
+    )
     names: Sequence[str] = result.columns[1:]
     return [(row[0], dict(zip(names, row[1:], strict=True))) for row in result.rows]
+
+
+@attrs.define(eq=False)
+class KeyReader:
+    """The engine as one request's non-master key reads it: what CARTO's database role of the
+    key may ``SELECT`` (the tables it was granted ``select`` on, plus the public ones, which
+    the default public key reads alone), and nothing it may write.
+
+    The tables a statement reads are the engine's, as for the SQL API
+    (``Database.accesses``); a refused one is PostgreSQL's ``permission denied for table
+    <name>``, which the room reports as the layer's error (403). The privacy of the tables is
+    read once, on the first query (in the worker thread, before the query takes the
+    database's lock), and kept for the request.
+    """
+
+    ctx: Context = attrs.field(repr=False)
+    key: StoredKey
+    _limits: tuple[Authorize, set[str]] | None = attrs.field(default=None, init=False, repr=False)
+
+    def limits(self) -> tuple[Authorize, set[str]]:
+        """The check of a statement's table accesses and the tables ``CDB_UserTables()`` lists."""
+        if self._limits is None:
+            store, key = self.ctx.keys.store, self.key
+            is_public = privacy_check(self.ctx)
+            tables = self.ctx.db.list_tables()
+            public = {t for t in tables if is_public(t)}
+
+            def authorize(accesses: list[tuple[str, str]]) -> str | None:
+                return store.read_denial(key, accesses, is_public=public.__contains__)
+
+            visible = {t for t in tables if t in public or store.can(key, t, "select")}
+            self._limits = (authorize, visible)
+        return self._limits
+
+    def __call__(self, sql: str) -> list[Row]:
+        authorize, visible = self.limits()
+        return engine_query(self.ctx, sql, authorize=authorize, visible=visible)
+
+
+def caller(ctx: Context, user: str, token: str | None) -> MapsCaller:
+    """Who a Maps request runs as, as Windshaft's authorize middleware reads its key: an
+    unknown key is ``invalid``, a key without the ``maps`` grant ``denied``; the master key
+    reads as the owner; a regular key, the default public key sent as a key (``default``)
+    and no key (``public``) read what their grants and the tables' privacy allow."""
+    stored = ctx.keys.key(token)
+    if stored is None:
+        return MapsCaller(user, "invalid")
+    if ctx.keys.store.maps_denial(stored) is not None:
+        return MapsCaller(user, "denied")
+    if stored.is_master:
+        return MapsCaller(user, "master")
+    kind: KeyKindName = "regular" if stored.is_regular else "default" if token else "public"
+    return MapsCaller(user, kind, KeyReader(ctx, stored))
 
 
 _ROOM_LOCK = threading.Lock()
@@ -128,8 +196,6 @@ async def handle(request: Request, ctx: Context, match: RouteMatch) -> Response:
             document = None
         if isinstance(document, Mapping):
             key = _key_in(document)
-    found = ctx.keys.kind(key)
-    kind: KeyKindName = _KINDS[found] if found is not None else "invalid"
     origin = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
     base_url = origin + (f"/user/{prefixed}" if prefixed is not None else "") + "/api/v1/map"
     run = functools.partial(
@@ -137,7 +203,7 @@ async def handle(request: Request, ctx: Context, match: RouteMatch) -> Response:
         room(ctx),
         request.method,
         rest,
-        caller=MapsCaller(user, kind),
+        caller=caller(ctx, user, key),
         query=query,
         body=raw,
         content_type=request.headers.get("content-type"),

@@ -12,17 +12,23 @@ can route to them.
   package from the same rows; 204 when empty), Torque, attributes, and static images by
   center, bbox and of named maps with the server's precedence.
 * Errors: ``{"errors": [...], "errors_with_context": [...]}`` with the server's statuses.
+* Keys as the authorize middleware reads them: an unknown key is 401, a key without the Maps
+  API grant 403 ``Forbidden``; the layers' SQL runs as the caller's key (its ``reader``: the
+  tables it may select) for anonymous maps and for the tiles, attributes and static images
+  of a layergroup, and as the owner for named maps behind their template's auth (a refused
+  table is PostgreSQL's ``permission denied for table <name>``, 403, as the layer's error).
 
 Where it knowingly differs from CARTO: the cache buster is always 0 (``last_updated`` is
-the epoch); an explicit ``default_public`` key counts as no key; a named map's data extent is
-that of its layers' queries, not of the tables they read; layers' ``geom_column`` must be
-EPSG:3857 (``srid`` is not reprojected); static images and PNG tiles draw mapnik layers and a
-plain layer's colour only (no http/torque layers); metadata tile URLs never carry the key;
-a missing Mapnik is a 501 naming the ``render`` extra.
+the epoch); a named map's data extent is that of its layers' queries, not of the tables they
+read; layers' ``geom_column`` must be EPSG:3857 (``srid`` is not reprojected); static images
+and PNG tiles draw mapnik layers and a plain layer's colour only (no http/torque layers);
+metadata tile URLs never carry the key; a missing Mapnik is a 501 naming the ``render``
+extra.
 
 Wiring: one catch-all route for ``/api/v1/map...`` and ``/user/<name>/api/v1/map...`` that
-calls :func:`split_path`, works out the caller (:class:`MapsCaller`: user, key kind) and calls
-:func:`dispatch`; ``None`` from it is a 404. :data:`ROUTES` lists every route as data.
+calls :func:`split_path`, works out the caller (:class:`MapsCaller`: user, key kind, the
+engine as the key reads it) and calls :func:`dispatch`; ``None`` from it is a 404.
+:data:`ROUTES` lists every route as data.
 
 Example::
 

@@ -32,9 +32,11 @@ __all__ = [
     "MapsResponse",
     "bbox_param",
     "buffer_size",
+    "check_key",
     "config_param",
     "coordinates",
     "error_response",
+    "forbidden_key",
     "image_format",
     "image_size",
     "instance_info",
@@ -55,9 +57,12 @@ __all__ = [
 
 #: ``imageSizeLimit``: the largest static image side, in pixels.
 IMAGE_SIZE_LIMIT = 8192
-#: What the caller's key is: the master key, a regular key, the public user (no key or the
-#: default public key), or a key the user does not have.
-KeyKindName = Literal["master", "regular", "public", "invalid"]
+#: What the caller's key is: the master key, a regular key, the public user (no key), the
+#: default public key sent as a key (``default``: CARTO takes it for a key, so named-map admin
+#: is ``Forbidden`` and a signed layergroup is read as the public user, token or not), a key
+#: of the user's that does not grant the Maps API (``denied``), or a key the user does not
+#: have (``invalid``).
+KeyKindName = Literal["master", "regular", "public", "default", "denied", "invalid"]
 
 JSON_TYPE = "application/json; charset=utf-8"
 CONTENT_TYPES = {
@@ -123,6 +128,19 @@ def parse_body(body: Any) -> Any:
 
 def unauthorized_key() -> MapsError:
     return MapsError("Unauthorized", status=401, type="auth", subtype="api-key-not-found")
+
+
+def forbidden_key() -> MapsError:
+    return MapsError("Forbidden", status=403, type="auth", subtype="api-key-does-not-grant-access")
+
+
+def check_key(key: KeyKindName) -> None:
+    """The authorize middleware's refusals, before anything is read: a key the user does not
+    have (401 ``Unauthorized``), a key without the Maps API grant (403 ``Forbidden``)."""
+    if key == "invalid":
+        raise unauthorized_key()
+    if key == "denied":
+        raise forbidden_key()
 
 
 def coordinates(z: str | int, x: str | int, y: str | int) -> tuple[int, int, int]:

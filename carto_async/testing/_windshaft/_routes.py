@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from carto_async.testing._windshaft._data import LayerQuery
 from carto_async.testing._windshaft._errors import MapsError
 from carto_async.testing._windshaft._inputs import (
     KeyKindName,
@@ -31,10 +32,13 @@ __all__ = ["ROUTES", "MapsCall", "MapsCaller", "MapsRoute", "dispatch", "split_p
 
 @attrs.frozen
 class MapsCaller:
-    """Who asks: the user the URL names (``/user/<name>`` or the host) and their key kind."""
+    """Who asks: the user the URL names (``/user/<name>`` or the host), their key kind, and
+    ``reader``, the engine as their key reads it (its grants and the public tables; ``None``:
+    as the owner, for the master key)."""
 
     user: str
     key: KeyKindName
+    reader: LayerQuery | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen
@@ -82,6 +86,11 @@ def _who(call: MapsCall) -> dict[str, Any]:
     return {"user": call.caller.user, "key": call.caller.key}
 
 
+def _reading(call: MapsCall) -> dict[str, Any]:
+    # The handlers whose SQL runs as the caller (anonymous maps and layergroup requests).
+    return {**_who(call), "reader": call.caller.reader}
+
+
 def _get_map(maps: Windshaft, call: MapsCall) -> MapsResponse:
     config = call.query.get("config")
     if config is None:
@@ -90,7 +99,7 @@ def _get_map(maps: Windshaft, call: MapsCall) -> MapsResponse:
         document = parse_body(str(config))
     except MapsError as exc:
         return error_response(exc)
-    response = maps.create_map(**_who(call), body=document, base_url=call.base_url)
+    response = maps.create_map(**_reading(call), body=document, base_url=call.base_url)
     if response.status != 200:
         return response
     # GET answers are cacheable for the layergroup's TTL (layergroupTtl).
@@ -118,7 +127,7 @@ ROUTES: tuple[MapsRoute, ...] = (
         "POST",
         "/map",
         lambda m, c: m.create_map(
-            **_who(c), body=c.body, content_type=c.content_type, base_url=c.base_url
+            **_reading(c), body=c.body, content_type=c.content_type, base_url=c.base_url
         ),
     ),
     MapsRoute("GET", "/map", _get_map),
@@ -168,7 +177,7 @@ ROUTES: tuple[MapsRoute, ...] = (
         "GET",
         "/map/static/center/:token/:z/:lat/:lng/:width/:height.:format",
         lambda m, c: m.static_center(
-            **_who(c),
+            **_reading(c),
             layergroup_id=c.path["token"],
             z=c.path["z"],
             lat=c.path["lat"],
@@ -183,7 +192,7 @@ ROUTES: tuple[MapsRoute, ...] = (
         "GET",
         "/map/static/bbox/:token/:bbox/:width/:height.:format",
         lambda m, c: m.static_bbox(
-            **_who(c),
+            **_reading(c),
             layergroup_id=c.path["token"],
             bbox=c.path["bbox"],
             width=c.path["width"],
@@ -208,7 +217,7 @@ ROUTES: tuple[MapsRoute, ...] = (
         "GET",
         "/map/:token/:layer/attributes/:fid",
         lambda m, c: m.attributes(
-            **_who(c),
+            **_reading(c),
             layergroup_id=c.path["token"],
             layer=c.path["layer"],
             fid=c.path["fid"],
@@ -218,12 +227,17 @@ ROUTES: tuple[MapsRoute, ...] = (
     MapsRoute(
         "GET",
         "/map/:token/{tile}",
-        lambda m, c: m.tile(**_tile(c), layergroup_id=c.path["token"]),
+        lambda m, c: m.tile(**_tile(c), layergroup_id=c.path["token"], reader=c.caller.reader),
     ),
     MapsRoute(
         "GET",
         "/map/:token/:layer/{tile}",
-        lambda m, c: m.tile(**_tile(c), layergroup_id=c.path["token"], layer=c.path["layer"]),
+        lambda m, c: m.tile(
+            **_tile(c),
+            layergroup_id=c.path["token"],
+            layer=c.path["layer"],
+            reader=c.caller.reader,
+        ),
     ),
 )
 

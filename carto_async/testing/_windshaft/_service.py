@@ -27,9 +27,11 @@ from carto_async.testing._windshaft._inputs import (
     MapsResponse,
     bbox_param,
     buffer_size,
+    check_key,
     config_param,
     coordinates,
     error_response,
+    forbidden_key,
     image_format,
     image_size,
     instance_info,
@@ -43,7 +45,6 @@ from carto_async.testing._windshaft._inputs import (
     select_layers,
     selected_layers,
     template_authorizes,
-    unauthorized_key,
     view_bounds,
     view_center,
 )
@@ -81,8 +82,16 @@ __all__ = ["Windshaft"]
 class Windshaft:
     """The Maps API of LocalCarto: layergroups, named templates, tiles and static images.
 
-    ``query`` reaches the engine (see ``_data``); ``clock`` (seconds) drives the layergroups'
-    TTL; ``max_user_templates`` is the per-user template limit (``0``: none).
+    ``query`` reaches the engine as the account's owner (see ``_data``); ``clock`` (seconds)
+    drives the layergroups' TTL; ``max_user_templates`` is the per-user template limit
+    (``0``: none).
+
+    Whose database role runs a layer's SQL is the server's rule: the caller's ``reader`` (the
+    engine as the caller's key reads it: its grants and the public tables) for anonymous maps
+    and for the tiles, attributes and static images of any layergroup asked for with a key or
+    without a signature; the owner's ``query`` for named maps (instantiation, named tiles and
+    images, whose template's auth was checked) and for a signed instance's tiles asked for
+    without a key. A handler given no ``reader`` reads as the owner.
     """
 
     def __init__(
@@ -107,10 +116,14 @@ class Windshaft:
             return error_response(exc)
 
     def _store_layergroup(
-        self, user: str, config: MapConfig, template: Mapping[str, Any] | None
+        self,
+        user: str,
+        config: MapConfig,
+        template: Mapping[str, Any] | None,
+        query: LayerQuery,
     ) -> StoredLayergroup:
         """Check a MapConfig as the server does at creation (CartoCSS, Torque properties, each
-        layer's query) and store it."""
+        layer's query as ``query`` reads the tables) and store it."""
         ids = config.layer_ids()
         for index, layer in enumerate(config.layers):
             context = layer_context(layer, index, ids[index])
@@ -132,7 +145,7 @@ class Windshaft:
                         exc.problems[0], type="layer", subtype="cartocss", layer=context
                     ) from None
             if isinstance(layer, MapnikLayer | TorqueLayer):
-                check_layer_query(self.query, layer, context)
+                check_layer_query(query, layer, context)
         return self.layergroups.save(user, config, template)
 
     def _create_layergroup(
@@ -141,13 +154,16 @@ class Windshaft:
         config: MapConfig,
         template: Mapping[str, Any] | None,
         base_url: str | None,
+        query: LayerQuery,
     ) -> MapsResponse:
-        stored = self._store_layergroup(user, config, template)
-        metadata = self._metadata(stored, base_url)
+        stored = self._store_layergroup(user, config, template, query)
+        metadata = self._metadata(stored, base_url, query)
         body = {"layergroupid": stored.layergroup_id, "metadata": metadata, "last_updated": EPOCH}
         return json_response(200, body, {"X-Layergroup-Id": stored.layergroup_id})
 
-    def _metadata(self, stored: StoredLayergroup, base_url: str | None) -> dict[str, Any]:
+    def _metadata(
+        self, stored: StoredLayergroup, base_url: str | None, query: LayerQuery
+    ) -> dict[str, Any]:
         config = stored.config
         ids = config.layer_ids()
         layers: list[dict[str, Any]] = []
@@ -158,7 +174,7 @@ class Windshaft:
             if isinstance(layer, MapnikLayer | TorqueLayer) and layer.cartocss is not None:
                 meta["cartocss"] = layer.cartocss
             if isinstance(layer, TorqueLayer):
-                _, steps = self._torque(stored, index)
+                _, steps = self._torque(stored, index, query)
                 meta.update(steps.metadata())
                 torque[str(index)] = steps.metadata()
             layers.append({"type": kind, "id": ids[index], "meta": meta})
@@ -173,10 +189,12 @@ class Windshaft:
             }
         return metadata
 
-    def _torque(self, stored: StoredLayergroup, index: int) -> tuple[TorqueSettings, TorqueSteps]:
+    def _torque(
+        self, stored: StoredLayergroup, index: int, query: LayerQuery
+    ) -> tuple[TorqueSettings, TorqueSteps]:
         key = f"torque{index}"
         if key not in stored.cache:
-            stored.cache[key] = torque_metadata(self.query, stored.config, index)
+            stored.cache[key] = torque_metadata(query, stored.config, index)
         cached: tuple[TorqueSettings, TorqueSteps] = stored.cache[key]
         return cached
 
@@ -216,12 +234,18 @@ class Windshaft:
         return config
 
     def _load(
-        self, user: str, key: KeyKindName, layergroup_id: str, params: Mapping[str, Any]
-    ) -> StoredLayergroup:
-        """A stored layergroup the caller may use (the layergroup-token and authorize
-        middlewares)."""
-        if key == "invalid":
-            raise unauthorized_key()
+        self,
+        user: str,
+        key: KeyKindName,
+        layergroup_id: str,
+        params: Mapping[str, Any],
+        reader: LayerQuery | None,
+    ) -> tuple[StoredLayergroup, LayerQuery]:
+        """A stored layergroup the caller may use and the engine as it reads for them (the
+        layergroup-token and authorize middlewares): the caller's ``reader`` when they sent
+        a key or the layergroup is not signed; the owner's for a signed instance whose
+        template's auth the caller met without a key."""
+        check_key(key)
         _, signer, _ = parse_layergroup_id(layergroup_id)
         if signer is not None and signer != user:
             raise MapsError(
@@ -231,13 +255,13 @@ class Windshaft:
         if stored.user != user:
             token = parse_layergroup_id(layergroup_id)[0]
             raise MapsError(f"Invalid or nonexistent map configuration token '{token}'")
-        if key in ("master", "regular") or signer is None:
-            return stored
+        if key in ("master", "regular", "default") or signer is None:
+            return stored, reader or self.query
         if stored.template is None or not template_authorizes(
             stored.template, params.get("auth_token")
         ):
             raise MapsError("Sorry, you are unauthorized (permission denied)", status=403)
-        return stored
+        return stored, self.query
 
     # -- anonymous maps -----------------------------------------------------------------------
 
@@ -249,14 +273,15 @@ class Windshaft:
         *,
         content_type: str | None = "application/json",
         base_url: str | None = None,
+        reader: LayerQuery | None = None,
     ) -> MapsResponse:
-        """``POST /api/v1/map``: a layergroup from a MapConfig."""
+        """``POST /api/v1/map``: a layergroup from a MapConfig whose layers' SQL ``reader``
+        (the caller's key; the owner without one) may run."""
 
         def run() -> MapsResponse:
+            check_key(key)
             if not is_json(content_type):
                 raise MapsError("POST data must be of type application/json")
-            if key == "invalid":
-                raise unauthorized_key()
             document = parse_body(body)
             if (
                 not isinstance(document, Mapping)
@@ -266,7 +291,8 @@ class Windshaft:
                 raise MapsError("Missing layers array from layergroup config")
             # A key sent in the body is a credential, never part of the stored map.
             document = {k: v for k, v in document.items() if k not in ("api_key", "map_key")}
-            return self._create_layergroup(user, mapconfig(document), None, base_url)
+            config = mapconfig(document)
+            return self._create_layergroup(user, config, None, base_url, reader or self.query)
 
         return self._answer(run)
 
@@ -274,14 +300,13 @@ class Windshaft:
 
     @staticmethod
     def _admin(key: KeyKindName, action: str) -> None:
-        if key == "invalid":
-            raise unauthorized_key()
+        # The admin controller's authorizedByAPIKey: a key must be known and grant the Maps
+        # API, then be the master key; no key at all is told to authenticate.
+        check_key(key)
         if key == "public":
             raise MapsError(f"Only authenticated users can {action} templated maps", status=403)
         if key != "master":
-            raise MapsError(
-                "Forbidden", status=403, type="auth", subtype="api-key-does-not-grant-access"
-            )
+            raise forbidden_key()
 
     def create_template(
         self,
@@ -376,14 +401,15 @@ class Windshaft:
         (``user@hash@token:cachebuster``) from the template and the params in the body."""
 
         def run() -> MapsResponse:
+            check_key(key)
             if not is_json(content_type):
                 raise MapsError("POST data must be of type application/json")
-            if key == "invalid":
-                raise unauthorized_key()
             name, raw = self._template(user, template_id)
             self._check_template_auth(raw, (query_params or {}).get("auth_token"))
             config = self._instance_config(raw, parse_body(body))
-            return self._create_layergroup(user, config, instance_info(name, raw), base_url)
+            # A named map renders as its owner: the template's auth is what protects it.
+            info = instance_info(name, raw)
+            return self._create_layergroup(user, config, info, base_url, self.query)
 
         return self._answer(run)
 
@@ -402,13 +428,14 @@ class Windshaft:
         layer: str | int | None = None,
         scale: str | float = 1,
         query_params: Mapping[str, Any] | None = None,
+        reader: LayerQuery | None = None,
     ) -> MapsResponse:
         """``GET /api/v1/map/:token[/:layer]/:z/:x/:y[@Nx].:format``: ``png``/``png32``
         (Mapnik), ``mvt`` (204 when empty), ``grid.json`` and ``torque.json`` (one layer)."""
 
         def run() -> MapsResponse:
             zi, xi, yi = coordinates(z, x, y)
-            stored = self._load(user, key, layergroup_id, query_params or {})
+            stored, query = self._load(user, key, layergroup_id, query_params or {}, reader)
             name = "torque.json" if fmt == "json.torque" else fmt
             if name not in TILE_FORMATS:
                 raise MapsError(f"Unsupported format {fmt}")
@@ -432,7 +459,7 @@ class Windshaft:
                 if not 0 < factor <= MAX_SCALE:
                     raise MapsError(f"Invalid scale factor {scale}: from 0 to {MAX_SCALE}")
                 data = image(
-                    self.query,
+                    query,
                     config,
                     indexes,
                     bbox,
@@ -445,22 +472,22 @@ class Windshaft:
                 )
                 return MapsResponse(200, headers, data)
             if name == "mvt":
-                data = mvt_tile(self.query, config, indexes, bbox, zoom=zi, buffer_size=buffer)
+                data = mvt_tile(query, config, indexes, bbox, zoom=zi, buffer_size=buffer)
                 return MapsResponse(200, headers, data) if data else MapsResponse(204, {}, b"")
             if len(indexes) != 1:
                 raise MapsError(f"Unsupported format {name}: it takes one layer")
             if name == "grid.json":
-                grid = grid_tile(self.query, config, indexes[0], bbox, zoom=zi, buffer_size=buffer)
+                grid = grid_tile(query, config, indexes[0], bbox, zoom=zi, buffer_size=buffer)
                 return json_response(200, grid)
             if not isinstance(config.layers[indexes[0]], TorqueLayer):
                 raise MapsError(f"Unsupported format {name}")
             cells = torque_json_tile(
-                self.query,
+                query,
                 config,
                 indexes[0],
                 tile=(zi, wrap_tile_x(zi, xi), yi),
                 bbox=bbox,
-                metadata=self._torque(stored, indexes[0]),
+                metadata=self._torque(stored, indexes[0], query),
             )
             return json_response(200, cells)
 
@@ -485,12 +512,12 @@ class Windshaft:
 
         def run() -> MapsResponse:
             params = query_params or {}
-            if key == "invalid":
-                raise unauthorized_key()
+            check_key(key)
             name, raw = self._template(user, template_id)
             self._check_template_auth(raw, params.get("auth_token"))
             config = self._instance_config(raw, config_param(params.get("config")))
-            stored = self._store_layergroup(user, config, instance_info(name, raw))
+            info = instance_info(name, raw)
+            stored = self._store_layergroup(user, config, info, self.query)
             # The template's auth was checked above: the instance is used as its owner.
             return self.tile(
                 user,
@@ -516,12 +543,13 @@ class Windshaft:
         layer: str | int,
         fid: str | int,
         query_params: Mapping[str, Any] | None = None,
+        reader: LayerQuery | None = None,
     ) -> MapsResponse:
         """``GET /api/v1/map/:token/:layer/attributes/:fid``: the layer's ``attributes.columns``
         of one feature."""
 
         def run() -> MapsResponse:
-            stored = self._load(user, key, layergroup_id, query_params or {})
+            stored, query = self._load(user, key, layergroup_id, query_params or {}, reader)
             config = stored.config
             text = str(layer)
             token = parse_layergroup_id(layergroup_id)[0]
@@ -532,9 +560,7 @@ class Windshaft:
             if not isinstance(target, MapnikLayer | TorqueLayer):
                 raise MapsError(f"Layer {text} has no exposed attributes")
             context = layer_context(target, index, config.layer_ids()[index])
-            return json_response(
-                200, feature_attributes(self.query, target, text, str(fid), context)
-            )
+            return json_response(200, feature_attributes(query, target, text, str(fid), context))
 
         return self._answer(run)
 
@@ -543,6 +569,7 @@ class Windshaft:
     def _static(
         self,
         *,
+        query: LayerQuery,
         config: MapConfig,
         width: int,
         height: int,
@@ -553,7 +580,7 @@ class Windshaft:
     ) -> MapsResponse:
         indexes = visible_layers(config.layer_ids(), preview_layers, selected)
         data = image(
-            self.query,
+            query,
             config,
             indexes,
             view.bbox,
@@ -578,6 +605,7 @@ class Windshaft:
         height: str | int,
         fmt: str,
         query_params: Mapping[str, Any] | None = None,
+        reader: LayerQuery | None = None,
     ) -> MapsResponse:
         """``GET /api/v1/map/static/center/:token/:z/:lat/:lng/:width/:height.:format``."""
 
@@ -587,9 +615,10 @@ class Windshaft:
             zi, _, _ = coordinates(z, 0, 0)
             w, h = image_size(width, height)
             center = (number_param(lat, "lat"), number_param(lng, "lng"))
-            stored = self._load(user, key, layergroup_id, params)
+            stored, query = self._load(user, key, layergroup_id, params, reader)
             view = static_view(w, h, zoom=zi, center=center)
             return self._static(
+                query=query,
                 config=stored.config,
                 width=w,
                 height=h,
@@ -611,6 +640,7 @@ class Windshaft:
         height: str | int,
         fmt: str,
         query_params: Mapping[str, Any] | None = None,
+        reader: LayerQuery | None = None,
     ) -> MapsResponse:
         """``GET /api/v1/map/static/bbox/:token/:west,:south,:east,:north/:width/:height.:fmt``."""
 
@@ -619,9 +649,10 @@ class Windshaft:
             image_format(fmt)
             w, h = image_size(width, height)
             box = bbox_param(bbox)
-            stored = self._load(user, key, layergroup_id, params)
+            stored, query = self._load(user, key, layergroup_id, params, reader)
             view = static_view(w, h, bbox=box)
             return self._static(
+                query=query,
                 config=stored.config,
                 width=w,
                 height=h,
@@ -651,8 +682,7 @@ class Windshaft:
             params = query_params or {}
             image_format(fmt)
             w, h = image_size(width, height)
-            if key == "invalid":
-                raise unauthorized_key()
+            check_key(key)
             _, raw = self._template(user, template_id)
             self._check_template_auth(raw, params.get("auth_token"))
             config = self._instance_config(raw, config_param(params.get("config")))
@@ -661,6 +691,7 @@ class Windshaft:
             view = self._named_view(config, w, h, params, view_json)
             preview = view_json.get("preview_layers")
             return self._static(
+                query=self.query,
                 config=config,
                 width=w,
                 height=h,
