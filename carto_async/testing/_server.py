@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
+import attrs
 import uvicorn
 
 from carto_async.testing._apikeys import ApiKeyStore
@@ -124,8 +125,9 @@ class LocalCarto:
       (``demo.localhost``), as CARTO does; ``False`` serves them for ``username``.
     * ``private_tables``: whether the account may create private datasets.
     * ``sql_results``: a :class:`ResultLimits`: where SQL API and COPY TO results wait on disk
-      while they stream (the system's temporary folder), at most how many bytes (2 GiB), and
-      how big a result the formats built in memory (svg, topojson, arraybuffer, GDAL) accept.
+      while they stream (the server's private temporary folder by default), at most how many
+      bytes (2 GiB), and how big a result the formats built in memory (svg, topojson,
+      arraybuffer, GDAL) accept.
     * ``sql_statement_timeout``: seconds before a query fails with the SQL API's 429 timeout
       error (CARTO plans: 5 to 25 s); ``None`` for no limit.
     * ``sync_tables``: whether the account has the sync tables feature (without it the sync
@@ -456,7 +458,13 @@ class LocalCarto:
             exports=exports,
             arcgis=self.arcgis,
             sync_tables=self._sync_tables,
-            sql_results=self._sql_results,
+            # Spools go in the server's own private folder unless told otherwise: removed
+            # with it at stop, even those of responses cut short by the stop.
+            sql_results=(
+                self._sql_results
+                if self._sql_results.spool_dir is not None
+                else attrs.evolve(self._sql_results, spool_dir=self._tmp)
+            ),
         )
         self._seed()
         app = create_app(self._ctx)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import re
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -484,3 +485,16 @@ def test_a_stalled_reader_does_not_hold_up_other_requests(
         assert rest.count(b"\r\n") == 20_001
         assert rest_copy.count(b"\n") == 20_001
     _eventually(lambda: not list(spool_dir.iterdir()), "spool left behind")
+
+
+def test_by_default_spools_live_in_the_servers_private_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with LocalCarto() as server, httpx.Client(base_url=server.base_url, timeout=30.0) as http:
+        path, params = _requests(server)["sql"]
+        with http.stream("GET", path, params=params) as response:
+            next(response.iter_bytes())
+            (spool,) = tmp_path.glob("localcarto-*/localcarto-spool-*")
+            assert spool.stat().st_mode & 0o777 == 0o700
+    assert list(tmp_path.iterdir()) == []
