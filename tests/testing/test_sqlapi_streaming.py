@@ -498,3 +498,19 @@ def test_by_default_spools_live_in_the_servers_private_folder(
             (spool,) = tmp_path.glob("localcarto-*/localcarto-spool-*")
             assert spool.stat().st_mode & 0o777 == 0o700
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spool_is_removed_when_closed_twice_or_only_dropped(tmp_path: Path) -> None:
+    spool = RowSpool(str(tmp_path), max_bytes=1000)
+    spool.write([(1, "a")])
+    assert list(spool.chunks()) == [[(1, "a")]]
+    spool.close()
+    spool.close()
+    assert spool.closed
+    assert list(tmp_path.iterdir()) == []
+    dropped = RowSpool(str(tmp_path))
+    dropped.write([(2, "b")])
+    assert len(list(tmp_path.iterdir())) == 1
+    del dropped
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []

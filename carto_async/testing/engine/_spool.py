@@ -9,7 +9,7 @@ timestamps, and an infinite DATE does not convert at all, and the SQL API's bodi
 those of the materialized path byte for byte.
 
 The file lives in a private directory (``mkdtemp``: mode 0700) that :meth:`RowSpool.close`
-removes; only this process writes and reads it.
+removes (or, failing that, the spool's collection); only this process writes and reads it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
@@ -52,7 +53,11 @@ class RowSpool:
         self.max_bytes = max_bytes
         self.directory = tempfile.mkdtemp(prefix="localcarto-spool-", dir=directory)
         self.path = os.path.join(self.directory, "rows")
-        self._file: IO[bytes] | None = open(self.path, "xb+")  # noqa: SIM115 (closed by close)
+        handle = open(self.path, "xb+")  # noqa: SIM115 (closed by close)
+        self._file: IO[bytes] | None = handle
+        # A spool dropped without close (its request abandoned before the response began)
+        # is still removed, when it is collected.
+        self._remove = weakref.finalize(self, _remove, handle, self.directory)
         self.rows = 0
         self.size = 0
         self._next_rows = _FIRST_ROWS
@@ -120,7 +125,10 @@ class RowSpool:
 
     def close(self) -> None:
         """Remove the file and its directory."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        shutil.rmtree(self.directory, ignore_errors=True)
+        self._file = None
+        self._remove()
+
+
+def _remove(handle: IO[bytes], directory: str) -> None:
+    handle.close()
+    shutil.rmtree(directory, ignore_errors=True)
