@@ -27,6 +27,7 @@ from carto_async.testing import LocalCarto, ResultLimits
 from carto_async.testing._copydb import copy_out, spool_copy_out
 from carto_async.testing._copysql import parse_copy
 from carto_async.testing._db import Database, QueryError
+from carto_async.testing._http.copy import _error_tail
 from carto_async.testing._sqlapi import SQLResponse, SQLStream, run_sql, stream_sql
 from carto_async.testing.engine import RowSpool, SpoolFull, _spool
 
@@ -513,4 +514,45 @@ def test_a_spool_is_removed_when_closed_twice_or_only_dropped(tmp_path: Path) ->
     assert len(list(tmp_path.iterdir())) == 1
     del dropped
     gc.collect()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.usefixtures("one_row_chunks")
+def test_an_error_after_the_first_byte_ends_the_body_as_carto_does(
+    db: Database, tmp_path: Path
+) -> None:
+    q = "SELECT * FROM (VALUES (1, 'POINT(1 2)'), (2, 'not a geometry')) v(n, the_geom)"
+    limits = ResultLimits(spool_dir=str(tmp_path))
+    for callback in (None, "cb"):
+        params = {"q": q, "format": "geojson", **({"callback": callback} if callback else {})}
+        answer = stream_sql(db, params, limits=limits)
+        assert isinstance(answer, SQLStream)
+        assert answer.status == 200
+        body, _ = _drain(answer)
+        text = body.decode()
+        if callback:
+            assert text.startswith("cb(")
+            assert text.endswith(")")
+            text = text[3:-1]
+        document = json.loads(text)
+        assert [f["properties"]["n"] for f in document["features"]] == [1]
+        assert len(document["error"]) == 1
+    # A one-chunk result fails as a whole, with its status.
+    whole = run_sql(db, {"q": q + " WHERE n = 2", "format": "geojson"})
+    assert whole.status == 400
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_copy_to_appends_an_error_after_the_first_byte(tmp_path: Path) -> None:
+    def failing() -> Iterator[str]:
+        yield "1\n"
+        raise QueryError("out of luck")
+
+    answer = SQLStream(
+        "application/octet-stream", {}, failing(), RowSpool(str(tmp_path)), error_tail=_error_tail
+    )
+    body, pieces = _drain(answer)
+    assert body == b'1\n{"error":["out of luck"]}'
+    assert pieces == 2
+    assert answer.closed
     assert list(tmp_path.iterdir()) == []
