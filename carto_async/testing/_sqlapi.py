@@ -606,14 +606,6 @@ def _geojson_chunks(
     yield opening + "]}"
 
 
-def _format_json(result: QueryResult, request: _Request, elapsed: float) -> str:
-    return "".join(_json_chunks(result, [result.rows], request, elapsed))
-
-
-def _format_geojson(db: Database, result: QueryResult, request: _Request) -> str:
-    return "".join(_geojson_chunks(db, result, [result.rows], request))
-
-
 def _geometry_values(result: QueryResult) -> list[Any]:
     if "the_geom" not in result.columns:
         raise QueryError('column "the_geom" does not exist')
@@ -660,10 +652,6 @@ def _csv_chunks(
         yield header + "".join(lines)
         header = ""
     yield header
-
-
-def _format_csv(result: QueryResult, request: _Request) -> str:
-    return "".join(_csv_chunks(result, [result.rows], request))
 
 
 def _format_arraybuffer(result: QueryResult, request: _Request) -> bytes:
