@@ -16,6 +16,7 @@ GDAL ones) read it back into memory only under a size cap (:class:`ResultLimits`
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import decimal
 import email.utils
@@ -40,7 +41,7 @@ import attrs
 from carto_async.testing import _ogrformats, _rowformats
 from carto_async.testing._csvload import parse_timestamp
 from carto_async.testing._db import Database, QueryError, QueryResult
-from carto_async.testing.engine import DEFAULT_SPOOL_BYTES, RowSpool
+from carto_async.testing.engine import DEFAULT_SPOOL_BYTES, MEMORY_BYTES, RowSpool
 from carto_async.testing.engine._sqltext import split_statements, tokenize
 from carto_async.testing.engine._values import GEOMETRY_KINDS
 
@@ -106,23 +107,28 @@ class SQLResponse:
 class ResultLimits:
     """How much of one SQL API (or COPY TO) result LocalCarto may hold.
 
-    The streamed formats (json, geojson, csv; COPY TO) keep one chunk of about a MiB in
-    memory; the rest waits on disk in a private directory made under ``spool_dir`` (the
-    system's temporary folder when None), at most ``max_spool_bytes`` (default 2 GiB) per
-    response: past it the request fails with a 400 before any byte is sent. The formats built
-    whole in memory (svg, topojson, arraybuffer, kml, shp, spatialite, gpkg) refuse a result of
-    more than ``max_whole_rows`` rows (default 500,000) or ``max_whole_bytes`` bytes on disk
-    (default 64 MiB) with a 400 that names the streamed formats.
+    The streamed formats (json, geojson, csv; COPY TO) keep a result of up to
+    ``memory_bytes`` (default 4 MiB) in memory and send it at once. A larger one is sent chunk
+    by chunk, one chunk of about a MiB in memory, the rest waiting on disk in a private
+    directory made under ``spool_dir`` (the system's temporary folder when None), at most
+    ``max_spool_bytes`` (default 2 GiB) per response: past it the request fails with a 400
+    before any byte is sent. The formats built whole in memory (svg, topojson, arraybuffer,
+    kml, shp, spatialite, gpkg) refuse a result of more than ``max_whole_rows`` rows (default
+    500,000) or ``max_whole_bytes`` bytes spooled (default 64 MiB) with a 400 that names the
+    streamed formats.
     """
 
     spool_dir: str | None = None
     max_spool_bytes: int = DEFAULT_SPOOL_BYTES
     max_whole_rows: int = 500_000
     max_whole_bytes: int = 64 * 1024 * 1024
+    memory_bytes: int = MEMORY_BYTES
 
     def spool(self) -> RowSpool:
         """A new spool within these limits (the caller closes it)."""
-        return RowSpool(self.spool_dir, max_bytes=self.max_spool_bytes)
+        return RowSpool(
+            self.spool_dir, max_bytes=self.max_spool_bytes, memory_bytes=self.memory_bytes
+        )
 
 
 class SQLStream:
@@ -150,6 +156,7 @@ class SQLStream:
         self._spool = spool
         self._error_tail = error_tail
         self._done = False
+        self._ready: collections.deque[bytes] | None = None
 
     def __repr__(self) -> str:
         return f"<SQLStream {self.content_type!r} {self._spool!r}>"
@@ -159,8 +166,29 @@ class SQLStream:
         """Whether the spool is gone."""
         return self._spool.closed
 
+    @property
+    def ready(self) -> bool:
+        """Whether the body is already formatted (:meth:`prefetch`): reading it is instant."""
+        return self._ready is not None
+
+    def prefetch(self) -> None:
+        """Format the whole body now if its rows are in memory (a small result, which is most
+        answers), so that sending it needs no worker thread per chunk; a result spilled to
+        disk is left to be formatted chunk by chunk as it is sent."""
+        if self._ready is not None or self._spool.spilled:
+            return
+        parts: collections.deque[bytes] = collections.deque()
+        while (chunk := self._format_next()) is not None:
+            parts.append(chunk)
+        self._ready = parts
+
     def next_chunk(self) -> bytes | None:
         """The next piece of the body, None at its end."""
+        if self._ready is not None:
+            return self._ready.popleft() if self._ready else None
+        return self._format_next()
+
+    def _format_next(self) -> bytes | None:
         if self._done:
             return None
         try:
@@ -185,6 +213,7 @@ class SQLStream:
     def close(self) -> None:
         """Stop and remove the spool (idempotent)."""
         self._done = True
+        self._ready = None
         close = getattr(self._chunks, "close", None)
         if close is not None:
             close()

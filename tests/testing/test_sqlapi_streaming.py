@@ -509,7 +509,7 @@ def test_a_spool_is_removed_when_closed_twice_or_only_dropped(tmp_path: Path) ->
     spool.close()
     assert spool.closed
     assert list(tmp_path.iterdir()) == []
-    dropped = RowSpool(str(tmp_path))
+    dropped = RowSpool(str(tmp_path), memory_bytes=0)
     dropped.write([(2, "b")])
     assert len(list(tmp_path.iterdir())) == 1
     del dropped
@@ -556,3 +556,45 @@ def test_copy_to_appends_an_error_after_the_first_byte(tmp_path: Path) -> None:
     assert pieces == 2
     assert answer.closed
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_small_result_stays_in_memory_and_a_large_one_spills(tmp_path: Path) -> None:
+    spool = RowSpool(str(tmp_path), memory_bytes=1000)
+    spool.write([(1, "a")])
+    assert not spool.spilled
+    assert list(tmp_path.iterdir()) == []  # no file for a small result
+    spool.write([(i, f"{i:0100d}") for i in range(20)])
+    assert spool.spilled
+    assert len(list(tmp_path.iterdir())) == 1
+    # what was in memory went to the file first: the rows come back in order
+    assert [row for chunk in spool.chunks() for row in chunk] == [(1, "a")] + [
+        (i, f"{i:0100d}") for i in range(20)
+    ]
+    spool.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_small_answers_make_no_spool_file_and_are_sent_whole(
+    spooling_server: LocalCarto, spool_dir: Path
+) -> None:
+    key = {"api_key": spooling_server.api_key}
+    made: list[str] = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def watched_mkdtemp(*args: Any, **kwargs: Any) -> str:
+        made.append(real_mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        httpx.Client(base_url=spooling_server.base_url, timeout=30.0) as http,
+    ):
+        patch.setattr(_spool.tempfile, "mkdtemp", watched_mkdtemp)
+        answer = http.get("/api/v2/sql", params={**key, "q": "SELECT 41 + 1 AS n"})
+        assert answer.json()["rows"] == [{"n": 42}]
+        copied = http.get("/api/v2/sql/copyto", params={**key, "q": "COPY (SELECT 1) TO STDOUT"})
+        assert copied.text == "1\n"
+        big = http.get("/api/v2/sql", params={**key, "q": BIG_CSV, "format": "csv"})
+        assert big.text.count("\r\n") == 20_001
+    assert len(made) == 1  # only the large result spilled to disk
+    _eventually(lambda: not list(spool_dir.iterdir()), "spool left behind")

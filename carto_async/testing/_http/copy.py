@@ -160,7 +160,13 @@ async def copy_to(request: Request, ctx: Context, match: RouteMatch) -> Response
         except BaseException:
             spool.close()
             raise
-        return SQLStream("application/octet-stream", {}, chunks, spool, error_tail=_error_tail)
+        stream = SQLStream("application/octet-stream", {}, chunks, spool, error_tail=_error_tail)
+        try:
+            stream.prefetch()  # a small result: formatted now, sent without a worker thread
+        except BaseException:
+            stream.close()
+            raise
+        return stream
 
     try:
         stream = await asyncio.get_running_loop().run_in_executor(ctx.sql_pool, run)

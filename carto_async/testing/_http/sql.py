@@ -1,12 +1,13 @@
 """SQL API handlers: the query endpoint ``GET|POST /api/<version>/sql`` (reference §9.1).
 
-json, geojson and csv arrive as an :class:`~carto_async.testing._sqlapi.SQLStream` over rows
-spooled to disk: each chunk is formatted in a worker thread as the client reads (no engine lock
-held, so a slow reader delays nobody else) and the spool is removed when the body is sent, the
-client goes away or sending fails (:class:`SpooledResponse`, also used by COPY TO). A
-GDAL-written format (kml, shp, spatialite, gpkg) arrives as a private temporary file: it is
-streamed from disk in chunks (never read whole into memory) and removed once sent, also when
-the client goes away mid-way.
+json, geojson and csv arrive as an :class:`~carto_async.testing._sqlapi.SQLStream`. A small
+result (its rows in memory) is formatted whole in the worker thread that ran the query and
+sent at once; a large one, spooled to disk, is formatted chunk by chunk in a worker thread as
+the client reads (no engine lock held, so a slow reader delays nobody else), and the spool is
+removed when the body is sent, the client goes away or sending fails
+(:class:`SpooledResponse`, also used by COPY TO). A GDAL-written format (kml, shp, spatialite,
+gpkg) arrives as a private temporary file: it is streamed from disk in chunks (never read
+whole into memory) and removed once sent, also when the client goes away mid-way.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
             )
 
         run = run_limited
-    result = await asyncio.get_running_loop().run_in_executor(ctx.sql_pool, run)
+    result = await asyncio.get_running_loop().run_in_executor(ctx.sql_pool, _prefetched(run))
     headers = {**result.headers, **CORS_HEADERS}
     if isinstance(result, SQLStream):
         return SpooledResponse(result, headers=headers)
@@ -94,11 +95,33 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
     )
 
 
+def _prefetched(
+    run: Callable[[], SQLResponse | SQLStream],
+) -> Callable[[], SQLResponse | SQLStream]:
+    """``run``, then a small streamed body formatted at once, in the same worker thread."""
+
+    def run_and_prefetch() -> SQLResponse | SQLStream:
+        result = run()
+        if isinstance(result, SQLStream):
+            try:
+                result.prefetch()
+            except BaseException:
+                result.close()
+                raise
+        return result
+
+    return run_and_prefetch
+
+
 class BodyStream(Protocol):
     """A body made chunk by chunk (:class:`~carto_async.testing._sqlapi.SQLStream`)."""
 
     status: int
     content_type: str
+
+    @property
+    def ready(self) -> bool:
+        """Whether every chunk is already made (then read without a worker thread)."""
 
     def next_chunk(self) -> bytes | None:
         """The next piece (may be empty), None at the end; blocking work, run in a thread."""
@@ -124,6 +147,12 @@ class SpooledResponse(Response):
         self._stream = stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._stream.ready:  # a small body, already made, sent as is
+            try:
+                await self._send_body(send)
+            finally:
+                self._stream.close()
+            return
         try:
             async with anyio.create_task_group() as group:
 
@@ -144,7 +173,12 @@ class SpooledResponse(Response):
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        while (chunk := await anyio.to_thread.run_sync(self._stream.next_chunk)) is not None:
+        stream = self._stream
+        while (
+            chunk := stream.next_chunk()
+            if stream.ready
+            else await anyio.to_thread.run_sync(stream.next_chunk)
+        ) is not None:
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})

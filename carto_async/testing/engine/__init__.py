@@ -24,12 +24,18 @@ from carto_async.testing.engine._connection import (
     spatial_extension_path,
 )
 from carto_async.testing.engine._errors import QueryError
-from carto_async.testing.engine._spool import DEFAULT_SPOOL_BYTES, RowSpool, SpoolFull
+from carto_async.testing.engine._spool import (
+    DEFAULT_SPOOL_BYTES,
+    MEMORY_BYTES,
+    RowSpool,
+    SpoolFull,
+)
 
 __all__ = [
     "CARTO_COLUMNS",
     "CARTO_NAMES",
     "DEFAULT_SPOOL_BYTES",
+    "MEMORY_BYTES",
     "Database",
     "QueryError",
     "QueryResult",

@@ -8,8 +8,10 @@ Python values differ from DuckDB's own for HUGEINT, INTERVAL, UUID, MAP and nano
 timestamps, and an infinite DATE does not convert at all, and the SQL API's bodies must stay
 those of the materialized path byte for byte.
 
-The file lives in a private directory (``mkdtemp``: mode 0700) that :meth:`RowSpool.close`
-removes (or, failing that, the spool's collection); only this process writes and reads it.
+A result of up to :data:`MEMORY_BYTES` stays in memory (most answers: ``select 1`` makes no
+file); a larger one spills to a file in a private directory (``mkdtemp``: mode 0700) that
+:meth:`RowSpool.close` removes (or, failing that, the spool's collection); only this process
+writes and reads it.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from typing import IO, Any
 
 from carto_async.testing.engine._errors import QueryError
 
-__all__ = ["DEFAULT_SPOOL_BYTES", "RowSpool", "SpoolFull"]
+__all__ = ["DEFAULT_SPOOL_BYTES", "MEMORY_BYTES", "RowSpool", "SpoolFull"]
 
 #: Bytes of rows a spool may hold on disk unless told otherwise (2 GiB).
 DEFAULT_SPOOL_BYTES = 2 * 1024**3
 #: Bytes of rows aimed at per chunk: what the formatter holds in memory at once.
 CHUNK_BYTES = 1024 * 1024
+#: Bytes of rows kept in memory before the spool spills to a file.
+MEMORY_BYTES = 4 * 1024 * 1024
 _FIRST_ROWS = 64
 _MAX_ROWS = 20_000
 
@@ -39,25 +43,33 @@ class SpoolFull(QueryError):
 
 
 class RowSpool:
-    """Rows written in pickled chunks to a private temporary file, read back in order.
+    """Rows kept in pickled chunks, in memory up to ``memory_bytes`` and past that in a
+    private temporary file, read back in order.
 
-    ``max_bytes`` caps the disk used (:class:`SpoolFull`, a :class:`QueryError`, past it);
-    ``directory`` is where the private directory is made (the system's temporary folder when
-    None). :meth:`begin` discards what was written (a later statement's rows replace an
-    earlier one's); :meth:`close` removes the file and is idempotent.
+    ``max_bytes`` caps the bytes held (:class:`SpoolFull`, a :class:`QueryError`, past it);
+    ``directory`` is where the private directory is made when the rows spill (the system's
+    temporary folder when None). :meth:`begin` discards what was written (a later
+    statement's rows replace an earlier one's); :meth:`close` removes the file, if any, and
+    is idempotent.
     """
 
     def __init__(
-        self, directory: str | None = None, *, max_bytes: int = DEFAULT_SPOOL_BYTES
+        self,
+        directory: str | None = None,
+        *,
+        max_bytes: int = DEFAULT_SPOOL_BYTES,
+        memory_bytes: int = MEMORY_BYTES,
     ) -> None:
         self.max_bytes = max_bytes
-        self.directory = tempfile.mkdtemp(prefix="localcarto-spool-", dir=directory)
-        self.path = os.path.join(self.directory, "rows")
-        handle = open(self.path, "xb+")  # noqa: SIM115 (closed by close)
-        self._file: IO[bytes] | None = handle
-        # A spool dropped without close (its request abandoned before the response began)
-        # is still removed, when it is collected.
-        self._remove = weakref.finalize(self, _remove, handle, self.directory)
+        self.memory_bytes = memory_bytes
+        self._parent = directory
+        #: The private directory and file, once the rows spilled (None before).
+        self.directory: str | None = None
+        self.path: str | None = None
+        self._file: IO[bytes] | None = None
+        self._memory: list[bytes] | None = []
+        self._closed = False
+        self._remove: weakref.finalize[Any, RowSpool] | None = None
         self.rows = 0
         self.size = 0
         self._next_rows = _FIRST_ROWS
@@ -65,29 +77,51 @@ class RowSpool:
         self.source: object = None
 
     def __repr__(self) -> str:
-        state = "closed" if self._file is None else f"{self.rows} rows, {self.size} bytes"
+        state = "closed" if self._closed else f"{self.rows} rows, {self.size} bytes"
         return f"<RowSpool {state}>"
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` ran (the file is gone)."""
-        return self._file is None
+        """Whether :meth:`close` ran (the file, if any, is gone)."""
+        return self._closed
+
+    @property
+    def spilled(self) -> bool:
+        """Whether the rows went to a file (more than ``memory_bytes`` of them)."""
+        return self._file is not None
 
     @property
     def batch_rows(self) -> int:
         """Rows to fetch for the next chunk: about :data:`CHUNK_BYTES` at the rows' size so far."""
         return self._next_rows
 
-    def _handle(self) -> IO[bytes]:
-        if self._file is None:
+    def _check_open(self) -> None:
+        if self._closed:
             raise QueryError("the result spool is closed")
+
+    def _spill(self) -> IO[bytes]:
+        """The file, made on the first spill with what was in memory."""
+        if self._file is None:
+            self.directory = tempfile.mkdtemp(prefix="localcarto-spool-", dir=self._parent)
+            self.path = os.path.join(self.directory, "rows")
+            handle = open(self.path, "xb+")  # noqa: SIM115 (closed by close)
+            self._file = handle
+            # A spool dropped without close (its request abandoned before the response
+            # began) is still removed, when it is collected.
+            self._remove = weakref.finalize(self, _remove, handle, self.directory)
+            for data in self._memory or ():
+                handle.write(data)
+            self._memory = None
         return self._file
 
     def begin(self) -> None:
         """Start a new result: what was written before is dropped."""
-        handle = self._handle()
-        handle.seek(0)
-        handle.truncate()
+        self._check_open()
+        if self._file is not None:
+            self._file.seek(0)
+            self._file.truncate()
+        else:
+            self._memory = []
         self.rows = 0
         self.size = 0
         self.source = None
@@ -102,8 +136,13 @@ class RowSpool:
                 f"the result is larger than the {self.max_bytes} bytes this server may hold"
                 " for one response; ask for fewer rows (LIMIT, page and rows_per_page)"
             )
+        self._check_open()
         try:
-            self._handle().write(data)
+            if self._file is None and self.size + len(data) <= self.memory_bytes:
+                assert self._memory is not None
+                self._memory.append(data)
+            else:
+                self._spill().write(data)
         except OSError as exc:  # a full disk, say: the request fails, the server goes on
             raise SpoolFull(f"could not keep the result on disk: {exc.strerror}") from None
         self.size += len(data)
@@ -113,7 +152,12 @@ class RowSpool:
 
     def chunks(self) -> Iterator[list[tuple[Any, ...]]]:
         """The chunks written since :meth:`begin`, in order (one in memory at a time)."""
-        handle = self._handle()
+        self._check_open()
+        if self._file is None:
+            for data in list(self._memory or ()):
+                yield pickle.loads(data)  # noqa: S301 - written by write() above
+            return
+        handle = self._file
         handle.flush()
         position = 0
         while position < self.size:
@@ -124,9 +168,12 @@ class RowSpool:
             yield chunk
 
     def close(self) -> None:
-        """Remove the file and its directory."""
+        """Remove the file and its directory (if the rows spilled)."""
+        self._closed = True
+        self._memory = None
         self._file = None
-        self._remove()
+        if self._remove is not None:
+            self._remove()
 
 
 def _remove(handle: IO[bytes], directory: str) -> None:
