@@ -20,10 +20,10 @@ available for carto-python), CPU time (user + system, every thread) and peak RSS
 baseline. Throughput is given end to end and after the first byte (the transfer alone, which
 is what the client can change). The file's size is checked, then it is removed. The server's
 peak RSS above its baseline is measured the same way for each download
-(``/proc/<pid>/clear_refs`` of the LocalCarto child), because LocalCarto builds the whole
-body before it sends it (its SQL API formats the result into one string; its COPY TO encodes
-every chunk first): the server needs a few times the body's size in memory. Sizes that would
-not fit in the machine's available memory are scaled down, and the output says so.
+(``/proc/<pid>/clear_refs`` of the LocalCarto child): LocalCarto runs the query, spools its
+rows to disk and formats them chunk by chunk as they are sent, so its memory should not grow
+with the size. Sizes that would not fit in the machine's available memory (carto-python's
+``SQLClient`` holds the whole body) are scaled down, and the output says so.
 
     python -m benchmarks.sql_download --sqldl-mib 1024
 """
@@ -51,13 +51,15 @@ __all__ = ["CLIENTS", "add_arguments", "copy_statement", "main", "rows_for", "ru
 MIB = 2**20
 #: Characters of the text column: with the row number, about 1 KiB per CSV row.
 WIDTH = 1000
-#: Server memory per body byte assumed when checking that a size fits (measured: see
-#: ``benchmarks/RESULTS.md``, section 10); the run reports the real figure.
-SERVER_FACTOR = 7
-#: Read timeouts, the same for the SDK and raw httpx (carto-python has none). LocalCarto
-#: sends nothing until it has built the whole body, tens of seconds at 1 GiB: past the SDK's
-#: default 60 s for ``sql.download`` on a loaded machine, so every SQL API client is given
-#: 600 s (``sql.download(..., timeout=600)``). ``copy_to``'s default is already 5 hours.
+#: Memory per body byte assumed when checking that a size fits: LocalCarto streams (its
+#: spool is on disk, about 100 MiB of memory at any size, see ``benchmarks/RESULTS.md``
+#: section 10), so only carto-python's whole body counts; the run reports the real figures.
+SERVER_FACTOR = 0
+#: Read timeouts, the same for the SDK and raw httpx (carto-python has none). LocalCarto runs
+#: the whole query (spooling its rows to disk) before the first byte, tens of seconds at
+#: 1 GiB on a loaded machine: past the SDK's default 60 s for ``sql.download``, so every SQL
+#: API client is given 600 s (``sql.download(..., timeout=600)``). ``copy_to``'s default is
+#: already 5 hours.
 SQL_TIMEOUT = 600.0
 COPY_TIMEOUT = 5 * 3600.0
 
@@ -376,15 +378,17 @@ def _fit_memory(sizes_mib: Sequence[int], clients: Sequence[str]) -> tuple[list[
     available = _mem_available()
     if not available:
         return list(sizes_mib), ""
-    # The server holds SERVER_FACTOR x the body; carto-python's SQLClient holds it twice more.
+    # The server holds SERVER_FACTOR x the body; carto-python's SQLClient holds it twice.
     per_mib = SERVER_FACTOR + (2 if "sql-carto-python" in clients else 0)
+    if not per_mib:
+        return list(sizes_mib), ""
     room = (available - 2 * 2**30) // (per_mib * MIB)
     if max(sizes_mib) <= room:
         return list(sizes_mib), ""
     scaled = [max(1, min(s, int(room))) for s in sizes_mib]
     return scaled, (
-        f"NOTE: {available / 2**30:.1f} GiB of memory available: LocalCarto builds the whole "
-        f"body in memory (about {SERVER_FACTOR}x its size), so sizes were scaled down from "
+        f"NOTE: {available / 2**30:.1f} GiB of memory available: carto-python's SQLClient "
+        f"holds the whole body (about {per_mib}x its size), so sizes were scaled down from "
         f"{list(sizes_mib)} MiB to {scaled} MiB"
     )
 
@@ -509,8 +513,8 @@ def _report(
     for (endpoint, size), factors in server.items():
         lines.append(
             f"LocalCarto {ENDPOINTS[endpoint].split(' GET')[0]} at {size} MiB (reported): server "
-            f"peak {min(factors):.1f}-{max(factors):.1f}x the body above its baseline (it builds "
-            "the whole body before sending it)"
+            f"peak {min(factors):.2f}-{max(factors):.2f}x the body above its baseline (it spools "
+            "the rows to disk and streams them)"
         )
     for (client, size), s in stats.items():
         base = versus(client, size)
