@@ -66,7 +66,7 @@ def test_sql_download_scales_sizes_down_to_the_memory_carto_python_needs(
     # 2 GiB kept free, then SERVER_FACTOR (+2 for carto-python's whole body) per MiB.
     monkeypatch.setattr(sql_download, "_mem_available", lambda: 3 * gib)
     per_mib = sql_download.SERVER_FACTOR + 2
-    room = 2 * gib // (per_mib * 2**20)
+    room = 1 * gib // (per_mib * 2**20)
     sizes, note = sql_download._fit_memory([64, 1024], list(sql_download.CLIENTS))
     assert sizes == [64, room]
     assert f"scaled down from [64, 1024] MiB to [64, {room}] MiB" in note
