@@ -82,6 +82,16 @@ def sdk_request(srv: ServerProcess) -> tuple[str, dict[str, str]]:
 Timing = tuple[float, float]
 
 
+def _count_repeats(notes: list[str], colour: str, c: int, retries: int, repeated: int) -> None:
+    """Note the SDK's retries and the raw client's repeats (a kept-alive connection that the
+    server closed as it was reused: the raw client sends such a request once more, the SDK
+    retries a GET by its own rules). Both count in the timings, as they would for a user."""
+    if retries:
+        notes.append(f"carto_async {colour} at {c}: {retries} retries")
+    if repeated:
+        notes.append(f"raw httpx {colour} at {c}: {repeated} repeated")
+
+
 def _blocks(n: int, block: int) -> list[int]:
     return [min(block, n - done) for done in range(0, n, block)]
 
@@ -108,16 +118,27 @@ async def _async_batch(call: Callable[[], Any], n: int, concurrency: int) -> Non
 
 
 async def _async_run(
-    url: str, headers: dict[str, str], srv: ServerProcess, args: argparse.Namespace, c: int
+    url: str,
+    headers: dict[str, str],
+    srv: ServerProcess,
+    args: argparse.Namespace,
+    c: int,
+    notes: list[str],
 ) -> dict[str, Timing]:
     n, warmup = args.requests, args.warmup
+    repeated = 0
     async with (
         httpx.AsyncClient(timeout=SDK_TIMEOUT, limits=SDK_LIMITS) as raw,
         AsyncCarto(srv.username, srv.api_key, srv.base_url) as carto,
     ):
 
         async def raw_call() -> Any:
-            r = await raw.get(url, headers=headers)
+            nonlocal repeated
+            try:
+                r = await raw.get(url, headers=headers)
+            except httpx.TransportError:  # a kept-alive connection the server closed: once more
+                repeated += 1
+                r = await raw.get(url, headers=headers)
             r.raise_for_status()
             return r.json()
 
@@ -137,8 +158,7 @@ async def _async_run(
                     wall_s + time.perf_counter() - start,
                     cpu_s + time.process_time() - cpu,
                 )
-        if carto.requests_sent != n + warmup:
-            raise RuntimeError(f"the SDK retried: {carto.requests_sent} requests for {n + warmup}")
+        _count_repeats(notes, "async", c, carto.requests_sent - n - warmup, repeated)
     return totals
 
 
@@ -160,9 +180,15 @@ def _sync_batch(
 
 
 def _sync_run(
-    url: str, headers: dict[str, str], srv: ServerProcess, args: argparse.Namespace, c: int
+    url: str,
+    headers: dict[str, str],
+    srv: ServerProcess,
+    args: argparse.Namespace,
+    c: int,
+    notes: list[str],
 ) -> dict[str, Timing]:
     n, warmup = args.requests, args.warmup
+    repeated = [0]
     local = threading.local()
     sessions: list[Any] = []
     lock = threading.Lock()
@@ -186,7 +212,12 @@ def _sync_run(
         ):
 
             def raw_call() -> Any:
-                r = raw.get(url, headers=headers)
+                try:
+                    r = raw.get(url, headers=headers)
+                except httpx.TransportError:  # a kept-alive connection the server closed
+                    with lock:
+                        repeated[0] += 1
+                    r = raw.get(url, headers=headers)
                 r.raise_for_status()
                 return r.json()
 
@@ -207,10 +238,7 @@ def _sync_run(
                         wall_s + time.perf_counter() - start,
                         cpu_s + time.process_time() - cpu,
                     )
-            if carto.requests_sent != n + warmup:
-                raise RuntimeError(
-                    f"the SDK retried: {carto.requests_sent} requests for {n + warmup}"
-                )
+            _count_repeats(notes, "sync", c, carto.requests_sent - n - warmup, repeated[0])
     finally:
         if pool is not None:
             pool.shutdown()
@@ -222,6 +250,9 @@ def _sync_run(
 # -- the benchmark --------------------------------------------------------------------------
 
 #: Table rows: client, colour (whose raw httpx it is compared with).
+#: The goal: at most this much wall time over raw httpx at concurrency 1 (issue 14: 10 %).
+GOAL = 0.10
+
 ROWS = [
     ("raw httpx.AsyncClient", "async"),
     ("carto_async async", "async"),
@@ -237,14 +268,15 @@ def run(args: argparse.Namespace) -> str:
     n = args.requests
     load_before = os.getloadavg()[0]
     timings: dict[tuple[str, int], list[Timing]] = {}
+    notes: list[str] = []
     with local_carto_process() as srv:
         url, headers = sdk_request(srv)
         shown = url.split("?")[0]
         for _ in range(args.overhead_repeat):
             for c in args.concurrency:
                 runs = [
-                    anyio.run(_async_run, url, headers, srv, args, c),
-                    _sync_run(url, headers, srv, args, c),
+                    anyio.run(_async_run, url, headers, srv, args, c, notes),
+                    _sync_run(url, headers, srv, args, c, notes),
                 ]
                 for totals in runs:
                     for name, timing in totals.items():
@@ -289,6 +321,9 @@ def run(args: argparse.Namespace) -> str:
         "httpx.AsyncClient; sync and carto-python with httpx.Client); wall overhead: extra wall "
         "time per request; client CPU: CPU time of the client process (all threads) per request",
         f"1-minute load average: {load_before:.2f} before, {load_after:.2f} after",
+        "retries: "
+        + ("; ".join(notes) if notes else "none")
+        + " (counted in the timings; a kept-alive connection the server closed as it was reused)",
         "",
     ]
     for colour, label in (("async", "carto_async async"), ("sync", "carto_async sync")):
@@ -297,10 +332,10 @@ def run(args: argparse.Namespace) -> str:
             continue
         overhead = ratio(wall[key], wall[base]) - 1
         cpu_overhead = ratio(cpu[key], cpu[base]) - 1
-        gap = "" if overhead <= 0.15 else f" (by {(overhead - 0.15) * 100:.1f} points)"
+        gap = "" if overhead <= GOAL else f" (by {(overhead - GOAL) * 100:.1f} points)"
         lines.append(
-            f"goal: {label} adds <= 15 % over raw httpx at concurrency 1: wall "
-            f"{overhead * 100:+.1f} % -> {verdict(overhead <= 0.15)}{gap}; client CPU "
+            f"goal: {label} adds <= {GOAL:.0%} over raw httpx at concurrency 1: wall "
+            f"{overhead * 100:+.1f} % -> {verdict(overhead <= GOAL)}{gap}; client CPU "
             f"{cpu_overhead * 100:+.1f} % ({(cpu[key] - cpu[base]) * 1e6:+.0f} us per request)"
         )
     text = "\n".join(lines)
