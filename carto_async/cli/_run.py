@@ -11,6 +11,7 @@ import contextlib
 import functools
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +36,7 @@ from carto_async.cli._progress import (
 )
 from carto_async.cli._sources import Source
 from carto_async.cli._summary import (
+    EXIT_INTERRUPTED,
     EXIT_TERMINATED,
     EXIT_USAGE,
     exit_status,
@@ -161,6 +163,8 @@ class ImportRun:
         self.interrupted = False
         self.terminated = False  # stopped by SIGTERM (exit status 143, not 130)
         self._cancel_main: Callable[[], object] | None = None
+        self._signals = 0  # stop signals received (SIGINT or SIGTERM); the second stops at once
+        self._runner_sigint: Callable[[int, Any], object] | None = None
         self.elapsed = 0.0
 
     def client(self) -> AsyncCarto:
@@ -176,6 +180,10 @@ class ImportRun:
         loop, task = asyncio.get_running_loop(), asyncio.current_task()
         if task is not None:
             self._cancel_main = functools.partial(loop.call_soon_threadsafe, task.cancel)
+        with self._second_ctrl_c_stops_at_once():
+            await self._batch()
+
+    async def _batch(self) -> None:
         async with self.client() as carto:
             try:
                 # One cheap request that needs the master key: a wrong URL, user or key
@@ -262,7 +270,9 @@ class ImportRun:
         def on_sigterm(signum: int, frame: Any) -> None:
             first = not self.terminated
             self.terminated = True
-            handler = signal.getsignal(signal.SIGINT)
+            self._count_signal()
+            # The event loop's own Ctrl-C handling, not the wrapper that counts Ctrl-C.
+            handler = self._runner_sigint or signal.getsignal(signal.SIGINT)
             if callable(handler) and handler is not signal.default_int_handler:
                 handler(signal.SIGINT, frame)
             elif first and self._cancel_main is not None:
@@ -275,6 +285,60 @@ class ImportRun:
             yield
         finally:
             signal.signal(signal.SIGTERM, previous)
+
+    @contextlib.contextmanager
+    def _second_ctrl_c_stops_at_once(self) -> Iterator[None]:
+        """While the batch runs, the first Ctrl-C goes to the event loop's own handling (the
+        batch is cancelled, uploads already sent get their answer); a second stop signal
+        stops at once (:meth:`_count_signal`). Installed from inside the loop, whose runner
+        put its Ctrl-C handler in place first; left alone when Ctrl-C is ignored."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        runner = signal.getsignal(signal.SIGINT)
+        if not callable(runner):  # ignored (a background job of a script), or not Python's
+            yield
+            return
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            self._count_signal()
+            runner(signum, frame)
+
+        self._runner_sigint = runner
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, runner)
+            self._runner_sigint = None
+
+    def _count_signal(self) -> None:
+        """Count a stop signal; at the second, stop at once.
+
+        A second signal means "now": not a ``KeyboardInterrupt`` raised wherever the main
+        thread happens to be (inside a task, it leaves the tasks shielded to finish their
+        uploads still running), but an exit on the spot, as after SIGKILL. Nothing is lost:
+        every upload's start was written ahead to the manifest's journal before its request
+        went out, so a re-run holds what may have been imported. Without ``--manifest`` the
+        records are first saved to a new manifest file, as an interrupted run does.
+        """
+        self._signals += 1
+        if self._signals < 2:
+            return
+        status = EXIT_TERMINATED if self.terminated else EXIT_INTERRUPTED
+        try:
+            self._stopped()
+            if self.manifest.path is None:
+                self._save_leftovers()
+            path = self.manifest.path
+            where = f" (recorded in {path})" if path else ""
+            sys.stderr.write(
+                "Stopped at once: uploads in flight may have been imported; a re-run with "
+                f"the manifest holds them{where}.\n"
+            )
+            sys.stderr.flush()
+        finally:
+            os._exit(status)
 
     def _save_leftovers(self) -> None:
         # Without --manifest, records are kept only when losing them would cost something:
