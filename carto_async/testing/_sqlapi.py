@@ -178,8 +178,12 @@ class SQLStream:
         if self._ready is not None or self._spool.spilled:
             return
         parts: collections.deque[bytes] = collections.deque()
-        while (chunk := self._format_next()) is not None:
-            parts.append(chunk)
+        try:
+            while (chunk := self._format_next()) is not None:
+                parts.append(chunk)
+        except BaseException:
+            self.close()  # nothing will send it: the spool goes now
+            raise
         self._ready = parts
 
     def next_chunk(self) -> bytes | None:

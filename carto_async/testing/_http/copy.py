@@ -161,11 +161,7 @@ async def copy_to(request: Request, ctx: Context, match: RouteMatch) -> Response
             spool.close()
             raise
         stream = SQLStream("application/octet-stream", {}, chunks, spool, error_tail=_error_tail)
-        try:
-            stream.prefetch()  # a small result: formatted now, sent without a worker thread
-        except BaseException:
-            stream.close()
-            raise
+        stream.prefetch()  # a small result: formatted now, sent without a worker thread
         return stream
 
     try:

@@ -103,11 +103,7 @@ def _prefetched(
     def run_and_prefetch() -> SQLResponse | SQLStream:
         result = run()
         if isinstance(result, SQLStream):
-            try:
-                result.prefetch()
-            except BaseException:
-                result.close()
-                raise
+            result.prefetch()
         return result
 
     return run_and_prefetch
