@@ -174,7 +174,8 @@ class SQLStream:
     def prefetch(self) -> None:
         """Format the whole body now if its rows are in memory (a small result, which is most
         answers), so that sending it needs no worker thread per chunk; a result spilled to
-        disk is left to be formatted chunk by chunk as it is sent."""
+        disk is left to be formatted chunk by chunk as it is sent. A failure closes the
+        stream (its spool removed) before it propagates."""
         if self._ready is not None or self._spool.spilled:
             return
         parts: collections.deque[bytes] = collections.deque()
