@@ -192,8 +192,8 @@ class _Clients:
             try:
                 return sql.send(QUERY)
             except CartoException as exc:
-                # A keep-alive connection the server closed (uvicorn keeps idle ones 5 s) as
-                # the session reused it: requests does not retry a POST; once here.
+                # A keep-alive connection the server closed as the session reused it
+                # (requests has no idle expiry of its own): it does not retry a POST; once here.
                 if "Connection aborted" not in str(exc):
                     raise
                 self._reset()
@@ -340,7 +340,7 @@ def run(args: argparse.Namespace) -> str:
         "client CPU: the benchmark process (all threads) per request; server CPU: the "
         "LocalCarto process per request",
         "retries: " + ("; ".join(notes) if notes else "none") + " (a keep-alive connection "
-        "closed by the server, whose idle timeout is 5 s, as a client reused it: the raw clients "
+        "closed by the server as a client reused it: the raw clients "
         "and carto-python repeat such a request once, the SDK retries it by its own rules)",
         "",
     ]

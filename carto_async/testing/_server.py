@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import anyio
 import attrs
@@ -135,6 +135,10 @@ class LocalCarto:
     * ``sync_processing_time`` and ``export_processing_time``: seconds a sync run or an export
       takes to walk its states (or a callable taking a :class:`JobInfo`). A sync's first run
       is an import and takes ``import_processing_time``.
+    * ``keep_alive``: seconds an idle keep-alive connection stays open (75, nginx's default,
+      which fronts CARTO). Keep it above the clients' own idle expiry (httpx: 5 s, aiohttp:
+      15 s): a server that closes first races the client that reuses the connection, and a
+      create request lost in that race is an ambiguous failure the SDK will not repeat.
     * ``host``, ``port`` (0: ephemeral), ``log_level`` (uvicorn's), ``workers`` (load threads).
     """
 
@@ -161,6 +165,7 @@ class LocalCarto:
         sync_tables: bool = True,
         sync_processing_time: float | Callable[[JobInfo], float] = 0.05,
         export_processing_time: float | Callable[[JobInfo], float] = 0.05,
+        keep_alive: float = 75.0,
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
@@ -168,8 +173,11 @@ class LocalCarto:
     ) -> None:
         if not username or "/" in username or "." in username:
             raise ValueError(f"invalid username {username!r}")
+        if not keep_alive > 0:
+            raise ValueError(f"keep_alive must be positive, got {keep_alive!r}")
         self.username = username
         self.host = host
+        self.keep_alive = keep_alive
         self._port = port
         self._log_level = log_level
         self._keys = Keys.create(username, api_key or new_key(), table_exists=self._has_table)
@@ -477,6 +485,8 @@ class LocalCarto:
             proxy_headers=False,
             server_header=False,
             timeout_graceful_shutdown=2,
+            # uvicorn annotates it int; it only reaches loop.call_later, which takes seconds.
+            timeout_keep_alive=cast(int, self.keep_alive),
         )
         return _Uvicorn(config)
 

@@ -43,6 +43,27 @@ def test_stop_closes_keep_alive_connections_of_clients() -> None:
             client.get("/api/v2/sql", params={"q": "select 1"})
 
 
+def test_idle_keep_alive_connections_outlive_the_clients_own_expiry() -> None:
+    # httpx drops idle connections after 5 s, aiohttp after 15 s: a server that closed first
+    # would race the client reusing the connection and lose requests (a create among them).
+    assert LocalCarto().keep_alive == 75.0
+    with pytest.raises(ValueError, match="keep_alive"):
+        LocalCarto(keep_alive=0)
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_keep_alive_seconds() -> None:
+    with (
+        LocalCarto(keep_alive=0.2) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=2) as conn,
+    ):
+        conn.sendall(b"GET /api/v2/sql?q=select%201 HTTP/1.1\r\nHost: demo.localhost\r\n\r\n")
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+        # The server answered, then closed the idle connection by itself (recv saw the FIN).
+        assert received.startswith(b"HTTP/1.1 200")
+
+
 def test_async_context_manager_works_under_anyio() -> None:
     async def main() -> int:
         async with LocalCarto() as server, httpx.AsyncClient(base_url=server.base_url) as client:
