@@ -28,7 +28,6 @@ import datetime as dt
 import re
 import threading
 import uuid
-import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -584,48 +583,27 @@ def _copy(data: Mapping[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(dict(data))
 
 
-# Context objects compare by value (unhashable): queues are kept by identity, and dropped
-# (their stuck jobs released) when the server's context goes away.
-_QUEUES: dict[int, tuple[weakref.ref[Context], BatchQueue]] = {}
-_QUEUES_LOCK = threading.Lock()
+_QUEUE_LOCK = threading.Lock()
 
 
 def batch_queue(ctx: Context) -> BatchQueue:
     """The Batch queue of the server ``ctx`` serves (made on first use)."""
-    with _QUEUES_LOCK:
-        entry = _QUEUES.get(id(ctx))
-        if entry is not None and entry[0]() is ctx and entry[1].db is ctx.db:
-            return entry[1]
-        queue = BatchQueue(ctx.db, ctx.clock, faults=ctx.faults, counters=ctx.counters)
-        key = id(ctx)
-        _QUEUES[key] = (weakref.ref(ctx), queue)
-        weakref.finalize(ctx, _drop, key, queue)
-        return queue
-
-
-def _existing(ctx: Context) -> BatchQueue | None:
-    with _QUEUES_LOCK:
-        entry = _QUEUES.get(id(ctx))
-    return entry[1] if entry is not None and entry[0]() is ctx else None
+    # The queue lives on the context and is closed by LocalCarto.stop: no registry and no
+    # finalizer (a finalizer taking a lock can run inside a garbage collection that an
+    # allocation made while that lock was held, and wait on itself).
+    with _QUEUE_LOCK:
+        if ctx.batch is None:
+            ctx.batch = BatchQueue(ctx.db, ctx.clock, faults=ctx.faults, counters=ctx.counters)
+        return ctx.batch
 
 
 def reset_batch_queue(ctx: Context) -> None:
     """Forget the server's Batch jobs (``LocalCarto.reset``)."""
-    queue = _existing(ctx)
-    if queue is not None:
-        queue.reset()
+    if ctx.batch is not None:
+        ctx.batch.reset()
 
 
 def close_batch_queue(ctx: Context) -> None:
     """Stop the server's Batch workers before its engine closes (``LocalCarto.stop``)."""
-    queue = _existing(ctx)
-    if queue is not None:
-        queue.close()
-
-
-def _drop(key: int, queue: BatchQueue) -> None:
-    queue.close()
-    with _QUEUES_LOCK:
-        entry = _QUEUES.get(key)
-        if entry is not None and entry[1] is queue:
-            del _QUEUES[key]
+    if ctx.batch is not None:
+        ctx.batch.close()

@@ -11,6 +11,7 @@ from carto_async.testing._sqlapi import ResultLimits
 
 if TYPE_CHECKING:
     from carto_async.testing._arcgis import ArcGisSettings
+    from carto_async.testing._batch import BatchQueue
     from carto_async.testing._clock import Clock
     from carto_async.testing._db import Database
     from carto_async.testing._exports import Exports
@@ -53,5 +54,7 @@ class Context:
     sync_tables: bool
     #: The Maps API's room, made on first use (``carto_async.testing._http.maps``).
     maps: Windshaft | None = None
+    #: The SQL API's Batch queue, made on first use (``carto_async.testing._batch``).
+    batch: BatchQueue | None = None
     #: How much of one SQL API or COPY TO result the server may hold (spool, caps).
     sql_results: ResultLimits = attrs.Factory(ResultLimits)

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["LocalCarto", "SeedError", "serve"]
 
 _START_TIMEOUT = 10.0
+#: How long stop() waits for the server thread (uvicorn's graceful shutdown takes up to 2 s).
+_STOP_TIMEOUT = 30.0
 
 
 class _Uvicorn(uvicorn.Server):
@@ -534,7 +536,14 @@ class LocalCarto:
         if server is not None:
             server.request_stop()
         if thread is not None:
-            thread.join()
+            thread.join(_STOP_TIMEOUT)
+            if thread.is_alive():
+                # Say so rather than hang the caller (a test suite, a CI run) for ever; the
+                # engine and files stay as they are for the thread still using them.
+                raise RuntimeError(
+                    f"LocalCarto's server thread did not stop within {_STOP_TIMEOUT:g} s: "
+                    "a request handler is blocking its event loop"
+                )
         self._release()
 
     def _release(self) -> None:

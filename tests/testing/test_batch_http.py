@@ -249,3 +249,15 @@ def test_reset_forgets_jobs_and_stop_releases_what_runs() -> None:
         started = time.monotonic()
     assert time.monotonic() - started < 5
     assert not any(t.name.startswith("localcarto-batch-") for t in threading.enumerate())
+
+
+def test_each_server_keeps_its_own_batch_queue_and_its_stop_closes_it() -> None:
+    # The queue hangs off the server's context (no module registry, no finalizer that could
+    # run inside a garbage collection and wait on the registry's own lock).
+    with LocalCarto() as first, LocalCarto() as second:
+        ctx = first._running()
+        queue = batch_queue(ctx)
+        assert queue is ctx.batch is batch_queue(ctx)
+        assert batch_queue(second._running()) is not queue
+        assert not queue._closed
+    assert queue._closed

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -15,6 +17,8 @@ import pytest
 
 from carto_async import PollPolicy
 from carto_async.testing import LocalCarto
+from carto_async.testing import _server as server_module
+from carto_async.testing._http import batch as batch_http
 from tests.testing.conftest import import_file, sql
 
 
@@ -61,6 +65,44 @@ def test_an_idle_keep_alive_connection_is_closed_after_keep_alive_seconds() -> N
             received += chunk
         # The server answered, then closed the idle connection by itself (recv saw the FIN).
         assert received.startswith(b"HTTP/1.1 200")
+
+
+def test_stop_says_so_when_a_handler_blocks_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+    real = batch_http.batch_queue
+
+    def blocking(ctx: Any) -> Any:
+        entered.set()
+        release.wait(30)
+        return real(ctx)
+
+    monkeypatch.setattr(batch_http, "batch_queue", blocking)
+    monkeypatch.setattr(server_module, "_STOP_TIMEOUT", 0.5)
+    server = LocalCarto().start()
+
+    def post() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(
+                server.base_url + "/api/v2/sql/job",
+                params={"api_key": server.api_key},
+                json={"query": "select 1"},
+                timeout=30,
+            )
+
+    poster = threading.Thread(target=post)
+    poster.start()
+    try:
+        assert entered.wait(10)
+        with pytest.raises(RuntimeError, match=r"did not stop within 0\.5 s"):
+            server.stop()
+    finally:
+        release.set()
+        server.stop()
+        poster.join()
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = server.port
 
 
 def test_async_context_manager_works_under_anyio() -> None:
