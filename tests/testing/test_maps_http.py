@@ -57,12 +57,25 @@ def test_templates_need_the_master_key_from_any_of_its_places(
     assert http.delete("/api/v1/map/named/tpl", auth=("demo", key)).status_code == 204
 
 
-def test_a_basic_user_other_than_the_urls_is_forbidden(
+def test_a_basic_user_other_than_the_urls_is_forbidden_once_the_key_is_known(
     server: LocalCarto, http: httpx.Client
 ) -> None:
-    response = http.get("/api/v1/map/named", auth=("mallory", server.api_key))
-    assert response.status_code == 403
-    assert response.json() == {"errors": ["Forbidden"]}
+    # Windshaft-cartodb's AuthBackend.authorizedByAPIKey: the key is looked up first (an
+    # unknown one is 401), then the Basic user is compared with the URL's, then the grants.
+    forbidden = {
+        "errors": ["Forbidden"],
+        "errors_with_context": [
+            {"type": "auth", "message": "Forbidden", "subtype": "api-key-username-mismatch"}
+        ],
+    }
+    for method, path in (("GET", "/api/v1/map/named"), ("POST", "/api/v1/map")):
+        response = http.request(method, path, auth=("mallory", server.api_key), json={})
+        assert response.status_code == 403
+        assert response.json() == forbidden
+    unknown = http.get("/api/v1/map/named", auth=("mallory", "nope"))
+    assert unknown.status_code == 401
+    assert unknown.json()["errors_with_context"][0]["subtype"] == "api-key-not-found"
+    assert http.get("/api/v1/map/named", auth=("demo", server.api_key)).status_code == 200
 
 
 def test_unknown_users_and_paths_are_404s(server: LocalCarto) -> None:

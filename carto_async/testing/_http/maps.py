@@ -2,15 +2,14 @@
 (:mod:`carto_async.testing._windshaft`) with the layers' SQL run on LocalCarto's engine.
 
 The HTTP side does what the room leaves to it: the user (``/user/<name>`` or the host; a user
-other than the server's is the SQL API's 404 in the Maps error body), the
-caller's key kind (Basic auth, then ``api_key`` / ``map_key`` in the query string, then in a
-JSON body; no key is ``public``, the default public key sent as a key is ``default``, a key
-the user does not have is ``invalid``, a key without the ``maps`` API grant is ``denied``; a
-Basic user other than the
-URL's is 403), the engine as the caller's key reads it (:class:`KeyReader`: the tables it was
-granted ``select`` on and the public ones, as the SQL API decides, read-only), the base URL of
-the metadata's tile URLs, CORS, and a worker thread for the room's CPU-bound handlers
-(rendering, queries).
+other than the server's is the SQL API's 404 in the Maps error body), the caller's key kind
+(Basic auth, then ``api_key`` / ``map_key`` in the query string, then in a JSON body; no key
+is ``public``, the default public key sent as a key is ``default``, a key the user does not
+have is ``invalid``, a Basic user other than the URL's is ``mismatch``, a key without the
+``maps`` API grant is ``denied``), the engine as the caller's key reads it
+(:class:`KeyReader`: the tables it was granted ``select`` on and the public ones, as the SQL
+API decides, read-only), the base URL of the metadata's tile URLs, CORS, and a worker thread
+for the room's CPU-bound handlers (rendering, queries).
 """
 
 from __future__ import annotations
@@ -130,14 +129,19 @@ class KeyReader:
         return engine_query(self.ctx, sql, authorize=authorize, visible=visible)
 
 
-def caller(ctx: Context, user: str, token: str | None) -> MapsCaller:
+def caller(
+    ctx: Context, user: str, token: str | None, *, basic_user: str | None = None
+) -> MapsCaller:
     """Who a Maps request runs as, as Windshaft's authorize middleware reads its key: an
-    unknown key is ``invalid``, a key without the ``maps`` grant ``denied``; the master key
-    reads as the owner; a regular key, the default public key sent as a key (``default``)
-    and no key (``public``) read what their grants and the tables' privacy allow."""
+    unknown key is ``invalid``, then a Basic-auth user other than the URL's is ``mismatch``,
+    then a key without the ``maps`` grant is ``denied``; the master key reads as the owner;
+    a regular key, the default public key sent as a key (``default``) and no key
+    (``public``) read what their grants and the tables' privacy allow."""
     stored = ctx.keys.key(token)
     if stored is None:
         return MapsCaller(user, "invalid")
+    if basic_user is not None and basic_user != user:
+        return MapsCaller(user, "mismatch")
     if ctx.keys.store.maps_denial(stored) is not None:
         return MapsCaller(user, "denied")
     if stored.is_master:
@@ -182,11 +186,10 @@ async def handle(request: Request, ctx: Context, match: RouteMatch) -> Response:
         return _error(str(exc), 413)
     query = dict(request.query_params)
     key: str | None = None
+    basic_user: str | None = None
     basic = basic_credentials(request.headers.get("authorization"))
     if basic is not None:
         basic_user, key = basic
-        if basic_user != user:
-            return _error("Forbidden", 403)
     if key is None:
         key = _key_in(query)
     if key is None and raw.lstrip()[:1] == b"{":
@@ -203,7 +206,7 @@ async def handle(request: Request, ctx: Context, match: RouteMatch) -> Response:
         room(ctx),
         request.method,
         rest,
-        caller=caller(ctx, user, key),
+        caller=caller(ctx, user, key, basic_user=basic_user),
         query=query,
         body=raw,
         content_type=request.headers.get("content-type"),

@@ -62,7 +62,7 @@ IMAGE_SIZE_LIMIT = 8192
 #: is ``Forbidden`` and a signed layergroup is read as the public user, token or not), a key
 #: of the user's that does not grant the Maps API (``denied``), or a key the user does not
 #: have (``invalid``).
-KeyKindName = Literal["master", "regular", "public", "default", "denied", "invalid"]
+KeyKindName = Literal["master", "regular", "public", "default", "denied", "invalid", "mismatch"]
 
 JSON_TYPE = "application/json; charset=utf-8"
 CONTENT_TYPES = {
@@ -135,10 +135,14 @@ def forbidden_key() -> MapsError:
 
 
 def check_key(key: KeyKindName) -> None:
-    """The authorize middleware's refusals, before anything is read: a key the user does not
-    have (401 ``Unauthorized``), a key without the Maps API grant (403 ``Forbidden``)."""
+    """The authorize middleware's refusals, before anything is read, in its order: a key the
+    user does not have (401 ``Unauthorized``), a Basic-auth user other than the URL's (403
+    ``Forbidden``, ``api-key-username-mismatch``), a key without the Maps API grant (403
+    ``Forbidden``, ``api-key-does-not-grant-access``)."""
     if key == "invalid":
         raise unauthorized_key()
+    if key == "mismatch":
+        raise MapsError("Forbidden", status=403, type="auth", subtype="api-key-username-mismatch")
     if key == "denied":
         raise forbidden_key()
 
