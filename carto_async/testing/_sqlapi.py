@@ -801,8 +801,9 @@ def stream_sql(
 ) -> SQLResponse | SQLStream:
     """:func:`run_sql` with bounded memory: json, geojson and csv come back as an
     :class:`SQLStream` to send chunk by chunk (and close), the other formats and every error
-    as an :class:`SQLResponse`. The query has run (and failed, if it does) when this returns;
-    the engine's lock is not held while the stream is read. ``limits``: :class:`ResultLimits`.
+    as an :class:`SQLResponse`. The query has run (and failed, if it does) when this returns,
+    and a small result's body is already formatted (:meth:`SQLStream.prefetch`); the engine's
+    lock is not held while the stream is read. ``limits``: :class:`ResultLimits`.
     """
     limits = limits if limits is not None else ResultLimits()
     callback = _last(params.get("callback")) or None
@@ -839,6 +840,7 @@ def stream_sql(
                 content_type, headers, stream, spool, error_tail=_error_tail(request, callback)
             )
             owned = None
+            answer.prefetch()  # a small result: formatted now, sent without a worker thread
             return answer
         whole = _whole_result(result, spool, request, limits)
         if file_format:

@@ -168,6 +168,27 @@ def test_streamed_bodies_are_the_bytes_the_materialized_path_gave(
         assert list(tmp_path.iterdir()) == [], name
 
 
+def test_a_small_result_comes_formatted_and_a_large_one_streams_from_disk(
+    db: Database, tmp_path: Path
+) -> None:
+    # Most answers are small: their body is made in the query's worker thread and sent
+    # without a thread per chunk; only a result past memory_bytes spills and is formatted as
+    # it is read. Both give the same bytes.
+    q = {"q": "select n, repeat('x', 100) as t from range(2000) r(n)", "format": "csv"}
+    bodies = []
+    for memory_bytes, ready in ((64 * 1024 * 1024, True), (1024, False)):
+        limits = ResultLimits(spool_dir=str(tmp_path), memory_bytes=memory_bytes)
+        answer = stream_sql(db, q, limits=limits)
+        assert isinstance(answer, SQLStream)
+        assert answer.ready is ready
+        assert bool(list(tmp_path.iterdir())) is not ready  # a spill file only when large
+        bodies.append(answer.read_all())
+        answer.close()
+        assert list(tmp_path.iterdir()) == []
+    assert bodies[0] == bodies[1]
+    assert bodies[0].count(b"\r\n") == 2001
+
+
 @pytest.mark.usefixtures("one_row_chunks")
 def test_run_sql_gives_the_same_bytes_as_before(db: Database) -> None:
     for name, params in SQL_CASES.items():

@@ -82,7 +82,7 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
             )
 
         run = run_limited
-    result = await asyncio.get_running_loop().run_in_executor(ctx.sql_pool, _prefetched(run))
+    result = await asyncio.get_running_loop().run_in_executor(ctx.sql_pool, run)
     headers = {**result.headers, **CORS_HEADERS}
     if isinstance(result, SQLStream):
         return SpooledResponse(result, headers=headers)
@@ -93,20 +93,6 @@ async def query(request: Request, ctx: Context, match: RouteMatch) -> Response:
     return Response(
         result.body, status_code=result.status, media_type=result.content_type, headers=headers
     )
-
-
-def _prefetched(
-    run: Callable[[], SQLResponse | SQLStream],
-) -> Callable[[], SQLResponse | SQLStream]:
-    """``run``, then a small streamed body formatted at once, in the same worker thread."""
-
-    def run_and_prefetch() -> SQLResponse | SQLStream:
-        result = run()
-        if isinstance(result, SQLStream):
-            result.prefetch()
-        return result
-
-    return run_and_prefetch
 
 
 class BodyStream(Protocol):

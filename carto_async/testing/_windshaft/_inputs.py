@@ -60,8 +60,9 @@ IMAGE_SIZE_LIMIT = 8192
 #: What the caller's key is: the master key, a regular key, the public user (no key), the
 #: default public key sent as a key (``default``: CARTO takes it for a key, so named-map admin
 #: is ``Forbidden`` and a signed layergroup is read as the public user, token or not), a key
-#: of the user's that does not grant the Maps API (``denied``), or a key the user does not
-#: have (``invalid``).
+#: of the user's that does not grant the Maps API (``denied``), a key the user does not have
+#: (``invalid``), or a known key sent with a Basic-auth user other than the URL's
+#: (``mismatch``).
 KeyKindName = Literal["master", "regular", "public", "default", "denied", "invalid", "mismatch"]
 
 JSON_TYPE = "application/json; charset=utf-8"
